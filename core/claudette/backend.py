@@ -1,0 +1,326 @@
+"""The backend contract: the :class:`Backend` protocol and the :class:`BaseBackend` base class.
+
+A backend owns only its provider's protocol. The router owns the per-backend state it
+uses to choose (stats, breaker); see :mod:`claudette.state`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from claudette._log import logger
+from claudette.errors import ConfigError, ConfigProblem
+from claudette.state import BackendStats
+from claudette.types import BackendInfo, BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["Backend", "BaseBackend"]
+
+#: Characters per token used when a provider reports no usage (a common rule of thumb).
+CHARS_PER_TOKEN = 4
+#: Latency reference of the seed formula: 10 s scores 1.0.
+LATENCY_REFERENCE_MS = 10_000.0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the router needs of a backend; :class:`BaseBackend` provides all but ``send``."""
+
+    name: str
+    settings: BackendSettings
+    stats: BackendStats
+
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """Send ``request`` and return the whole answer, or raise a ``BackendError``."""
+        ...
+
+    def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        """Yield the answer in chunks; the last carries the :class:`ClaudetteResponse`."""
+        ...
+
+    async def health_check(self) -> bool:
+        """Ask the provider, at no cost, whether it can answer now."""
+        ...
+
+    async def is_available(self) -> bool:
+        """Enabled and healthy, using a cached health check."""
+        ...
+
+    def estimate_cost(self, tokens: int) -> float:
+        """EUR for ``tokens`` tokens at the average price."""
+        ...
+
+    def estimate_tokens(self, text: str) -> int:
+        """Approximate token count of ``text``."""
+        ...
+
+    def get_latency_score(self) -> float:
+        """Average recent latency scaled to 0..1 (10 s = 1)."""
+        ...
+
+    def validate_config(self) -> None:
+        """Raise ``ConfigError`` listing every problem in the settings."""
+        ...
+
+    def get_info(self) -> BackendInfo:
+        """A display snapshot of the backend."""
+        ...
+
+    def record_latency(self, latency_ms: float) -> None:
+        """Remember the latency of one successful call."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and other resources."""
+        ...
+
+
+class BaseBackend(abc.ABC):
+    """Base class for backends: everything but the provider protocol is provided.
+
+    Subclasses implement :meth:`send` and usually :meth:`stream` and :meth:`health_check`.
+
+    :param name: this backend's name in the router (two backends may share a plugin).
+    :param settings: its settings, already merged with the plugin's defaults.
+    :param client: an ``httpx.AsyncClient`` to use instead of the backend's own pooled one
+        (for tests, or to share a pool); the backend then does not close it.
+    """
+
+    #: Settings a backend needs before it can work (checked by :meth:`validate_config`).
+    requires_api_key: ClassVar[bool] = False
+    requires_base_url: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        name: str,
+        settings: BackendSettings | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        settings = settings or BackendSettings()
+        if settings.api_key is None and settings.api_key_env:
+            key = os.environ.get(settings.api_key_env)
+            if key:
+                settings = settings.with_defaults(BackendSettings(api_key=key))
+        self.settings = settings
+        #: Per-backend statistics; the router replaces it with its state store's object.
+        self.stats = BackendStats()
+        self._client = client
+        self._owns_client = client is None
+        self._health_task: asyncio.Task[bool] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} model={self.settings.model!r}>"
+
+    # -- the provider protocol -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """Send ``request`` to the provider and return its whole answer.
+
+        Raise a :class:`~claudette.errors.BackendError` subclass on every failure.
+        """
+
+    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        """Yield the answer in chunks; the last chunk carries the whole response.
+
+        The default sends one non-streamed request and yields it as a single chunk.
+        """
+        response = await self.send(request)
+        yield StreamChunk(response.content, self.name, response)
+
+    async def health_check(self) -> bool:
+        """Ask the provider whether it can answer now. Must never cost money.
+
+        The default trusts the backend; provider plugins list models or ping ``/health``.
+        """
+        return True
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The backend's pooled ``httpx.AsyncClient`` (created on first use)."""
+        if self._client is None:
+            self._client = self.build_client()
+        return self._client
+
+    def build_client(self) -> httpx.AsyncClient:
+        """Create the pooled client: timeouts from the settings, no cross-host redirects."""
+        import httpx
+
+        s = self.settings
+        return httpx.AsyncClient(
+            base_url=s.base_url or "",
+            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            verify=s.verify_tls,
+            follow_redirects=False,
+            headers=dict(s.headers) if s.headers else None,
+        )
+
+    async def aclose(self) -> None:
+        """Close the backend's own HTTP client (an injected one is left open)."""
+        task, self._health_task = self._health_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if self._client is not None and self._owns_client:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    # -- health --------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool | None:
+        """The last health check's result; None if never checked."""
+        return self.stats.healthy
+
+    def health_is_stale(self, now: float | None = None) -> bool:
+        """True when the cached health result is older than ``health_check_ttl``."""
+        checked = self.stats.health_checked_at
+        if checked is None:
+            return True
+        return (now if now is not None else time.monotonic()) - checked >= self.settings.health_check_ttl
+
+    async def refresh_health(self) -> bool:
+        """Run :meth:`health_check` now; concurrent callers share one check."""
+        task = self._health_task
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._run_health_check())
+            self._health_task = task
+        return await asyncio.shield(task)
+
+    async def _run_health_check(self) -> bool:
+        try:
+            ok = bool(await self.health_check())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failing check means unhealthy, never a crash
+            logger.warning("health check of backend %r failed: %s", self.name, exc)
+            ok = False
+        self.stats.healthy = ok
+        self.stats.health_checked_at = time.monotonic()
+        return ok
+
+    async def is_available(self) -> bool:
+        """True when enabled and healthy; the health check is cached for its TTL."""
+        if not self.settings.enabled:
+            return False
+        if self.health_is_stale():
+            return await self.refresh_health()
+        return bool(self.stats.healthy)
+
+    # -- cost, tokens and latency ---------------------------------------------------------
+
+    def estimate_tokens(self, text: str) -> int:
+        """Approximate tokens in ``text`` (about 4 characters each)."""
+        return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+
+    def estimate_cost(self, tokens: int) -> float:
+        """EUR for ``tokens`` tokens at the average of input and output price."""
+        s = self.settings
+        return tokens * (s.input_price + s.output_price) / 2
+
+    def cost_for_usage(self, tokens_input: int, tokens_output: int) -> float:
+        """EUR for a call that used these tokens, at the input and output prices."""
+        s = self.settings
+        return tokens_input * s.input_price + tokens_output * s.output_price
+
+    def estimate_request_cost(self, request: ClaudetteRequest) -> float:
+        """EUR a request is expected to cost here: its prompt plus its output budget."""
+        tokens_in = math.ceil(request.text_length / CHARS_PER_TOKEN)
+        tokens_out = request.options.max_tokens or self.settings.max_tokens or 256
+        return self.cost_for_usage(tokens_in, tokens_out)
+
+    def record_latency(self, latency_ms: float) -> None:
+        """Remember the latency of one call in the bounded window."""
+        self.stats.record_latency(latency_ms)
+
+    def get_latency_score(self) -> float:
+        """Average recent latency scaled to 0..1 (10 s or more scores 1)."""
+        return min(self.stats.avg_latency_ms / LATENCY_REFERENCE_MS, 1.0)
+
+    # -- configuration and display ---------------------------------------------------------
+
+    def config_problems(self) -> list[ConfigProblem]:
+        """Every problem in the settings (empty when valid); extend it in subclasses."""
+        problems: list[ConfigProblem] = []
+        where = f"backends.{self.name}"
+        if self.requires_api_key and not self.settings.api_key:
+            env = self.settings.api_key_env
+            hint = f" (set {env} or api_key)" if env else " (set api_key)"
+            problems.append(ConfigProblem(f"{where}.api_key", "an API key is required" + hint))
+        if self.requires_base_url and not self.settings.base_url:
+            problems.append(ConfigProblem(f"{where}.base_url", "a base URL is required"))
+        if not self.settings.model:
+            problems.append(ConfigProblem(f"{where}.model", "a model name is required"))
+        return problems
+
+    def validate_config(self) -> None:
+        """Raise :class:`~claudette.errors.ConfigError` listing every settings problem."""
+        problems = self.config_problems()
+        if problems:
+            raise ConfigError(problems)
+
+    def get_info(self) -> BackendInfo:
+        """A snapshot for display: price, health, latency and success rate."""
+        s = self.settings
+        return BackendInfo(
+            name=self.name,
+            type=s.backend_type or "cloud",
+            model=s.model,
+            priority=s.priority,
+            cost_per_token=(s.input_price + s.output_price) / 2,
+            healthy=self.stats.healthy,
+            avg_latency=self.stats.avg_latency_ms,
+            current_timeout=s.timeout,
+            success_rate=self.stats.success_rate,
+        )
+
+    # -- building responses ------------------------------------------------------------------
+
+    def create_success_response(
+        self,
+        content: str,
+        tokens_input: int | None,
+        tokens_output: int | None,
+        latency_ms: float,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        model: str | None = None,
+        finish_reason: str | None = None,
+        request: ClaudetteRequest | None = None,
+    ) -> ClaudetteResponse:
+        """Build the response for a successful call, with its cost.
+
+        Pass the provider's reported token counts; where one is None it is estimated
+        (from ``request`` and ``content``) and ``metadata["usage_estimated"]`` is set.
+        """
+        estimated = tokens_input is None or tokens_output is None
+        if tokens_input is None:
+            tokens_input = math.ceil(request.text_length / CHARS_PER_TOKEN) if request else 0
+        if tokens_output is None:
+            tokens_output = self.estimate_tokens(content)
+        if estimated:
+            metadata = {**(metadata or {}), "usage_estimated": True}
+        return ClaudetteResponse(
+            content=content,
+            backend_used=self.name,
+            model=model or self.settings.model,
+            tokens_input=tokens_input,
+            tokens_output=tokens_output,
+            cost_eur=self.cost_for_usage(tokens_input, tokens_output),
+            latency_ms=latency_ms,
+            cache_hit=False,
+            finish_reason=finish_reason,
+            metadata=metadata,
+        )

@@ -1,0 +1,192 @@
+"""The per-backend circuit breaker: CLOSED → OPEN → HALF_OPEN → CLOSED.
+
+- CLOSED: calls pass; ``failure_threshold`` consecutive failures open the breaker, and a
+  success resets the count.
+- OPEN: no call passes until ``reset_timeout`` seconds have gone by.
+- HALF_OPEN: at most ``half_open_max_calls`` probes (one by default) pass at a time, even
+  under concurrency; a successful probe closes the breaker, a failed one opens it again.
+
+A cancelled call is neither a success nor a failure: :meth:`CircuitBreaker.release` frees
+its probe slot.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from claudette.types import BreakerPolicy
+
+if TYPE_CHECKING:
+    from claudette.errors import BackendError
+
+__all__ = ["BreakerOpenError", "CircuitBreaker", "CircuitBreakerState"]
+
+T = TypeVar("T")
+
+
+class CircuitBreakerState(str, enum.Enum):
+    """The three states of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class BreakerOpenError(RuntimeError):
+    """Raised by :meth:`CircuitBreaker.call` when the breaker lets no call through."""
+
+
+class CircuitBreaker:
+    """Stops calls to a backend that keeps failing, and lets one probe test its recovery.
+
+    :param name: the backend's name (for messages).
+    :param policy: thresholds and timings.
+    :param clock: a monotonic clock, replaceable in tests.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_probes",
+        "_state",
+        "consecutive_failures",
+        "name",
+        "on_transition",
+        "opened_at",
+        "policy",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        policy: BreakerPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.policy = policy or BreakerPolicy()
+        self._clock = clock
+        self._state = CircuitBreakerState.CLOSED
+        self._probes = 0
+        self.consecutive_failures = 0
+        self.opened_at: float | None = None
+        #: Called as ``on_transition(breaker, old_state, new_state)`` on every change.
+        self.on_transition: Callable[[CircuitBreaker, CircuitBreakerState, CircuitBreakerState], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self.name!r} {self.state.value} failures={self.consecutive_failures}>"
+
+    def _move(self, new: CircuitBreakerState) -> None:
+        old = self._state
+        if old is new:
+            return
+        self._state = new
+        if new is CircuitBreakerState.OPEN:
+            self.opened_at = self._clock()
+        if new is not CircuitBreakerState.HALF_OPEN:
+            self._probes = 0
+        if self.on_transition is not None:
+            self.on_transition(self, old, new)
+
+    @property
+    def state(self) -> CircuitBreakerState:
+        """The current state; OPEN turns HALF_OPEN here once the reset timeout has passed."""
+        if (
+            self._state is CircuitBreakerState.OPEN
+            and self.opened_at is not None
+            and self._clock() - self.opened_at >= self.policy.reset_timeout
+        ):
+            self._move(CircuitBreakerState.HALF_OPEN)
+        return self._state
+
+    @property
+    def seconds_until_probe(self) -> float:
+        """Seconds until an OPEN breaker allows a probe (0 when not OPEN)."""
+        if self.state is not CircuitBreakerState.OPEN or self.opened_at is None:
+            return 0.0
+        return max(0.0, self.opened_at + self.policy.reset_timeout - self._clock())
+
+    def allows_request(self) -> bool:
+        """Whether a call could pass now (does not take a probe slot)."""
+        state = self.state
+        if state is CircuitBreakerState.CLOSED:
+            return True
+        if state is CircuitBreakerState.HALF_OPEN:
+            return self._probes < self.policy.half_open_max_calls
+        return False
+
+    def try_acquire(self) -> bool:
+        """Take permission for one call; in HALF_OPEN this takes a probe slot.
+
+        Every successful acquire must be followed by exactly one of
+        :meth:`record_success`, :meth:`record_failure` or :meth:`release`.
+        """
+        state = self.state
+        if state is CircuitBreakerState.CLOSED:
+            return True
+        if state is CircuitBreakerState.HALF_OPEN and self._probes < self.policy.half_open_max_calls:
+            self._probes += 1
+            return True
+        return False
+
+    def release(self) -> None:
+        """End an acquired call that neither succeeded nor failed (cancelled, caller's fault)."""
+        if self._state is CircuitBreakerState.HALF_OPEN and self._probes > 0:
+            self._probes -= 1
+
+    def record_success(self) -> None:
+        """A call succeeded: reset the count; a probe's success closes the breaker."""
+        self.consecutive_failures = 0
+        if self._state is CircuitBreakerState.HALF_OPEN:
+            self._move(CircuitBreakerState.CLOSED)
+
+    def record_failure(self) -> None:
+        """A call failed through the provider's fault."""
+        self.consecutive_failures += 1
+        if self._state is CircuitBreakerState.HALF_OPEN:
+            self._move(CircuitBreakerState.OPEN)
+        elif (
+            self._state is CircuitBreakerState.CLOSED
+            and self.consecutive_failures >= self.policy.failure_threshold
+        ):
+            self._move(CircuitBreakerState.OPEN)
+        elif self._state is CircuitBreakerState.OPEN:
+            self.opened_at = self._clock()
+
+    def record_error(self, error: BackendError) -> bool:
+        """Record ``error`` as a failure if the policy counts it, else release the call.
+
+        :returns: whether it counted as a failure.
+        """
+        if self.policy.counts_as_failure(error):
+            self.record_failure()
+            return True
+        self.release()
+        return False
+
+    def reset(self) -> None:
+        """Force the breaker CLOSED with no failures (an operator's action)."""
+        self.consecutive_failures = 0
+        self._move(CircuitBreakerState.CLOSED)
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation()`` under the breaker.
+
+        :raises BreakerOpenError: when the breaker lets no call through.
+        """
+        from claudette.errors import BackendError
+
+        if not self.try_acquire():
+            raise BreakerOpenError(f"circuit breaker of {self.name!r} is {self.state.value}")
+        try:
+            result = await operation()
+        except BackendError as exc:
+            self.record_error(exc)
+            raise
+        except BaseException:
+            self.release()
+            raise
+        self.record_success()
+        return result

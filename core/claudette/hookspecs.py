@@ -1,0 +1,119 @@
+"""The hooks a claudette plugin can implement.
+
+Hooks are called with keyword arguments only, so a hook can gain arguments without
+breaking existing implementations. Implement one with the :data:`hookimpl` marker::
+
+    from claudette import hookimpl
+
+    @hookimpl
+    def claudette_register_backends(registry):
+        registry.register("mine", MyBackend, defaults=BackendSettings(model="m-1"))
+
+The reference in ``docs/hooks.md`` is checked against these docstrings by a test.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from claudette.backend import BaseBackend
+    from claudette.errors import BackendError
+    from claudette.plugins import BackendPluginRegistry
+    from claudette.state import BackendStats
+    from claudette.types import BreakerPolicy, ClaudetteRequest, ClaudetteResponse, RouterOptions
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+#: The pluggy project name of claudette's hooks.
+PROJECT_NAME = "claudette"
+
+#: Marks a function as the specification of a hook (claudette's own use).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a function in a plugin as an implementation of a claudette hook.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def claudette_register_backends(registry: BackendPluginRegistry) -> None:
+    """Register backend classes by name, with the defaults their provider needs.
+
+    Called once per plugin when the plugin manager loads, before any backend is created.
+    Must not do network or other slow I/O: it runs at start-up.
+
+    :param registry: call ``registry.register(name, cls, defaults=BackendSettings(...))``
+        for each backend class the plugin provides.
+    """
+
+
+@hookspec(firstresult=True)
+def claudette_score_backend(
+    backend: BaseBackend,
+    request: ClaudetteRequest,
+    stats: BackendStats,
+    options: RouterOptions,
+) -> float | None:
+    """Score a usable backend for a request; the lowest score wins.
+
+    Called by ``BackendRouter.select_backend`` once for each usable backend (enabled,
+    healthy, breaker not OPEN, not cooling down). Stops at the first non-None result. The
+    built-in seed formula (cost, latency, availability, weighted by ``options``) is
+    registered ``trylast``, so an installed plugin that returns a number overrides it, and
+    one that returns None defers to it. Ties are broken by priority, then name.
+
+    :param backend: the backend to score.
+    :param request: the request being routed.
+    :param stats: what the router has observed of the backend (latency, failures ...).
+    :param options: the router's options, including the scoring weights.
+    :return: a score (lower is better), or None to let the next implementation decide.
+    """
+
+
+@hookspec(firstresult=True)
+def claudette_breaker_policy(backend: BaseBackend) -> BreakerPolicy | None:
+    """Choose the circuit-breaker policy of a backend.
+
+    Called once per backend when it is registered with a router. Stops at the first
+    non-None result; the built-in default (5 failures, 5 minutes open, one half-open probe)
+    is registered ``trylast``.
+
+    :param backend: the backend being registered.
+    :return: a ``BreakerPolicy``, or None to let the next implementation decide.
+    """
+
+
+@hookspec
+def claudette_after_attempt(
+    backend: BaseBackend,
+    request: ClaudetteRequest,
+    response: ClaudetteResponse | None,
+    error: BackendError | None,
+    latency_ms: float,
+) -> None:
+    """Observe one finished attempt to call a backend (for metrics, tracing, logs).
+
+    Called after every attempt the router makes, successful or not, before it falls back
+    or returns. Cancelled attempts are not reported. Every implementation is called; an
+    exception raised here is logged and ignored, so an observer can never fail a request.
+
+    :param backend: the backend that was called.
+    :param request: the request that was sent.
+    :param response: the answer on success (its ``cost_eur`` is what the call cost), else None.
+    :param error: the error on failure, else None.
+    :param latency_ms: how long the attempt took, in milliseconds.
+    """
+
+
+@hookspec
+def claudette_breaker_transition(backend_name: str, old_state: str, new_state: str) -> None:
+    """Observe a circuit breaker changing state.
+
+    Called when a breaker moves between ``closed``, ``open`` and ``half_open``. Every
+    implementation is called; exceptions are logged and ignored.
+
+    :param backend_name: the backend whose breaker changed.
+    :param old_state: the state it left.
+    :param new_state: the state it entered.
+    """

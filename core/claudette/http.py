@@ -1,0 +1,215 @@
+"""HTTP helpers shared by provider backends: one place that turns HTTP into claudette errors.
+
+- :func:`error_from_status` maps a status code and the provider's error facts to the right
+  :class:`~claudette.errors.BackendError` subclass, honouring ``x-should-retry``.
+- :func:`error_from_exception` maps httpx transport errors (refused, reset, timeouts).
+- :func:`retry_after_seconds` reads ``retry-after-ms`` then ``retry-after`` (seconds or date).
+- :func:`iter_sse` and :func:`iter_ndjson` parse streamed bodies, failing with
+  :class:`~claudette.errors.ResponseFormatError` on malformed data.
+
+Provider plugins use these so that every backend classifies failures the same way.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
+
+import httpx
+
+from claudette.errors import (
+    AuthenticationError,
+    BackendError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+    InvalidRequestError,
+    QuotaExceededError,
+    RateLimitError,
+    ResponseFormatError,
+)
+
+__all__ = [
+    "SSEEvent",
+    "error_from_exception",
+    "error_from_status",
+    "iter_ndjson",
+    "iter_sse",
+    "parse_json",
+    "retry_after_seconds",
+]
+
+#: Statuses the official provider SDKs retry; everything else below 500 is the caller's fault.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+#: Provider error codes that mean "out of credit": retrying does not help.
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
+#: The longest server-requested delay we honour as a cool-down (longer ones are capped).
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after_seconds(headers: Mapping[str, str] | httpx.Headers) -> float | None:
+    """Seconds the server asked us to wait: ``retry-after-ms``, else ``retry-after``.
+
+    ``retry-after`` may be a number of seconds (float allowed) or an HTTP date.
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000.0
+            if value >= 0:
+                return min(value, MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        value = when.timestamp() - time.time()
+    return min(max(value, 0.0), MAX_RETRY_AFTER)
+
+
+def _should_retry_override(headers: Mapping[str, str] | httpx.Headers) -> bool | None:
+    raw = headers.get("x-should-retry")
+    if raw == "true":
+        return True
+    if raw == "false":
+        return False
+    return None
+
+
+def error_from_status(
+    backend: str,
+    status: int,
+    message: str,
+    *,
+    headers: Mapping[str, str] | httpx.Headers | None = None,
+    error_type: str | None = None,
+    error_code: str | None = None,
+    request_id: str | None = None,
+) -> BackendError:
+    """The claudette error for an HTTP error status.
+
+    :param backend: the backend's name.
+    :param status: the HTTP status code.
+    :param message: the provider's error message (or a description of the body).
+    :param headers: the response headers (retry-after, x-should-retry).
+    :param error_type: the provider's error type (``rate_limit_error`` ...).
+    :param error_code: the provider's error code (``insufficient_quota`` ...).
+    :param request_id: the provider's request id.
+    """
+    headers = headers if headers is not None else {}
+    retry_after = retry_after_seconds(headers)
+    override = _should_retry_override(headers)
+    kind = error_type or error_code
+    kwargs: dict[str, Any] = {"error_type": kind, "request_id": request_id}
+    cls: type[BackendError]
+    if error_code in QUOTA_CODES or error_type in QUOTA_CODES:
+        cls, retryable = QuotaExceededError, False
+    elif status == 429:
+        cls, retryable = RateLimitError, True
+    elif status in (401, 403):
+        cls, retryable = AuthenticationError, False
+    elif status == 408:
+        cls, retryable = BackendTimeoutError, True
+    elif status >= 500 or status in RETRYABLE_STATUSES:
+        cls, retryable = BackendUnavailableError, True
+    elif 400 <= status < 500:
+        cls, retryable = InvalidRequestError, False
+    else:
+        cls, retryable = ResponseFormatError, True
+    if override is not None and cls is not QuotaExceededError:
+        retryable = override
+    return cls(message, backend, retryable, status, retry_after, **kwargs)
+
+
+def error_from_exception(backend: str, exc: BaseException) -> BackendError:
+    """The claudette error for an httpx transport failure (or a decoding failure)."""
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, httpx.ConnectTimeout):
+        return BackendTimeoutError(f"connect timeout: {exc or 'no connection'}", backend, True)
+    if isinstance(exc, httpx.TimeoutException):
+        what = {
+            httpx.ReadTimeout: "read timeout",
+            httpx.WriteTimeout: "write timeout",
+            httpx.PoolTimeout: "connection pool timeout",
+        }.get(type(exc), "timeout")
+        return BackendTimeoutError(f"{what}: {exc or 'no answer in time'}", backend, True)
+    if isinstance(exc, httpx.ConnectError):
+        return BackendUnavailableError(f"cannot connect: {exc}", backend, True)
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return BackendUnavailableError(f"connection broken: {exc or type(exc).__name__}", backend, True)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return InvalidRequestError(f"unsupported URL: {exc}", backend, False)
+    if isinstance(exc, httpx.HTTPError):
+        return BackendUnavailableError(f"{type(exc).__name__}: {exc}", backend, True)
+    if isinstance(exc, (ValueError, KeyError, TypeError, IndexError, AttributeError)):
+        return ResponseFormatError(
+            f"unexpected response shape: {type(exc).__name__}: {exc}", backend, True
+        )
+    return BackendError(f"unexpected failure: {type(exc).__name__}: {exc}", backend, True)
+
+
+def parse_json(backend: str, body: bytes | str, *, status: int | None = None) -> Any:
+    """Decode a JSON body, or raise :class:`ResponseFormatError` naming the backend."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        snippet = body[:120] if isinstance(body, str) else body[:120].decode("utf-8", "replace")
+        raise ResponseFormatError(
+            f"malformed JSON from provider ({exc.__class__.__name__}: {exc}); body starts {snippet!r}",
+            backend,
+            True,
+            status,
+        ) from None
+
+
+class SSEEvent(NamedTuple):
+    """One server-sent event: its ``event`` name (``message`` when unnamed) and ``data``."""
+
+    event: str
+    data: str
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
+    """Parse server-sent events from a stream of lines (``response.aiter_lines()``).
+
+    Follows the SSE framing: ``event:`` and ``data:`` fields, several data lines joined by
+    ``\\n``, comment lines starting with ``:`` ignored, an event dispatched at a blank line.
+    """
+    event = ""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield SSEEvent(event or "message", "\n".join(data))
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield SSEEvent(event or "message", "\n".join(data))
+
+
+async def iter_ndjson(backend: str, lines: AsyncIterator[str]) -> AsyncIterator[Any]:
+    """Parse newline-delimited JSON objects from a stream of lines, skipping blank ones."""
+    async for line in lines:
+        if line.strip():
+            yield parse_json(backend, line)

@@ -1,0 +1,635 @@
+"""The :class:`BackendRouter`: choose a backend, call it under its breaker, fall back.
+
+One request goes through these steps (see ``docs/routing.md``):
+
+1. select: a forced backend if usable, else every usable backend (enabled, last health
+   check not failed, not cooling down after a rate limit, breaker allowing a call) is
+   scored through the ``claudette_score_backend`` hook; lowest wins, ties go to the lower
+   priority number, then the name;
+2. call it under its circuit breaker, bounded by the backend's ``timeout``;
+3. on a retryable failure, exclude it and go back to 1 (each backend at most once, at most
+   ``max_attempts`` in all); a non-retryable failure is raised at once;
+4. record the outcome in the state store (latency, failures, cool-down, breaker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from claudette._compat import timeout as _timeout
+from claudette._log import logger
+from claudette.breaker import CircuitBreaker, CircuitBreakerState
+from claudette.errors import (
+    BackendError,
+    BackendTimeoutError,
+    NoBackendAvailableError,
+    StreamInterruptedError,
+)
+from claudette.state import InMemoryStateStore, StateStore
+from claudette.types import BackendInfo, ClaudetteRequest, ClaudetteResponse, RouterOptions, StreamChunk
+
+if TYPE_CHECKING:
+    from claudette.backend import BaseBackend
+    from claudette.plugins import ClaudettePlugins
+    from claudette.scoring import ScoreParts
+    from claudette.state import BackendStats
+
+__all__ = ["BackendRouter", "Candidate", "RouterCounters"]
+
+_CLOSED = CircuitBreakerState.CLOSED
+
+
+@attrs.define
+class RouterCounters:
+    """Totals since the router started (one process's view).
+
+    :param requests: requests routed (``route_request`` and ``stream`` calls).
+    :param successes: requests answered.
+    :param failures: requests that ended in an error.
+    :param attempts: backend calls made (a request with fallbacks makes several).
+    :param fallbacks: attempts made after an earlier attempt of the same request failed.
+    :param cost_eur: money spent on answered attempts.
+    :param tokens_input: prompt tokens of answered attempts.
+    :param tokens_output: generated tokens of answered attempts.
+    """
+
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    attempts: int = 0
+    fallbacks: int = 0
+    cost_eur: float = 0.0
+    tokens_input: int = 0
+    tokens_output: int = 0
+
+
+@attrs.frozen
+class Candidate:
+    """How selection saw one backend for one request (``BackendRouter.explain``).
+
+    :param name: the backend.
+    :param score: its score, None when it was skipped.
+    :param parts: the seed formula's components (cost, latency, availability), if computed.
+    :param skipped: why it was not considered, None when it was.
+    :param chosen: True for the backend selection picked.
+    """
+
+    name: str
+    score: float | None
+    parts: ScoreParts | None
+    skipped: str | None
+    chosen: bool = False
+
+
+class BackendRouter:
+    """Routes requests to the best usable backend and survives their failures.
+
+    :param options: weights and limits; the seed defaults when omitted.
+    :param plugins: the plugin manager whose hooks score backends and set breaker policies;
+        the process's loaded manager (:func:`claudette.get_plugin_manager`) when omitted.
+    :param store: where per-backend state lives; an in-memory store when omitted.
+    """
+
+    def __init__(
+        self,
+        options: RouterOptions | None = None,
+        *,
+        plugins: ClaudettePlugins | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        self.options = options or RouterOptions()
+        if plugins is None:
+            from claudette.plugins import get_plugin_manager
+
+            plugins = get_plugin_manager()
+        self.plugins = plugins
+        self.store: StateStore = store or InMemoryStateStore(self.options.latency_window)
+        self.counters = RouterCounters()
+        self._backends: dict[str, BaseBackend] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+        # (backend, stats, breaker) sorted by (priority, name): the tie-break order.
+        self._ordered: list[tuple[BaseBackend, BackendStats, CircuitBreaker]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register_backend(self, backend: BaseBackend) -> None:
+        """Add a backend; its settings are validated and its breaker policy chosen by hook.
+
+        :raises ValueError: when a backend of that name is already registered.
+        :raises ConfigError: when its settings are invalid.
+        """
+        if backend.name in self._backends:
+            raise ValueError(f"a backend named {backend.name!r} is already registered")
+        backend.validate_config()
+        stats = self.store.stats(backend.name)
+        backend.stats = stats
+        breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
+        breaker.on_transition = self._on_transition
+        self._backends[backend.name] = backend
+        self._breakers[backend.name] = breaker
+        self._reorder()
+
+    def unregister_backend(self, name: str) -> BaseBackend:
+        """Remove a backend and forget its state; returns it (not closed)."""
+        backend = self._backends.pop(name)
+        self._breakers.pop(name, None)
+        self.store.forget(name)
+        self._reorder()
+        return backend
+
+    def _reorder(self) -> None:
+        self._ordered = sorted(
+            (
+                (b, b.stats, self._breakers[b.name])
+                for b in self._backends.values()
+            ),
+            key=lambda t: (t[0].settings.priority, t[0].name),
+        )
+
+    @property
+    def backends(self) -> dict[str, BaseBackend]:
+        """The registered backends by name (a copy)."""
+        return dict(self._backends)
+
+    def get_backend(self, name: str) -> BaseBackend:
+        """The backend called ``name``.
+
+        :raises KeyError: when none is registered under that name.
+        """
+        return self._backends[name]
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        """The circuit breaker of backend ``name``."""
+        return self._breakers[name]
+
+    def _on_transition(
+        self, breaker: CircuitBreaker, old: CircuitBreakerState, new: CircuitBreakerState
+    ) -> None:
+        logger.info("circuit breaker of %r: %s -> %s", breaker.name, old.value, new.value)
+        self.plugins.breaker_transition(breaker.name, old.value, new.value)
+
+    # -- selection --------------------------------------------------------------------------
+
+    def _skip_reason(
+        self, backend: BaseBackend, stats: BackendStats, breaker: CircuitBreaker, now: float
+    ) -> str | None:
+        if not backend.settings.enabled:
+            return "disabled"
+        if stats.healthy is False:
+            return "failed its last health check"
+        if now < stats.cooldown_until:
+            return f"rate limited for {stats.cooldown_until - now:.1f}s more"
+        if breaker._state is not _CLOSED and not breaker.allows_request():
+            state = breaker.state
+            if state is CircuitBreakerState.OPEN:
+                return f"circuit breaker open ({breaker.seconds_until_probe:.0f}s until a probe)"
+            return "circuit breaker half-open, probe already in flight"
+        return None
+
+    def _maybe_refresh_health(self, backend: BaseBackend, now: float) -> None:
+        if backend.health_is_stale(now) and (
+            backend._health_task is None or backend._health_task.done()
+        ):
+            task = asyncio.get_running_loop().create_task(backend.refresh_health())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _select(
+        self,
+        request: ClaudetteRequest,
+        exclude: Iterable[str] | None,
+        reasons: dict[str, str] | None,
+    ) -> BaseBackend:
+        now = time.monotonic()
+        health = self.options.health_checks
+        forced = request.backend
+        if forced is not None:
+            backend = self._backends.get(forced)
+            if backend is None:
+                known = ", ".join(sorted(self._backends)) or "none"
+                raise NoBackendAvailableError(
+                    f"forced backend {forced!r} is not registered (registered: {known})"
+                )
+            if health:
+                self._maybe_refresh_health(backend, now)
+            if exclude and forced in exclude:
+                why = (reasons or {}).get(forced, "already tried for this request")
+                raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: why})
+            why = self._skip_reason(backend, backend.stats, self._breakers[forced], now)
+            if why is not None:
+                raise NoBackendAvailableError(
+                    f"forced backend {forced!r} is not usable", {forced: why}
+                )
+            return backend
+
+        score = self.plugins.score_backend
+        options = self.options
+        best: BaseBackend | None = None
+        best_score = 0.0
+        skipped: dict[str, str] | None = None
+        for backend, stats, breaker in self._ordered:
+            if exclude and backend.name in exclude:
+                continue
+            if health:
+                self._maybe_refresh_health(backend, now)
+            why = self._skip_reason(backend, stats, breaker, now)
+            if why is not None:
+                if skipped is None:
+                    skipped = {}
+                skipped[backend.name] = why
+                continue
+            s = score(backend=backend, request=request, stats=stats, options=options)
+            if s is None:
+                s = 0.0
+            if best is None or s < best_score:
+                best, best_score = backend, s
+        if best is None:
+            all_reasons = dict(reasons or {})
+            if skipped:
+                all_reasons.update(skipped)
+            if not self._backends:
+                raise NoBackendAvailableError("no backend is registered")
+            raise NoBackendAvailableError("no usable backend left", all_reasons)
+        return best
+
+    async def select_backend(
+        self, request: ClaudetteRequest, exclude_backends: Iterable[str] = ()
+    ) -> BaseBackend:
+        """The backend that should answer ``request`` now.
+
+        :param exclude_backends: names not to consider (already tried).
+        :raises NoBackendAvailableError: when none is usable; ``reasons`` says why each was skipped.
+        """
+        return self._select(request, set(exclude_backends) or None, None)
+
+    def explain(self, request: ClaudetteRequest) -> list[Candidate]:
+        """Every backend with its score components or the reason it was skipped.
+
+        Uses the seed formula's components for display; the score itself comes from the
+        hooks, exactly as selection computes it.
+        """
+        from claudette.scoring import score_parts
+
+        now = time.monotonic()
+        out: list[Candidate] = []
+        for backend, stats, breaker in self._ordered:
+            if request.backend is not None and backend.name != request.backend:
+                out.append(Candidate(backend.name, None, None, "another backend is forced"))
+                continue
+            why = self._skip_reason(backend, stats, breaker, now)
+            if why is not None:
+                out.append(Candidate(backend.name, None, None, why))
+                continue
+            parts = score_parts(backend, request, stats, self.options, now)
+            s = self.plugins.score_backend(
+                backend=backend, request=request, stats=stats, options=self.options
+            )
+            out.append(Candidate(backend.name, s, parts, None))
+        try:
+            chosen = self._select(request, None, None).name
+        except NoBackendAvailableError:
+            chosen = None
+        return [attrs.evolve(c, chosen=True) if c.name == chosen else c for c in out]
+
+    def _cooldown_wait(self, exclude: set[str] | None) -> float | None:
+        """Seconds until the first backend that is only cooling down comes back, if any."""
+        now = time.monotonic()
+        wait: float | None = None
+        for backend, stats, breaker in self._ordered:
+            if exclude and backend.name in exclude:
+                continue
+            if not backend.settings.enabled or stats.healthy is False:
+                continue
+            if now >= stats.cooldown_until or not breaker.allows_request():
+                continue
+            left = stats.cooldown_until - now
+            if wait is None or left < wait:
+                wait = left
+        return wait
+
+    # -- one attempt ----------------------------------------------------------------------------
+
+    def _record_failure(
+        self,
+        backend: BaseBackend,
+        breaker: CircuitBreaker,
+        request: ClaudetteRequest,
+        error: BackendError,
+        started: float,
+    ) -> None:
+        stats = backend.stats
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        if breaker.record_error(error):
+            stats.record_failure()
+        else:
+            stats.record_outcome_without_fault()
+        if error.retry_after:
+            stats.start_cooldown(error.retry_after)
+        if self.plugins.has_attempt_observers:
+            self.plugins.after_attempt(backend, request, None, error, latency_ms)
+
+    def _record_success(
+        self,
+        backend: BaseBackend,
+        breaker: CircuitBreaker,
+        request: ClaudetteRequest,
+        response: ClaudetteResponse,
+        latency_ms: float,
+    ) -> None:
+        breaker.record_success()
+        backend.stats.record_success(latency_ms)
+        c = self.counters
+        c.cost_eur += response.cost_eur
+        c.tokens_input += response.tokens_input
+        c.tokens_output += response.tokens_output
+        if self.plugins.has_attempt_observers:
+            self.plugins.after_attempt(backend, request, response, None, latency_ms)
+
+    async def _attempt(
+        self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
+    ) -> ClaudetteResponse:
+        stats = backend.stats
+        stats.in_flight += 1
+        self.counters.attempts += 1
+        started = time.perf_counter()
+        try:
+            async with _timeout(backend.settings.timeout):
+                response = await backend.send(request)
+        except BackendError as error:
+            self._record_failure(backend, breaker, request, error, started)
+            raise
+        except TimeoutError:
+            error = BackendTimeoutError(
+                f"no answer within {backend.settings.timeout:g}s", backend.name, True
+            )
+            self._record_failure(backend, breaker, request, error, started)
+            raise error from None
+        except asyncio.CancelledError:
+            breaker.release()
+            raise
+        except Exception as exc:
+            from claudette.http import error_from_exception
+
+            error = error_from_exception(backend.name, exc)
+            self._record_failure(backend, breaker, request, error, started)
+            raise error from exc
+        finally:
+            stats.in_flight -= 1
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._record_success(backend, breaker, request, response, latency_ms)
+        return response
+
+    # -- routing ------------------------------------------------------------------------------
+
+    async def _next_backend(
+        self,
+        request: ClaudetteRequest,
+        exclude: set[str] | None,
+        reasons: dict[str, str] | None,
+        waited: list[float],
+    ) -> tuple[BaseBackend, CircuitBreaker]:
+        """Select and acquire a backend, waiting out brief cool-downs within the budget."""
+        while True:
+            try:
+                backend = self._select(request, exclude, reasons)
+            except NoBackendAvailableError:
+                wait = None if request.backend else self._cooldown_wait(exclude)
+                budget = self.options.max_cooldown_wait - waited[0]
+                if wait is None or wait > budget:
+                    raise
+                waited[0] += wait
+                await asyncio.sleep(wait)
+                continue
+            breaker = self._breakers[backend.name]
+            if breaker.try_acquire():
+                return backend, breaker
+            # Lost the half-open probe slot to a concurrent request: try the next one.
+            if exclude is None:
+                exclude = set()
+            exclude.add(backend.name)
+
+    async def route_request(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """Send ``request`` to the best usable backend, falling back on retryable failures.
+
+        :raises BackendError: a non-retryable failure (raised at once), or the last
+            retryable one when fallback is off.
+        :raises NoBackendAvailableError: when no usable backend is left; ``reasons`` holds
+            every backend's skip reason or failure.
+        """
+        counters = self.counters
+        counters.requests += 1
+        exclude: set[str] | None = None
+        reasons: dict[str, str] | None = None
+        waited = [0.0]
+        last_error: BackendError | None = None
+        try:
+            for attempt in range(self.options.max_attempts):
+                backend, breaker = await self._next_backend(request, exclude, reasons, waited)
+                if attempt:
+                    counters.fallbacks += 1
+                try:
+                    response = await self._attempt(backend, breaker, request)
+                except BackendError as error:
+                    last_error = error
+                    if not error.retryable or not self.options.fallback_enabled or request.backend:
+                        raise
+                    if exclude is None:
+                        exclude, reasons = set(), {}
+                    assert reasons is not None
+                    exclude.add(backend.name)
+                    reasons[backend.name] = str(error)
+                    continue
+                counters.successes += 1
+                if attempt:
+                    response = attrs.evolve(
+                        response,
+                        metadata={**response.metadata, "failed_backends": sorted(exclude or ())},
+                    )
+                return response
+            raise NoBackendAvailableError(
+                f"all {self.options.max_attempts} attempts failed", reasons
+            ) from last_error
+        except NoBackendAvailableError as exc:
+            counters.failures += 1
+            if last_error is not None and exc.__cause__ is None:
+                raise NoBackendAvailableError(exc.message, {**(reasons or {}), **exc.reasons}) from last_error
+            raise
+        except BaseException:
+            counters.failures += 1
+            raise
+
+    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        """Stream the answer to ``request``; the last chunk carries the whole response.
+
+        Falls back to another backend only before the first chunk reaches the caller; a
+        failure after it raises :class:`StreamInterruptedError` with the partial text.
+        Closing the iterator early cancels the call without counting it as a failure.
+        """
+        counters = self.counters
+        counters.requests += 1
+        exclude: set[str] | None = None
+        reasons: dict[str, str] | None = None
+        waited = [0.0]
+        last_error: BackendError | None = None
+        finished = False
+        try:
+            for attempt in range(self.options.max_attempts):
+                backend, breaker = await self._next_backend(request, exclude, reasons, waited)
+                if attempt:
+                    counters.fallbacks += 1
+                try:
+                    async for chunk in self._stream_attempt(backend, breaker, request):
+                        yield chunk
+                except _BeforeFirstChunk as wrapped:
+                    error = wrapped.error
+                    last_error = error
+                    if not error.retryable or not self.options.fallback_enabled or request.backend:
+                        raise error from error.__cause__
+                    if exclude is None:
+                        exclude, reasons = set(), {}
+                    assert reasons is not None
+                    exclude.add(backend.name)
+                    reasons[backend.name] = str(error)
+                    continue
+                finished = True
+                counters.successes += 1
+                return
+            raise NoBackendAvailableError(
+                f"all {self.options.max_attempts} attempts failed", reasons
+            ) from last_error
+        finally:
+            if not finished:
+                counters.failures += 1
+
+    async def _stream_attempt(
+        self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
+    ) -> AsyncIterator[StreamChunk]:
+        stats = backend.stats
+        stats.in_flight += 1
+        self.counters.attempts += 1
+        started = time.perf_counter()
+        chunks = backend.stream(request)
+        parts: list[str] = []
+        delivered = False
+        settled = False
+        try:
+            try:
+                async with _timeout(backend.settings.timeout):
+                    first = await chunks.__anext__()
+            except StopAsyncIteration:
+                raise BackendError("the stream ended before any chunk", backend.name, True) from None
+            except TimeoutError:
+                raise BackendTimeoutError(
+                    f"no first chunk within {backend.settings.timeout:g}s", backend.name, True
+                ) from None
+            chunk: StreamChunk | None = first
+            while chunk is not None:
+                if chunk.response is not None:
+                    latency_ms = (time.perf_counter() - started) * 1000.0
+                    settled = True
+                    self._record_success(backend, breaker, request, chunk.response, latency_ms)
+                    delivered = True
+                    yield chunk
+                    return
+                if chunk.text:
+                    parts.append(chunk.text)
+                delivered = True
+                yield chunk
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    raise BackendError(
+                        "the stream ended without its final response", backend.name, True
+                    ) from None
+        except (GeneratorExit, asyncio.CancelledError):
+            if not settled:
+                settled = True
+                breaker.release()
+            raise
+        except Exception as exc:
+            if settled:
+                raise
+            settled = True
+            from claudette.http import error_from_exception
+
+            error = error_from_exception(backend.name, exc)
+            self._record_failure(backend, breaker, request, error, started)
+            if not delivered:
+                raise _BeforeFirstChunk(error) from exc
+            raise StreamInterruptedError(
+                f"stream failed after {len(parts)} chunks: {error.message}",
+                backend.name,
+                error.retryable,
+                error.status_code,
+                error.retry_after,
+                partial_text="".join(parts),
+                error_type=error.error_type,
+                request_id=error.request_id,
+            ) from exc
+        finally:
+            stats.in_flight -= 1
+            await chunks.aclose()
+
+    # -- inspection and lifetime -----------------------------------------------------------------
+
+    def breaker_status(self) -> dict[str, str]:
+        """Each backend's breaker state (``closed``, ``open``, ``half_open``)."""
+        return {name: b.state.value for name, b in sorted(self._breakers.items())}
+
+    def backend_infos(self) -> list[BackendInfo]:
+        """A :class:`BackendInfo` per backend, in tie-break order."""
+        return [b.get_info() for b, _, _ in self._ordered]
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-ready snapshot: router totals and, per backend, what the router observed."""
+        backends: dict[str, Any] = {}
+        for backend, stats, breaker in self._ordered:
+            backends[backend.name] = {
+                "breaker": breaker.state.value,
+                "consecutive_failures": breaker.consecutive_failures,
+                "calls": stats.calls,
+                "successes": stats.successes,
+                "failures": stats.failures,
+                "in_flight": stats.in_flight,
+                "avg_latency_ms": stats.avg_latency_ms,
+                "availability_score": stats.availability_score(),
+                "healthy": stats.healthy,
+                "cooldown_s": max(0.0, stats.cooldown_until - time.monotonic()),
+            }
+        return {"router": attrs.asdict(self.counters), "backends": backends}
+
+    async def check_health(self) -> dict[str, bool]:
+        """Run every backend's health check now (concurrently); returns name → healthy."""
+        names = list(self._backends)
+        results = await asyncio.gather(*(self._backends[n].refresh_health() for n in names))
+        return dict(zip(names, results))
+
+    async def aclose(self) -> None:
+        """Close every backend's connections and the state store."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        for backend in self._backends.values():
+            await backend.aclose()
+        await self.store.aclose()
+
+    async def __aenter__(self) -> BackendRouter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _BeforeFirstChunk(Exception):
+    """Internal: a stream attempt failed before any chunk reached the caller."""
+
+    def __init__(self, error: BackendError) -> None:
+        super().__init__(str(error))
+        self.error = error

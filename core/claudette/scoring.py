@@ -1,0 +1,67 @@
+"""The default scoring formula of the seed document, as an internal ``trylast`` plugin.
+
+``score = cost_score·w_cost + latency_score·w_latency + availability_score·w_availability``
+where ``cost_score = min(estimated cost / €0.01, 1)``, ``latency_score = min(average
+latency / 10 s, 1)`` and ``availability_score = min(decayed failures / 10, 1)``. Lower wins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from claudette.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from claudette.backend import BaseBackend
+    from claudette.state import BackendStats
+    from claudette.types import ClaudetteRequest, RouterOptions
+
+__all__ = ["COST_REFERENCE_EUR", "LATENCY_REFERENCE_MS", "ScoreParts", "score_parts"]
+
+#: The estimated cost that scores 1.0.
+COST_REFERENCE_EUR = 0.01
+#: The average latency that scores 1.0.
+LATENCY_REFERENCE_MS = 10_000.0
+
+
+class ScoreParts(NamedTuple):
+    """The three components of the seed score, each in 0..1, and their weighted sum."""
+
+    cost: float
+    latency: float
+    availability: float
+    total: float
+
+
+def score_parts(
+    backend: BaseBackend,
+    request: ClaudetteRequest,
+    stats: BackendStats,
+    options: RouterOptions,
+    now: float | None = None,
+) -> ScoreParts:
+    """Compute the seed formula's components for one backend and request."""
+    cost = min(backend.estimate_request_cost(request) / COST_REFERENCE_EUR, 1.0)
+    latency = min(stats.avg_latency_ms / LATENCY_REFERENCE_MS, 1.0)
+    availability = stats.availability_score(now)
+    total = (
+        cost * options.cost_weight
+        + latency * options.latency_weight
+        + availability * options.availability_weight
+    )
+    return ScoreParts(cost, latency, availability, total)
+
+
+class DefaultScoring:
+    """The built-in scorer; any plugin implementing the hook runs before it."""
+
+    @hookimpl(trylast=True)
+    def claudette_score_backend(
+        self,
+        backend: BaseBackend,
+        request: ClaudetteRequest,
+        stats: BackendStats,
+        options: RouterOptions,
+    ) -> float:
+        """The seed formula's weighted sum."""
+        return score_parts(backend, request, stats, options).total

@@ -1,0 +1,196 @@
+"""Per-backend mutable state, behind one small store interface.
+
+The router keeps everything it learns about a backend — latency window, failure count
+and time, in-flight count, rate-limit cool-down, health, breaker — in a
+:class:`StateStore`. The default :class:`InMemoryStateStore` serves one process; a shared
+store (e.g. on Redis) implements the same interface so that many processes share one view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from claudette.breaker import CircuitBreaker
+    from claudette.types import BreakerPolicy
+
+__all__ = ["BackendStats", "InMemoryStateStore", "StateStore"]
+
+#: After this many seconds without a failure, the failure count starts to decay.
+FAILURE_DECAY_DELAY = 60.0
+#: The decay runs linearly over this many seconds ...
+FAILURE_DECAY_SPAN = 3600.0
+#: ... down to this fraction of the count, never lower.
+FAILURE_DECAY_FLOOR = 0.1
+#: The failure count that scores 1.0 (fully unavailable) in the seed formula.
+FAILURE_REFERENCE = 10.0
+
+
+class BackendStats:
+    """What the router has observed of one backend; every window is bounded.
+
+    :param window: how many recent latencies to keep.
+    """
+
+    __slots__ = (
+        "_latencies",
+        "_latency_sum",
+        "calls",
+        "cooldown_until",
+        "failures",
+        "health_checked_at",
+        "healthy",
+        "in_flight",
+        "last_failure_at",
+        "successes",
+    )
+
+    def __init__(self, window: int = 100) -> None:
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._latency_sum = 0.0
+        #: Attempts finished (success or failure), cancelled ones excluded.
+        self.calls = 0
+        self.successes = 0
+        #: Failures counted against the provider (never reset; they decay in the score).
+        self.failures = 0
+        #: ``time.monotonic()`` of the last failure, None before any.
+        self.last_failure_at: float | None = None
+        #: Attempts under way now.
+        self.in_flight = 0
+        #: ``time.monotonic()`` before which the backend must not be called (retry-after).
+        self.cooldown_until = 0.0
+        #: The last health check's result (None: never checked) and when it ran.
+        self.healthy: bool | None = None
+        self.health_checked_at: float | None = None
+
+    def record_latency(self, latency_ms: float) -> None:
+        """Add one latency to the window, dropping the oldest when full (O(1))."""
+        window = self._latencies
+        if len(window) == window.maxlen:
+            self._latency_sum -= window[0]
+        window.append(latency_ms)
+        self._latency_sum += latency_ms
+
+    def record_success(self, latency_ms: float) -> None:
+        """Count a successful call and its latency."""
+        self.calls += 1
+        self.successes += 1
+        self.record_latency(latency_ms)
+
+    def record_failure(self, now: float | None = None) -> None:
+        """Count a failure that was the provider's fault."""
+        self.calls += 1
+        self.failures += 1
+        self.last_failure_at = time.monotonic() if now is None else now
+
+    def record_outcome_without_fault(self) -> None:
+        """Count a finished call that failed through the caller's fault (400, 401 ...)."""
+        self.calls += 1
+
+    @property
+    def avg_latency_ms(self) -> float:
+        """Mean of the latency window; 0 before any call."""
+        n = len(self._latencies)
+        return self._latency_sum / n if n else 0.0
+
+    @property
+    def latencies(self) -> tuple[float, ...]:
+        """The latency window, oldest first."""
+        return tuple(self._latencies)
+
+    @property
+    def success_rate(self) -> float:
+        """Successes per finished call; 1.0 before any call."""
+        return self.successes / self.calls if self.calls else 1.0
+
+    def decayed_failures(self, now: float | None = None) -> float:
+        """The failure count, decayed as the seed describes.
+
+        Unchanged for a minute after the last failure, then falling linearly over an hour
+        to a tenth of itself, never lower.
+        """
+        if not self.failures or self.last_failure_at is None:
+            return 0.0
+        elapsed = (time.monotonic() if now is None else now) - self.last_failure_at
+        if elapsed <= FAILURE_DECAY_DELAY:
+            return float(self.failures)
+        factor = max(FAILURE_DECAY_FLOOR, 1.0 - (elapsed - FAILURE_DECAY_DELAY) / FAILURE_DECAY_SPAN)
+        return self.failures * factor
+
+    def availability_score(self, now: float | None = None) -> float:
+        """``min(decayed failures / 10, 1)``: 0 is always up, 1 keeps failing."""
+        return min(self.decayed_failures(now) / FAILURE_REFERENCE, 1.0)
+
+    def in_cooldown(self, now: float) -> bool:
+        """True while a provider-requested delay (retry-after) is running."""
+        return now < self.cooldown_until
+
+    def start_cooldown(self, seconds: float, now: float | None = None) -> None:
+        """Keep the backend out for ``seconds`` (never shortens a running cool-down)."""
+        until = (time.monotonic() if now is None else now) + seconds
+        if until > self.cooldown_until:
+            self.cooldown_until = until
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Where the router keeps per-backend state. One object per backend name.
+
+    Implementations return the *same* objects for the same name, so that the router can
+    hold on to them. A shared store may return subclasses whose methods also publish to,
+    and refresh from, the shared engine.
+    """
+
+    def stats(self, backend: str) -> BackendStats:
+        """The statistics object of ``backend`` (created on first use)."""
+        ...
+
+    def breaker(self, backend: str, policy: BreakerPolicy) -> CircuitBreaker:
+        """The circuit breaker of ``backend``, created with ``policy`` on first use."""
+        ...
+
+    def forget(self, backend: str) -> None:
+        """Drop all state of ``backend`` (when it is unregistered)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
+
+
+class InMemoryStateStore:
+    """The default store: plain objects in this process.
+
+    :param window: latency window size for new :class:`BackendStats`.
+    """
+
+    def __init__(self, window: int = 100) -> None:
+        self._window = window
+        self._stats: dict[str, BackendStats] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def stats(self, backend: str) -> BackendStats:
+        """The statistics object of ``backend``."""
+        s = self._stats.get(backend)
+        if s is None:
+            s = self._stats[backend] = BackendStats(self._window)
+        return s
+
+    def breaker(self, backend: str, policy: BreakerPolicy) -> CircuitBreaker:
+        """The circuit breaker of ``backend``."""
+        b = self._breakers.get(backend)
+        if b is None:
+            from claudette.breaker import CircuitBreaker
+
+            b = self._breakers[backend] = CircuitBreaker(backend, policy)
+        return b
+
+    def forget(self, backend: str) -> None:
+        """Drop all state of ``backend``."""
+        self._stats.pop(backend, None)
+        self._breakers.pop(backend, None)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,481 @@
+"""The value classes that flow through claudette: requests, responses, settings and options.
+
+All are attrs classes. Requests, responses and settings are frozen and validated at
+construction, so a bad value fails where it is written, not deep inside a backend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from claudette._redact import mask, register_secret
+from claudette.errors import RequestValidationError
+
+if TYPE_CHECKING:
+    from claudette.errors import BackendError
+
+__all__ = [
+    "BackendInfo",
+    "BackendSettings",
+    "BackendType",
+    "BreakerPolicy",
+    "ClaudetteRequest",
+    "ClaudetteResponse",
+    "GenerationOptions",
+    "Message",
+    "RouterOptions",
+    "StreamChunk",
+    "WEIGHT_PRESETS",
+]
+
+#: Where a backend runs: a paid cloud API or a server of your own.
+BackendType = Literal["cloud", "self_hosted"]
+
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+#: The largest ``max_tokens`` a request may ask for; larger values are surely mistakes.
+MAX_TOKENS_LIMIT = 1_000_000
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not value:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise RequestValidationError(f"expected a mapping, got {type(value).__name__}")
+    return MappingProxyType(dict(value))
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise RequestValidationError(f"{name} must be a string, got {type(value).__name__}")
+
+
+@attrs.frozen(slots=True)
+class Message:
+    """One chat message.
+
+    :param role: ``system``, ``user``, ``assistant`` or ``tool``.
+    :param content: the text of the message.
+    """
+
+    role: str
+    content: str
+
+    def __attrs_post_init__(self) -> None:
+        if self.role not in _ROLES:
+            raise RequestValidationError(
+                f"message role must be one of {sorted(_ROLES)}, got {self.role!r}"
+            )
+        _check_text("message content", self.content)
+
+
+def _to_messages(value: Sequence[Message | Mapping[str, Any]] | None) -> tuple[Message, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise RequestValidationError("messages must be a sequence of Message or dicts")
+    out: list[Message] = []
+    for i, item in enumerate(value):
+        if isinstance(item, Message):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            try:
+                out.append(Message(role=item["role"], content=item["content"]))
+            except KeyError as exc:
+                raise RequestValidationError(f"messages[{i}] lacks {exc.args[0]!r}") from None
+        else:
+            raise RequestValidationError(
+                f"messages[{i}] must be a Message or a dict, got {type(item).__name__}"
+            )
+    return tuple(out)
+
+
+@attrs.frozen(slots=True)
+class GenerationOptions:
+    """How to generate: the options a request may set for whichever backend answers.
+
+    ``None`` means "the backend's own setting".
+
+    :param max_tokens: the most tokens to generate (1 to 1,000,000).
+    :param temperature: sampling temperature, 0 to 2 (backends clamp to their own range).
+    :param model: a model name that overrides the backend's configured model.
+    :param stop: sequences that end generation.
+    """
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    model: str | None = None
+    stop: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_tokens is not None:
+            if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
+                raise RequestValidationError("max_tokens must be an integer")
+            if not 1 <= self.max_tokens <= MAX_TOKENS_LIMIT:
+                raise RequestValidationError(
+                    f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT:,}, got {self.max_tokens}"
+                )
+        if self.temperature is not None:
+            if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)):
+                raise RequestValidationError("temperature must be a number")
+            if not (0.0 <= self.temperature <= 2.0) or math.isnan(self.temperature):
+                raise RequestValidationError(
+                    f"temperature must be between 0 and 2, got {self.temperature}"
+                )
+        if self.model is not None:
+            _check_text("model", self.model)
+        for s in self.stop:
+            _check_text("stop sequence", s)
+
+
+_DEFAULT_OPTIONS = GenerationOptions()
+
+
+def _to_options(value: GenerationOptions | Mapping[str, Any] | None) -> GenerationOptions:
+    if value is None:
+        return _DEFAULT_OPTIONS
+    if isinstance(value, GenerationOptions):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"max_tokens", "temperature", "model", "stop"}
+        if unknown:
+            raise RequestValidationError(f"unknown request options: {sorted(unknown)}")
+        return GenerationOptions(**value)
+    raise RequestValidationError(f"options must be a mapping, got {type(value).__name__}")
+
+
+@attrs.frozen(slots=True)
+class ClaudetteRequest:
+    """One request for a completion, before any backend is chosen.
+
+    Give ``prompt`` (a user message), ``messages`` (a conversation), or both (the prompt is
+    then appended as the last user message).
+
+    :param prompt: the user's text.
+    :param messages: earlier messages; dicts ``{"role", "content"}`` are accepted.
+    :param options: :class:`GenerationOptions` or a dict of them.
+    :param backend: force this backend by name (no scoring; fallback still applies unless
+        the router is told otherwise).
+    :param stream: a hint for callers that route the same request to ``stream()``.
+    :param metadata: free-form data carried along for hooks and observers.
+    :param region: a preferred region; backends there are considered first.
+    :param use_cache: set False to bypass the response cache for this request.
+    """
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] = attrs.field(default=(), converter=_to_messages)
+    options: GenerationOptions = attrs.field(default=None, converter=_to_options)
+    backend: str | None = None
+    stream: bool = False
+    metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
+    region: str | None = None
+    use_cache: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.prompt is not None:
+            _check_text("prompt", self.prompt)
+        if not self.messages and not (self.prompt and self.prompt.strip()):
+            raise RequestValidationError("a request needs a non-empty prompt or messages")
+        if self.messages and all(not m.content.strip() for m in self.messages) and not (
+            self.prompt and self.prompt.strip()
+        ):
+            raise RequestValidationError("every message of the request is empty")
+        if self.backend is not None:
+            _check_text("backend", self.backend)
+
+    @cached_property
+    def all_messages(self) -> tuple[Message, ...]:
+        """The conversation to send: ``messages`` then ``prompt`` as a user message."""
+        if self.prompt is None:
+            return self.messages
+        return (*self.messages, Message("user", self.prompt))
+
+    @cached_property
+    def text_length(self) -> int:
+        """Characters of text in the whole conversation (for token estimates)."""
+        return sum(len(m.content) for m in self.all_messages)
+
+    @property
+    def max_tokens(self) -> int | None:
+        """Shortcut for ``options.max_tokens``."""
+        return self.options.max_tokens
+
+
+@attrs.frozen(slots=True)
+class ClaudetteResponse:
+    """A completed answer, with what it cost and who gave it.
+
+    :param content: the generated text.
+    :param backend_used: the name of the backend that answered.
+    :param model: the model that answered, as the provider reported it.
+    :param tokens_input: prompt tokens (reported by the provider, else estimated).
+    :param tokens_output: generated tokens (reported by the provider, else estimated).
+    :param cost_eur: what the call cost, in EUR (0 for a cache hit).
+    :param latency_ms: wall time of the call that produced it, in milliseconds.
+    :param cache_hit: True when it came from the response cache.
+    :param finish_reason: why generation stopped, normalised to ``stop``, ``length``,
+        ``content_filter``, ``tool_calls`` or the provider's own word.
+    :param metadata: extra facts: ``request_id``, ``usage_estimated``, ``attempts`` ...
+    """
+
+    content: str
+    backend_used: str
+    model: str | None = None
+    tokens_input: int = 0
+    tokens_output: int = 0
+    cost_eur: float = 0.0
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    finish_reason: str | None = None
+    metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        d = attrs.asdict(self, recurse=False)
+        d["metadata"] = dict(self.metadata)
+        return d
+
+
+@attrs.frozen(slots=True)
+class StreamChunk:
+    """A piece of a streamed answer.
+
+    :param text: the new text in this chunk (may be empty on the last chunk).
+    :param backend: the backend that produces the stream.
+    :param response: set on the last chunk only: the whole answer with its usage and cost.
+    """
+
+    text: str
+    backend: str
+    response: ClaudetteResponse | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """True for the last chunk, which carries the :class:`ClaudetteResponse`."""
+        return self.response is not None
+
+
+def _non_negative(_inst: object, attr: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0
+    ):
+        raise ValueError(f"{attr.name} must be a number >= 0, got {value!r}")
+
+
+def _positive(_inst: object, attr: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+    ):
+        raise ValueError(f"{attr.name} must be a number > 0, got {value!r}")
+
+
+def _http_url(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{attr.name} must be an http:// or https:// URL, got {value!r}")
+
+
+def _keep_secret(_inst: object, _attr: attrs.Attribute[Any], value: str | None) -> None:
+    register_secret(value)
+
+
+@attrs.frozen(slots=True)
+class BackendSettings:
+    """How one backend is configured. ``None`` means "the plugin's default".
+
+    :param enabled: a disabled backend is never selected.
+    :param priority: breaks ties between equal scores; lower goes first.
+    :param cost_per_token: EUR per token, for input and output alike.
+    :param input_cost_per_token: EUR per prompt token (overrides ``cost_per_token``).
+    :param output_cost_per_token: EUR per generated token (overrides ``cost_per_token``).
+    :param model: the model to ask for.
+    :param base_url: the API's base URL (http or https only).
+    :param api_key: the secret key; never shown in reprs, logs or errors.
+    :param api_key_env: environment variable to read the key from when ``api_key`` is unset.
+    :param max_tokens: default most tokens to generate.
+    :param temperature: default sampling temperature.
+    :param timeout: seconds one attempt may take in all (connect, send, read).
+    :param connect_timeout: seconds to establish a connection.
+    :param backend_type: ``cloud`` or ``self_hosted``.
+    :param region: where the backend runs, for region-aware routing.
+    :param verify_tls: verify the server's certificate; turn off only for your own servers.
+    :param headers: extra HTTP headers sent with every call.
+    :param health_check_ttl: seconds a health check result is trusted.
+    :param extra: provider-specific options (see each plugin's README).
+    """
+
+    enabled: bool = True
+    priority: int = 100
+    cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
+    input_cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
+    output_cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
+    model: str | None = None
+    base_url: str | None = attrs.field(default=None, validator=_http_url)
+    api_key: str | None = attrs.field(default=None, repr=mask, validator=_keep_secret)
+    api_key_env: str | None = None
+    max_tokens: int | None = attrs.field(default=None, validator=_positive)
+    temperature: float | None = attrs.field(default=None, validator=_non_negative)
+    timeout: float = attrs.field(default=60.0, validator=_positive)
+    connect_timeout: float = attrs.field(default=5.0, validator=_positive)
+    backend_type: BackendType | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.in_(("cloud", "self_hosted"))),
+    )
+    region: str | None = None
+    verify_tls: bool = True
+    headers: Mapping[str, str] = attrs.field(default=None, converter=_frozen_mapping)
+    health_check_ttl: float = attrs.field(default=60.0, validator=_non_negative)
+    extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
+
+    @property
+    def input_price(self) -> float:
+        """EUR per prompt token."""
+        if self.input_cost_per_token is not None:
+            return self.input_cost_per_token
+        return self.cost_per_token or 0.0
+
+    @property
+    def output_price(self) -> float:
+        """EUR per generated token."""
+        if self.output_cost_per_token is not None:
+            return self.output_cost_per_token
+        return self.cost_per_token or 0.0
+
+    @property
+    def is_free(self) -> bool:
+        """True when neither input nor output tokens cost anything."""
+        return self.input_price == 0.0 and self.output_price == 0.0
+
+    def with_defaults(self, defaults: BackendSettings | None) -> BackendSettings:
+        """Fill every unset (``None`` or empty) field from ``defaults``."""
+        if defaults is None:
+            return self
+        changes: dict[str, Any] = {}
+        for field in attrs.fields(BackendSettings):
+            mine = getattr(self, field.name)
+            theirs = getattr(defaults, field.name)
+            if field.name in ("headers", "extra"):
+                if theirs:
+                    changes[field.name] = {**theirs, **mine}
+            elif mine is None and theirs is not None:
+                changes[field.name] = theirs
+        return attrs.evolve(self, **changes) if changes else self
+
+
+@attrs.frozen(slots=True)
+class BackendInfo:
+    """A snapshot of one backend for display (as in the seed document).
+
+    :param name: the backend's name.
+    :param type: ``cloud`` or ``self_hosted``.
+    :param model: the configured model.
+    :param priority: tie-break priority (lower first).
+    :param cost_per_token: average EUR per token.
+    :param healthy: the last health check's result, None when never checked.
+    :param avg_latency: mean latency of recent calls, in ms.
+    :param current_timeout: the timeout of one attempt, in seconds.
+    :param success_rate: successes / calls, 1.0 before any call.
+    """
+
+    name: str
+    type: str
+    model: str | None
+    priority: int
+    cost_per_token: float
+    healthy: bool | None
+    avg_latency: float
+    current_timeout: float
+    success_rate: float
+
+
+def _weight(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attr.name} must be a number between 0 and 1, got {value!r}")
+
+
+#: The seed document's router configurations: (cost, latency, availability) weights.
+WEIGHT_PRESETS: Mapping[str, tuple[float, float, float]] = MappingProxyType(
+    {
+        "balanced": (0.4, 0.4, 0.2),
+        "cost-optimized": (0.7, 0.2, 0.1),
+        "performance": (0.1, 0.7, 0.2),
+    }
+)
+
+
+@attrs.frozen(slots=True)
+class RouterOptions:
+    """How the router weighs backends and how hard it tries.
+
+    :param cost_weight: weight of the cost score (0 to 1).
+    :param latency_weight: weight of the latency score (0 to 1).
+    :param availability_weight: weight of the availability score (0 to 1).
+    :param fallback_enabled: on a retryable failure, try the next backend.
+    :param max_attempts: the most backends one request may try (each at most once).
+    :param max_cooldown_wait: when every backend is only briefly out (rate limited), wait up
+        to this many seconds for the first to come back instead of failing at once.
+    :param health_checks: refresh each backend's health check in the background when its
+        cached result is older than the backend's ``health_check_ttl``; selection skips a
+        backend whose last check failed. Off: every backend is trusted until it fails.
+    :param latency_window: how many recent latencies each backend keeps.
+    """
+
+    cost_weight: float = attrs.field(default=0.4, validator=_weight)
+    latency_weight: float = attrs.field(default=0.4, validator=_weight)
+    availability_weight: float = attrs.field(default=0.2, validator=_weight)
+    fallback_enabled: bool = True
+    max_attempts: int = attrs.field(default=3, validator=_positive)
+    max_cooldown_wait: float = attrs.field(default=2.0, validator=_non_negative)
+    health_checks: bool = True
+    latency_window: int = attrs.field(default=100, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.cost_weight + self.latency_weight + self.availability_weight <= 0:
+            raise ValueError("at least one of the scoring weights must be above 0")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> RouterOptions:
+        """Options from a named weight preset: ``balanced``, ``cost-optimized``, ``performance``."""
+        try:
+            cost, latency, availability = WEIGHT_PRESETS[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown preset {name!r}; choose one of {sorted(WEIGHT_PRESETS)}"
+            ) from None
+        return cls(
+            cost_weight=cost,
+            latency_weight=latency,
+            availability_weight=availability,
+            **overrides,
+        )
+
+
+def _default_failure_predicate(error: BackendError) -> bool:
+    return error.counts_as_failure
+
+
+@attrs.frozen(slots=True)
+class BreakerPolicy:
+    """How a backend's circuit breaker behaves.
+
+    :param failure_threshold: consecutive failures that open the breaker.
+    :param reset_timeout: seconds the breaker stays OPEN before one probe is allowed.
+    :param half_open_max_calls: probes allowed at once in HALF_OPEN (the seed let everyone
+        through; the default is one).
+    :param counts_as_failure: which errors count; by default those that are the provider's
+        fault (retryable ones), never the caller's (400/401/404).
+    """
+
+    failure_threshold: int = attrs.field(default=5, validator=_positive)
+    reset_timeout: float = attrs.field(default=300.0, validator=_non_negative)
+    half_open_max_calls: int = attrs.field(default=1, validator=_positive)
+    counts_as_failure: Callable[[BackendError], bool] = attrs.field(
+        default=_default_failure_predicate, eq=False, repr=False
+    )
