@@ -1,0 +1,70 @@
+"""Build a ready :class:`~claudette.router.BackendRouter` from a :class:`ClaudetteConfig`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from claudette.errors import ConfigError, ConfigProblem, PluginError
+from claudette.router import BackendRouter
+
+if TYPE_CHECKING:
+    from claudette.config import ClaudetteConfig
+    from claudette.plugins import ClaudettePlugins
+    from claudette.state import StateStore
+
+__all__ = ["router_from_config", "store_from_config"]
+
+
+def store_from_config(config: ClaudetteConfig) -> StateStore | None:
+    """The state store the ``[state]`` table asks for; None means the in-memory default.
+
+    ``[state] url = "redis://host:port/db"`` selects the shared Redis store (needs the
+    ``claudette-core[redis]`` extra).
+    """
+    url = config.state.get("url")
+    if not url:
+        return None
+    if isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from claudette.redis_store import RedisStateStore
+        except ImportError as exc:
+            raise ConfigError(
+                [ConfigProblem("state.url", f"a Redis store needs `pip install 'claudette-core[redis]'` ({exc})")],
+                config.source,
+            ) from None
+        return RedisStateStore.from_config(dict(config.state), window=config.router.latency_window)
+    raise ConfigError(
+        [ConfigProblem("state.url", f"expected a redis:// URL, got {url!r}")], config.source
+    )
+
+
+def router_from_config(
+    config: ClaudetteConfig,
+    *,
+    plugins: ClaudettePlugins | None = None,
+    store: StateStore | None = None,
+) -> BackendRouter:
+    """Create every configured backend through its plugin and register it with a router.
+
+    :raises ConfigError: listing every backend whose plugin is missing or whose settings
+        are invalid (all of them at once).
+    """
+    if plugins is None:
+        from claudette.plugins import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    router = BackendRouter(
+        config.router, plugins=plugins, store=store if store is not None else store_from_config(config)
+    )
+    problems: list[ConfigProblem] = []
+    for entry in config.backends:
+        try:
+            backend = plugins.registry.create(entry.plugin, entry.settings, instance_name=entry.name)
+            router.register_backend(backend)
+        except PluginError as exc:
+            problems.append(ConfigProblem(f"backends.{entry.name}.plugin", str(exc)))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems, config.source)
+    return router
