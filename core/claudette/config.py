@@ -135,7 +135,7 @@ def _problems_from_cattrs(exc: BaseException, prefix: str) -> list[ConfigProblem
         message = str(e)
         if isinstance(e, TypeError) and "expected" not in message:
             message = f"wrong type: {message}"
-        problems.append(ConfigProblem(path, message))
+        problems.append(ConfigProblem(_validator_path(path, e), message))
 
     walk(exc, prefix)
     return problems
@@ -175,8 +175,13 @@ def _structure(cls: type[Any], data: Any, path: str, problems: list[ConfigProble
 
 
 def _validator_path(path: str, exc: BaseException) -> str:
+    """attrs validators start their message with the field name: point the path at it."""
+    if not isinstance(exc, ValueError):
+        return path
     first = str(exc).split(" ", 1)[0]
-    return f"{path}.{first}" if first.isidentifier() else path
+    if first.isidentifier() and not path.endswith(f".{first}"):
+        return f"{path}.{first}" if path else first
+    return path
 
 
 def _router_options(data: Any, problems: list[ConfigProblem]) -> RouterOptions:

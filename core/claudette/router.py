@@ -26,6 +26,7 @@ from claudette._log import logger
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
     BackendError,
+    BudgetExceededError,
     BackendTimeoutError,
     NoBackendAvailableError,
     StreamInterruptedError,
@@ -34,8 +35,12 @@ from claudette.state import InMemoryStateStore, StateStore
 from claudette.types import BackendInfo, ClaudetteRequest, ClaudetteResponse, RouterOptions, StreamChunk
 
 if TYPE_CHECKING:
+    from claudette.adaptive import AdaptiveWeights
     from claudette.backend import BaseBackend
+    from claudette.budget import SpendLedger
+    from claudette.cache import ResponseCache
     from claudette.plugins import ClaudettePlugins
+    from claudette.ratelimit import RateLimiter
     from claudette.scoring import ScoreParts
     from claudette.state import BackendStats
 
@@ -56,6 +61,8 @@ class RouterCounters:
     :param cost_eur: money spent on answered attempts.
     :param tokens_input: prompt tokens of answered attempts.
     :param tokens_output: generated tokens of answered attempts.
+    :param retries: attempts repeated on the same backend (``max_retries``).
+    :param cache_hits: requests answered from the response cache.
     """
 
     requests: int = 0
@@ -66,6 +73,8 @@ class RouterCounters:
     cost_eur: float = 0.0
     tokens_input: int = 0
     tokens_output: int = 0
+    retries: int = 0
+    cache_hits: int = 0
 
 
 @attrs.frozen
@@ -115,6 +124,9 @@ class BackendRouter:
         # (backend, stats, breaker) sorted by (priority, name): the tie-break order.
         self._ordered: list[tuple[BaseBackend, BackendStats, CircuitBreaker]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._configure_patterns()
+        # True once a breaker needs an async step to leave OPEN (a shared store's breaker).
+        self._async_acquire = False
 
     # -- registration ---------------------------------------------------------------------
 
@@ -131,14 +143,20 @@ class BackendRouter:
         backend.stats = stats
         breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
         breaker.on_transition = self._on_transition
+        if hasattr(breaker, "acquire_async"):
+            self._async_acquire = True
         self._backends[backend.name] = backend
         self._breakers[backend.name] = breaker
+        if backend.settings.rpm or backend.settings.tpm:
+            self._add_limiter(backend)
         self._reorder()
 
     def unregister_backend(self, name: str) -> BaseBackend:
         """Remove a backend and forget its state; returns it (not closed)."""
         backend = self._backends.pop(name)
         self._breakers.pop(name, None)
+        if self._limiters.pop(name, None) is not None:
+            self._gated = bool(self._limiters) or self._ledger is not None
         self.store.forget(name)
         self._reorder()
         return backend
@@ -222,16 +240,26 @@ class BackendRouter:
                 why = (reasons or {}).get(forced, "already tried for this request")
                 raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: why})
             why = self._skip_reason(backend, backend.stats, self._breakers[forced], now)
+            if why is None and self._gated:
+                why = self._gate_reason(backend, request, now)
+                if why is not None and why.startswith(_OVER_BUDGET):
+                    raise self._budget_error({forced: why})
             if why is not None:
                 raise NoBackendAvailableError(
                     f"forced backend {forced!r} is not usable", {forced: why}
                 )
             return backend
 
-        score = self.plugins.score_backend
+        score = self._score
         options = self.options
+        gated = self._gated
+        if gated and self._budget_closed():
+            raise self._budget_error(None)
+        region = request.region or options.region
         best: BaseBackend | None = None
         best_score = 0.0
+        local: BaseBackend | None = None
+        local_score = 0.0
         skipped: dict[str, str] | None = None
         for backend, stats, breaker in self._ordered:
             if exclude and backend.name in exclude:
@@ -239,6 +267,8 @@ class BackendRouter:
             if health:
                 self._maybe_refresh_health(backend, now)
             why = self._skip_reason(backend, stats, breaker, now)
+            if why is None and gated:
+                why = self._gate_reason(backend, request, now)
             if why is not None:
                 if skipped is None:
                     skipped = {}
@@ -249,12 +279,20 @@ class BackendRouter:
                 s = 0.0
             if best is None or s < best_score:
                 best, best_score = backend, s
+            if region is not None and backend.settings.region == region and (
+                local is None or s < local_score
+            ):
+                local, local_score = backend, s
+        if local is not None:
+            return local
         if best is None:
             all_reasons = dict(reasons or {})
             if skipped:
                 all_reasons.update(skipped)
             if not self._backends:
                 raise NoBackendAvailableError("no backend is registered")
+            if gated and skipped and any(w.startswith(_OVER_BUDGET) for w in skipped.values()):
+                raise self._budget_error(all_reasons)
             raise NoBackendAvailableError("no usable backend left", all_reasons)
         return best
 
@@ -283,13 +321,13 @@ class BackendRouter:
                 out.append(Candidate(backend.name, None, None, "another backend is forced"))
                 continue
             why = self._skip_reason(backend, stats, breaker, now)
+            if why is None and self._gated:
+                why = self._gate_reason(backend, request, now)
             if why is not None:
                 out.append(Candidate(backend.name, None, None, why))
                 continue
             parts = score_parts(backend, request, stats, self.options, now)
-            s = self.plugins.score_backend(
-                backend=backend, request=request, stats=stats, options=self.options
-            )
+            s = self._score(backend=backend, request=request, stats=stats, options=self.options)
             out.append(Candidate(backend.name, s, parts, None))
         try:
             chosen = self._select(request, None, None).name
@@ -355,9 +393,11 @@ class BackendRouter:
         self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
     ) -> ClaudetteResponse:
         stats = backend.stats
+        gate = self._gate_acquire(backend, request) if self._gated else None
         stats.in_flight += 1
         self.counters.attempts += 1
         started = time.perf_counter()
+        response: ClaudetteResponse | None = None
         try:
             async with _timeout(backend.settings.timeout):
                 response = await backend.send(request)
@@ -381,6 +421,8 @@ class BackendRouter:
             raise error from exc
         finally:
             stats.in_flight -= 1
+            if gate is not None:
+                self._gate_settle(gate, response)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._record_success(backend, breaker, request, response, latency_ms)
         return response
@@ -407,7 +449,12 @@ class BackendRouter:
                 await asyncio.sleep(wait)
                 continue
             breaker = self._breakers[backend.name]
-            if breaker.try_acquire():
+            if self._async_acquire and breaker._state is not _CLOSED:
+                # A shared breaker asks its store who may probe (one prober everywhere).
+                acquired: bool = await breaker.acquire_async()  # type: ignore[attr-defined]
+            else:
+                acquired = breaker.try_acquire()
+            if acquired:
                 return backend, breaker
             # Lost the half-open probe slot to a concurrent request: try the next one.
             if exclude is None:
@@ -417,12 +464,26 @@ class BackendRouter:
     async def route_request(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """Send ``request`` to the best usable backend, falling back on retryable failures.
 
+        With ``RouterOptions.cache`` set, an answer cached for the same request is returned
+        at once (``cache_hit=True``, ``cost_eur=0``), and identical concurrent requests
+        share one backend call.
+
         :raises BackendError: a non-retryable failure (raised at once), or the last
             retryable one when fallback is off.
         :raises NoBackendAvailableError: when no usable backend is left; ``reasons`` holds
             every backend's skip reason or failure.
         """
+        if self._adaptive_pending:
+            self._start_adaptive()
+        if self._cache is not None and request.use_cache:
+            return await self._route_cached(request)
+        return await self._route(request)
+
+    async def _route(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """``route_request`` without the cache."""
         counters = self.counters
+        processors = self.plugins.has_request_processors
+        retry_wait = [0.0]
         counters.requests += 1
         exclude: set[str] | None = None
         reasons: dict[str, str] | None = None
@@ -434,7 +495,11 @@ class BackendRouter:
                 if attempt:
                     counters.fallbacks += 1
                 try:
-                    response = await self._attempt(backend, breaker, request)
+                    sent = self.plugins.preprocess_request(request, backend) if processors else request
+                    if backend.settings.max_retries:
+                        response = await self._attempt_with_retries(backend, breaker, sent, retry_wait)
+                    else:
+                        response = await self._attempt(backend, breaker, sent)
                 except BackendError as error:
                     last_error = error
                     if not error.retryable or not self.options.fallback_enabled or request.backend:
@@ -451,6 +516,8 @@ class BackendRouter:
                         response,
                         metadata={**response.metadata, "failed_backends": sorted(exclude or ())},
                     )
+                if processors:
+                    response = self.plugins.postprocess_response(request, response)
                 return response
             raise NoBackendAvailableError(
                 f"all {self.options.max_attempts} attempts failed", reasons
@@ -477,14 +544,14 @@ class BackendRouter:
         reasons: dict[str, str] | None = None
         waited = [0.0]
         last_error: BackendError | None = None
-        finished = False
         try:
             for attempt in range(self.options.max_attempts):
                 backend, breaker = await self._next_backend(request, exclude, reasons, waited)
                 if attempt:
                     counters.fallbacks += 1
+                attempt_chunks = self._stream_attempt(backend, breaker, request)
                 try:
-                    async for chunk in self._stream_attempt(backend, breaker, request):
+                    async for chunk in attempt_chunks:
                         yield chunk
                 except _BeforeFirstChunk as wrapped:
                     error = wrapped.error
@@ -497,15 +564,18 @@ class BackendRouter:
                     exclude.add(backend.name)
                     reasons[backend.name] = str(error)
                     continue
-                finished = True
+                finally:
+                    await attempt_chunks.aclose()
                 counters.successes += 1
                 return
             raise NoBackendAvailableError(
                 f"all {self.options.max_attempts} attempts failed", reasons
             ) from last_error
-        finally:
-            if not finished:
-                counters.failures += 1
+        except (GeneratorExit, asyncio.CancelledError):
+            raise  # the caller stopped listening: not a failure
+        except BaseException:
+            counters.failures += 1
+            raise
 
     async def _stream_attempt(
         self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest

@@ -1,0 +1,115 @@
+"""BaseBackend: health cache, costs, token estimates, info, config validation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from _support import FakeBackend, settings
+
+from claudette import BackendSettings, ClaudetteRequest, ConfigError
+
+
+async def test_health_check_is_cached_for_its_ttl():
+    b = FakeBackend("a", settings(health_check_ttl=60))
+    assert await b.is_available()
+    assert await b.is_available()
+    assert b.health_calls == 1
+
+
+async def test_health_check_is_rerun_after_the_ttl():
+    b = FakeBackend("a", settings(health_check_ttl=0))
+    await b.is_available()
+    await b.is_available()
+    assert b.health_calls == 2
+
+
+async def test_concurrent_health_checks_share_one_call():
+    b = FakeBackend("a")
+    results = await asyncio.gather(*(b.is_available() for _ in range(50)))
+    assert all(results)
+    assert b.health_calls == 1
+
+
+async def test_a_raising_health_check_means_unhealthy():
+    class Raises(FakeBackend):
+        async def health_check(self) -> bool:
+            raise OSError("no route")
+
+    b = Raises("a")
+    assert await b.is_available() is False
+    assert b.healthy is False
+
+
+async def test_disabled_backend_is_never_available():
+    b = FakeBackend("a", settings(enabled=False))
+    assert await b.is_available() is False
+    assert b.health_calls == 0
+
+
+def test_cost_uses_input_and_output_prices():
+    b = FakeBackend("a", settings(input_cost_per_token=1e-6, output_cost_per_token=4e-6))
+    assert b.cost_for_usage(100, 10) == pytest.approx(1e-4 + 4e-5)
+    assert b.estimate_cost(10) == pytest.approx(10 * 2.5e-6)
+
+
+def test_response_without_reported_usage_is_estimated_and_marked():
+    b = FakeBackend("a", settings(cost_per_token=1e-6))
+    req = ClaudetteRequest(prompt="x" * 40)
+    r = b.create_success_response("y" * 8, None, None, 12.0, request=req)
+    assert (r.tokens_input, r.tokens_output) == (10, 2)
+    assert r.metadata["usage_estimated"] is True
+    assert r.cost_eur == pytest.approx(12 * 1e-6)
+
+
+def test_response_with_reported_usage_is_not_marked_estimated():
+    r = FakeBackend("a").create_success_response("y", 3, 4, 1.0)
+    assert "usage_estimated" not in r.metadata
+
+
+def test_estimate_tokens_is_about_four_characters_each():
+    b = FakeBackend("a")
+    assert (b.estimate_tokens(""), b.estimate_tokens("abcd"), b.estimate_tokens("abcde")) == (0, 1, 2)
+
+
+def test_get_info_reports_the_seed_fields():
+    b = FakeBackend("a", settings(priority=3, cost_per_token=2e-6, backend_type="self_hosted", timeout=9))
+    b.record_latency(100)
+    b.record_latency(300)
+    info = b.get_info()
+    assert (info.name, info.type, info.priority, info.cost_per_token) == ("a", "self_hosted", 3, 2e-6)
+    assert (info.avg_latency, info.current_timeout, info.success_rate) == (200.0, 9.0, 1.0)
+    assert b.get_latency_score() == pytest.approx(0.02)
+
+
+def test_validate_config_lists_every_problem():
+    class NeedsAll(FakeBackend):
+        requires_api_key = True
+        requires_base_url = True
+
+    with pytest.raises(ConfigError) as info:
+        NeedsAll("x", BackendSettings(api_key_env="X_KEY_UNSET_1")).validate_config()
+    paths = [p.path for p in info.value.problems]
+    assert paths == ["backends.x.api_key", "backends.x.base_url", "backends.x.model"]
+    assert "X_KEY_UNSET_1" in str(info.value)
+
+
+def test_api_key_is_read_from_its_environment_variable(monkeypatch):
+    monkeypatch.setenv("MY_TEST_KEY_VAR", "sk-env-abcdef-1")
+    b = FakeBackend("a", settings(api_key_env="MY_TEST_KEY_VAR"))
+    assert b.settings.api_key == "sk-env-abcdef-1"
+    assert "sk-env-abcdef-1" not in repr(b.settings)
+
+
+async def test_owned_client_is_closed_injected_client_is_not():
+    import httpx
+
+    own = FakeBackend("a", settings(base_url="http://127.0.0.1:9"))
+    client = own.client
+    await own.aclose()
+    assert client.is_closed
+    injected = httpx.AsyncClient()
+    b = FakeBackend("b", client=injected)
+    await b.aclose()
+    assert not injected.is_closed
+    await injected.aclose()

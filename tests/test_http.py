@@ -1,0 +1,97 @@
+"""claudette.http: status and transport errors → the error tree; SSE and NDJSON parsing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from claudette import (
+    AuthenticationError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+    InvalidRequestError,
+    QuotaExceededError,
+    RateLimitError,
+    ResponseFormatError,
+)
+from claudette.http import error_from_exception, error_from_status, iter_ndjson, iter_sse, parse_json, retry_after_seconds
+
+
+@pytest.mark.parametrize(
+    ("status", "cls", "retryable"),
+    [
+        (400, InvalidRequestError, False),
+        (401, AuthenticationError, False),
+        (403, AuthenticationError, False),
+        (404, InvalidRequestError, False),
+        (408, BackendTimeoutError, True),
+        (409, BackendUnavailableError, True),
+        (413, InvalidRequestError, False),
+        (422, InvalidRequestError, False),
+        (429, RateLimitError, True),
+        (500, BackendUnavailableError, True),
+        (503, BackendUnavailableError, True),
+        (529, BackendUnavailableError, True),
+    ],
+)
+def test_status_maps_to_error_class(status, cls, retryable):
+    e = error_from_status("b", status, "msg")
+    assert type(e) is cls and e.retryable is retryable and e.status_code == status
+
+
+def test_insufficient_quota_is_not_retryable_even_on_429():
+    e = error_from_status("b", 429, "quota", error_code="insufficient_quota")
+    assert isinstance(e, QuotaExceededError) and not e.retryable
+
+
+def test_x_should_retry_overrides_the_status():
+    assert error_from_status("b", 500, "m", headers={"x-should-retry": "false"}).retryable is False
+    assert error_from_status("b", 400, "m", headers={"x-should-retry": "true"}).retryable is True
+
+
+def test_retry_after_ms_wins_over_retry_after():
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+
+
+def test_retry_after_seconds_and_http_date():
+    assert retry_after_seconds({"retry-after": "2.5"}) == 2.5
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls"),
+    [
+        (httpx.ConnectError("refused"), BackendUnavailableError),
+        (httpx.ConnectTimeout("slow"), BackendTimeoutError),
+        (httpx.ReadTimeout("slow"), BackendTimeoutError),
+        (httpx.RemoteProtocolError("reset"), BackendUnavailableError),
+        (KeyError("choices"), ResponseFormatError),
+    ],
+)
+def test_transport_errors_map_to_retryable_errors(exc, cls):
+    e = error_from_exception("b", exc)
+    assert type(e) is cls and e.retryable and e.backend == "b"
+
+
+def test_malformed_json_names_the_backend():
+    with pytest.raises(ResponseFormatError, match="malformed JSON") as info:
+        parse_json("ollama", b'{"trunc')
+    assert info.value.backend == "ollama"
+
+
+async def _lines(*lines: str):
+    for line in lines:
+        yield line
+
+
+async def test_sse_parser_handles_names_comments_and_multiline_data():
+    events = [e async for e in iter_sse(_lines(": ping", "event: a", "data: 1", "data: 2", "", "data: x", ""))]
+    assert [(e.event, e.data) for e in events] == [("a", "1\n2"), ("message", "x")]
+
+
+async def test_ndjson_parser_skips_blank_lines_and_rejects_garbage():
+    assert [o async for o in iter_ndjson("b", _lines('{"a":1}', "", '{"b":2}'))] == [{"a": 1}, {"b": 2}]
+    with pytest.raises(ResponseFormatError):
+        [o async for o in iter_ndjson("b", _lines('{"a":'))]
