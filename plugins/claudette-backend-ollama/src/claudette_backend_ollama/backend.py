@@ -1,0 +1,314 @@
+""":class:`OllamaBackend`: claudette's backend for Ollama's native ``/api/chat`` API."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import httpx
+from claudette import (
+    BackendError,
+    BackendSettings,
+    BaseBackend,
+    ClaudetteRequest,
+    ClaudetteResponse,
+    ConfigProblem,
+    ResponseFormatError,
+    StreamChunk,
+)
+from claudette.http import iter_ndjson, parse_json
+
+from claudette_backend_ollama._errors import translate_error
+from claudette_backend_ollama._host import DEFAULT_BASE_URL, resolve_base_url
+from claudette_backend_ollama._protocol import CHAT_PATH, chat_payload, message_delta, read_final
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_SETTINGS",
+    "HEALTH_CHECK_TIMEOUT",
+    "OllamaBackend",
+    "model_is_listed",
+]
+
+logger = logging.getLogger("claudette.backends.ollama")
+
+#: The model asked for when the settings name none.
+DEFAULT_MODEL = "qwen2.5:7b"
+#: The plugin's defaults: a free, self-hosted backend. No ``base_url`` here on purpose:
+#: an unset one is taken from ``$OLLAMA_HOST`` (see :mod:`claudette_backend_ollama._host`).
+DEFAULT_SETTINGS = BackendSettings(
+    model=DEFAULT_MODEL,
+    cost_per_token=0.0,
+    backend_type="self_hosted",
+)
+#: The most seconds a health check may take, whatever ``settings.timeout`` says.
+HEALTH_CHECK_TIMEOUT = 10.0
+#: Keys of ``settings.extra`` this backend understands.
+EXTRA_KEYS = frozenset({"keep_alive", "options"})
+
+
+def model_is_listed(model: str | None, names: list[str]) -> bool:
+    """Whether ``model`` is among the ``names`` of ``/api/tags`` (``x`` matches ``x:latest``)."""
+    if not model:
+        return True
+    wanted = {model, f"{model}:latest"} if ":" not in model else {model}
+    if model.endswith(":latest"):
+        wanted.add(model[: -len(":latest")])
+    return any(name in wanted for name in names)
+
+
+class OllamaBackend(BaseBackend):
+    """A backend that talks to an Ollama server's native API.
+
+    - ``send`` posts ``/api/chat`` with ``stream: false``; ``stream`` reads the NDJSON stream.
+    - Usage comes from ``prompt_eval_count`` / ``eval_count`` (absent means 0); the cost is
+      0 unless prices are configured; timings are in ``metadata`` in milliseconds.
+    - ``health_check`` lists ``/api/tags`` and is False when the server is unreachable or the
+      configured model is not pulled (a request for it would fail with 404 everywhere).
+
+    :param name: the backend's name in the router.
+    :param settings: its settings; unset ones take :data:`DEFAULT_SETTINGS`, and an unset
+        ``base_url`` is read from ``$OLLAMA_HOST`` (``host:port`` accepted), else
+        ``http://localhost:11434``.
+    :param client: an ``httpx.AsyncClient`` to use instead of the backend's own.
+    """
+
+    requires_api_key: ClassVar[bool] = False
+    requires_base_url: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        name: str,
+        settings: BackendSettings | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        settings = (settings or BackendSettings()).with_defaults(DEFAULT_SETTINGS)
+        self._host_problem: str | None = None
+        try:
+            base_url = resolve_base_url(settings.base_url)
+        except ValueError as exc:
+            self._host_problem = str(exc)
+            base_url = DEFAULT_BASE_URL
+        super().__init__(name, attrs.evolve(settings, base_url=base_url), client=client)
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL (without a trailing slash)."""
+        return (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    def build_client(self) -> httpx.AsyncClient:
+        """The pooled client of the base class; for a plain ``http://`` server (the usual
+        local Ollama) without loading the CA bundle, which costs 50-300 ms per client and
+        verifies nothing there."""
+        if not self.base_url.startswith("http://"):
+            return super().build_client()
+        s = self.settings
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            verify=False,
+            follow_redirects=False,
+            headers=dict(s.headers) if s.headers else None,
+        )
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _error(self, model: str | None = None, **facts: Any) -> BackendError:
+        return translate_error(
+            self.name, base_url=self.base_url, model=model or self.settings.model, **facts
+        )
+
+    async def _raise_for_status(self, response: httpx.Response, model: str | None) -> None:
+        if response.status_code == 200:
+            return
+        body = await response.aread()
+        raise self._error(model, status=response.status_code, body=body, headers=response.headers)
+
+    # -- chat -------------------------------------------------------------------------------
+
+    def _response(
+        self,
+        obj: Mapping[str, Any],
+        content: str,
+        latency_ms: float,
+        request: ClaudetteRequest,
+        model: str | None,
+    ) -> ClaudetteResponse:
+        facts = read_final(obj)
+        return self.create_success_response(
+            content,
+            facts.tokens_input,
+            facts.tokens_output,
+            latency_ms,
+            facts.metadata,
+            model=facts.model or model,
+            finish_reason=facts.finish_reason,
+            request=request,
+        )
+
+    def _check_object(self, obj: Any, model: str | None) -> Mapping[str, Any]:
+        if not isinstance(obj, Mapping):
+            raise ResponseFormatError(
+                f"expected a JSON object from /api/chat, got {type(obj).__name__}", self.name, True
+            )
+        if "error" in obj:
+            raise self._error(model, body=str(obj["error"]))
+        return obj
+
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """Post ``/api/chat`` with ``stream: false`` and return the whole answer."""
+        payload = chat_payload(request, self.settings, stream=False)
+        model = payload["model"]
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(f"{self.base_url}{CHAT_PATH}", json=payload)
+        except httpx.HTTPError as exc:
+            raise self._error(model, exc=exc) from exc
+        await self._raise_for_status(response, model)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        obj = self._check_object(parse_json(self.name, response.content, status=200), model)
+        if obj.get("done") is not True:
+            raise ResponseFormatError(
+                "the answer to a stream:false request is not marked done:true", self.name, True, 200
+            )
+        return self._response(obj, message_delta(self.name, obj), latency_ms, request, model)
+
+    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        """Post ``/api/chat`` with ``stream: true`` and yield its NDJSON deltas.
+
+        The last chunk carries the :class:`ClaudetteResponse` built from the ``done: true``
+        line. An ``{"error": ...}`` line, a broken connection or a stream that ends without
+        ``done: true`` raise a :class:`~claudette.BackendError`.
+        """
+        payload = chat_payload(request, self.settings, stream=True)
+        model = payload["model"]
+        started = time.perf_counter()
+        parts: list[str] = []
+        final: StreamChunk | None = None
+        try:
+            async with self.client.stream(
+                "POST", f"{self.base_url}{CHAT_PATH}", json=payload
+            ) as response:
+                await self._raise_for_status(response, model)
+                async for raw in iter_ndjson(self.name, response.aiter_lines()):
+                    if final is not None:
+                        continue  # read to the end, so the connection can be reused
+                    obj = self._check_object(raw, model)
+                    delta = message_delta(self.name, obj)
+                    if obj.get("done") is True:
+                        parts.append(delta)
+                        latency_ms = (time.perf_counter() - started) * 1000.0
+                        whole = self._response(obj, "".join(parts), latency_ms, request, model)
+                        final = StreamChunk(delta, self.name, whole)
+                    elif delta:
+                        parts.append(delta)
+                        yield StreamChunk(delta, self.name)
+        except httpx.HTTPError as exc:
+            raise self._error(model, exc=exc) from exc
+        if final is None:
+            raise ResponseFormatError(
+                f"the stream ended without a done:true line after {len(parts)} chunks",
+                self.name,
+                True,
+                200,
+            )
+        yield final
+
+    # -- server facts ---------------------------------------------------------------------------
+
+    async def _get_json(self, path: str, timeout: float | None = None) -> Any:
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(
+                timeout, connect=min(timeout, self.settings.connect_timeout)
+            )
+        try:
+            response = await self.client.get(f"{self.base_url}{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._error(exc=exc) from exc
+        await self._raise_for_status(response, None)
+        return parse_json(self.name, response.content, status=200)
+
+    async def list_models(self, *, timeout: float | None = None) -> list[str]:
+        """The names of the models pulled on the server (``GET /api/tags``).
+
+        :param timeout: seconds the call may take (default: the backend's timeouts).
+        :raises BackendError: when the server cannot be reached or answers badly.
+        """
+        data = await self._get_json("/api/tags", timeout)
+        models = data.get("models") if isinstance(data, Mapping) else None
+        if not isinstance(models, list):
+            raise ResponseFormatError(
+                "/api/tags did not return a 'models' list", self.name, True, 200
+            )
+        names: list[str] = []
+        for entry in models:
+            if isinstance(entry, Mapping):
+                name = entry.get("name") or entry.get("model")
+                if isinstance(name, str):
+                    names.append(name)
+        return names
+
+    async def version(self) -> str:
+        """The server's version (``GET /api/version``).
+
+        :raises BackendError: when the server cannot be reached or answers badly.
+        """
+        data = await self._get_json("/api/version")
+        version = data.get("version") if isinstance(data, Mapping) else None
+        if not isinstance(version, str):
+            raise ResponseFormatError("/api/version did not return a version", self.name, True, 200)
+        return version
+
+    async def health_check(self) -> bool:
+        """True when ``/api/tags`` answers and lists the configured model; never raises."""
+        try:
+            names = await self.list_models(timeout=min(self.settings.timeout, HEALTH_CHECK_TIMEOUT))
+        except Exception as exc:  # a health check reports, it never raises
+            logger.info("health check of Ollama backend %r failed: %s", self.name, exc)
+            return False
+        if not model_is_listed(self.settings.model, names):
+            logger.info(
+                "Ollama backend %r: model %r is not pulled on %s",
+                self.name,
+                self.settings.model,
+                self.base_url,
+            )
+            return False
+        return True
+
+    # -- configuration ----------------------------------------------------------------------------
+
+    def config_problems(self) -> list[ConfigProblem]:
+        """The base checks, plus ``$OLLAMA_HOST`` and ``settings.extra`` checks."""
+        problems = super().config_problems()
+        where = f"backends.{self.name}"
+        if self._host_problem:
+            problems.append(ConfigProblem(f"{where}.base_url", self._host_problem))
+        extra = self.settings.extra
+        for key in sorted(set(extra) - EXTRA_KEYS):
+            problems.append(
+                ConfigProblem(
+                    f"{where}.extra.{key}", f"unknown key (known: {', '.join(sorted(EXTRA_KEYS))})"
+                )
+            )
+        keep_alive = extra.get("keep_alive")
+        if keep_alive is not None and (
+            isinstance(keep_alive, bool) or not isinstance(keep_alive, (str, int, float))
+        ):
+            problems.append(
+                ConfigProblem(
+                    f"{where}.extra.keep_alive", 'expected a duration such as "5m" or seconds'
+                )
+            )
+        options = extra.get("options")
+        if options is not None and not isinstance(options, Mapping):
+            problems.append(
+                ConfigProblem(f"{where}.extra.options", "expected a table of Ollama options")
+            )
+        return problems
