@@ -100,22 +100,6 @@ class OllamaBackend(BaseBackend):
         """The server's base URL (without a trailing slash)."""
         return (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
 
-    def build_client(self) -> httpx.AsyncClient:
-        """The pooled client of the base class; for a plain ``http://`` server (the usual
-        local Ollama) without loading the CA bundle, which costs 50-300 ms per client and
-        verifies nothing there."""
-        if not self.base_url.startswith("http://"):
-            return super().build_client()
-        s = self.settings
-        return httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            verify=False,
-            follow_redirects=False,
-            headers=dict(s.headers) if s.headers else None,
-        )
-
     # -- errors -----------------------------------------------------------------------------
 
     def _error(self, model: str | None = None, **facts: Any) -> BackendError:
