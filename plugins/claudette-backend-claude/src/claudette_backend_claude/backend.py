@@ -1,0 +1,271 @@
+""":class:`ClaudeBackend`: claudette's backend for the Anthropic Messages API."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+from claudette.backend import BaseBackend
+from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError
+from claudette.http import iter_sse, parse_json
+from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
+
+from claudette_backend_claude._errors import translate_error, translate_exception
+from claudette_backend_claude._protocol import (
+    ANTHROPIC_VERSION,
+    BODY_EXTRAS,
+    DEFAULT_BASE_URL,
+    ParsedMessage,
+    ProtocolError,
+    build_body,
+    normalise_stop_reason,
+    parse_message,
+    usage_metadata,
+)
+from claudette_backend_claude._stream import StreamState
+
+__all__ = ["BASE_URL_ENV", "DEFAULT_SETTINGS", "ClaudeBackend"]
+
+#: Environment variable that overrides the API base URL when ``base_url`` is unset.
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+
+#: The plugin's defaults. Prices are approximate EUR conversions of the list prices of
+#: Claude Sonnet 4.5 (USD 3 / 15 per million tokens); set your own in the config.
+DEFAULT_SETTINGS = BackendSettings(
+    model="claude-sonnet-4-5",
+    input_cost_per_token=2.8e-6,
+    output_cost_per_token=1.4e-5,
+    api_key_env="ANTHROPIC_API_KEY",
+    backend_type="cloud",
+)
+
+#: ``settings.extra`` keys this backend understands.
+EXTRA_KEYS = frozenset({"anthropic_version", "anthropic_beta", *BODY_EXTRAS})
+
+
+def _resolve_base_url(settings: BackendSettings) -> str:
+    base = settings.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    base = base.rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    return base
+
+
+class ClaudeBackend(BaseBackend):
+    """A backend that talks to Anthropic's Messages API (``POST /v1/messages``).
+
+    Settings left unset take :data:`DEFAULT_SETTINGS`; the base URL is ``base_url``, else
+    ``$ANTHROPIC_BASE_URL``, else ``https://api.anthropic.com`` (a trailing ``/v1`` is
+    accepted). ``extra`` may hold ``anthropic_version``, ``anthropic_beta``, ``top_k`` and
+    ``top_p``.
+    """
+
+    requires_api_key: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        name: str,
+        settings: BackendSettings | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        merged = (settings or BackendSettings()).with_defaults(DEFAULT_SETTINGS)
+        super().__init__(name, merged, client=client)
+        #: The API root the ``/v1/...`` paths are appended to.
+        self.base_url = _resolve_base_url(self.settings)
+
+    # -- HTTP details -------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _headers(self) -> dict[str, str]:
+        extra = self.settings.extra
+        headers = {
+            "anthropic-version": str(extra.get("anthropic_version") or ANTHROPIC_VERSION),
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
+        beta = extra.get("anthropic_beta")
+        if beta:
+            headers["anthropic-beta"] = ",".join(beta) if isinstance(beta, (list, tuple)) else str(beta)
+        if self.settings.api_key:
+            headers["x-api-key"] = self.settings.api_key
+        return headers
+
+    def _body(self, request: ClaudetteRequest, *, stream: bool) -> dict[str, Any]:
+        body = build_body(request, self.settings, stream=stream)
+        if not body["messages"]:
+            raise InvalidRequestError(
+                "the Messages API needs at least one user or assistant message "
+                "(system messages alone are not enough)",
+                self.name,
+                False,
+            )
+        return body
+
+    def _response(
+        self,
+        parsed: ParsedMessage,
+        latency_ms: float,
+        request: ClaudetteRequest,
+        request_id: str | None,
+        *,
+        streamed: bool,
+    ) -> ClaudetteResponse:
+        metadata: dict[str, Any] = {
+            "stop_reason": parsed.stop_reason,
+            "stop_sequence": parsed.stop_sequence,
+            "message_id": parsed.message_id,
+            "request_id": request_id,
+            **usage_metadata(parsed.usage),
+        }
+        if parsed.skipped_blocks:
+            metadata["skipped_blocks"] = list(parsed.skipped_blocks)
+        if streamed:
+            metadata["streamed"] = True
+        return self.create_success_response(
+            parsed.text,
+            parsed.input_tokens,
+            parsed.output_tokens,
+            latency_ms,
+            {k: v for k, v in metadata.items() if v is not None},
+            model=parsed.model,
+            finish_reason=normalise_stop_reason(parsed.stop_reason),
+            request=request,
+        )
+
+    # -- the provider protocol ------------------------------------------------------------
+
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """Send ``request`` as one Messages API call and return the whole answer.
+
+        :raises BackendError: the subclass that fits the failure (see the module docs).
+        """
+        body = self._body(request, stream=False)
+        started = time.perf_counter()
+        request_id: str | None = None
+        try:
+            async with self.client.stream(
+                "POST", self._url("/v1/messages"), json=body, headers=self._headers()
+            ) as response:
+                # Headers first, so that a body cut off half-way still names its request id.
+                request_id = response.headers.get("request-id")
+                raw = await response.aread()
+            if response.status_code != 200:
+                raise translate_error(self.name, response.status_code, raw, response.headers)
+            parsed = parse_message(parse_json(self.name, raw, status=response.status_code))
+        except Exception as exc:
+            error = translate_exception(self.name, exc, request_id=request_id)
+            if error is exc:
+                raise
+            raise error from exc
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        return self._response(parsed, latency_ms, request, request_id, streamed=False)
+
+    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        """Stream the answer: one chunk per text delta, then a final chunk with the response.
+
+        ``ping`` and unknown events are ignored; an ``error`` event raises the matching
+        error; a stream that ends without ``message_stop`` raises ``ResponseFormatError``.
+        """
+        body = self._body(request, stream=True)
+        started = time.perf_counter()
+        request_id: str | None = None
+        try:
+            async with self.client.stream(
+                "POST",
+                self._url("/v1/messages"),
+                json=body,
+                headers={**self._headers(), "accept": "text/event-stream"},
+            ) as response:
+                request_id = response.headers.get("request-id")
+                if response.status_code != 200:
+                    raw = await response.aread()
+                    raise translate_error(self.name, response.status_code, raw, response.headers)
+                ctype = response.headers.get("content-type", "")
+                if "text/event-stream" not in ctype:
+                    if "json" not in ctype:
+                        raise ResponseFormatError(
+                            f"expected an event stream, got content type {ctype or 'none'!r}",
+                            self.name,
+                            True,
+                            200,
+                            request_id=request_id,
+                        )
+                    # A server that ignored "stream": answer with the whole message.
+                    parsed = parse_message(parse_json(self.name, await response.aread(), status=200))
+                    final = self._response(
+                        parsed, (time.perf_counter() - started) * 1000.0, request, request_id,
+                        streamed=True,
+                    )
+                    yield StreamChunk(final.content, self.name, final)
+                    return
+                state = StreamState()
+                async for event in iter_sse(response.aiter_lines()):
+                    name = event.event
+                    if name not in StreamState.HANDLED:
+                        continue
+                    payload = parse_json(self.name, event.data, status=200)
+                    if name == "error":
+                        raise translate_error(self.name, None, _as_mapping(payload), response.headers)
+                    text = state.feed(name, payload)
+                    if text:
+                        yield StreamChunk(text, self.name)
+                    if state.stopped:
+                        latency_ms = (time.perf_counter() - started) * 1000.0
+                        final = self._response(
+                            state.message(), latency_ms, request, request_id, streamed=True
+                        )
+                        yield StreamChunk("", self.name, final)
+                        return
+                raise ResponseFormatError(
+                    "the event stream ended without message_stop", self.name, True, 200,
+                    request_id=request_id,
+                )
+        except Exception as exc:
+            error = translate_exception(self.name, exc, request_id=request_id)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def health_check(self) -> bool:
+        """``GET /v1/models`` (free): True on HTTP 200, False on anything else. Never raises."""
+        try:
+            response = await self.client.get(
+                self._url("/v1/models"), params={"limit": 1}, headers=self._headers()
+            )
+        except Exception:
+            return False
+        return response.status_code == 200
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def config_problems(self) -> list[ConfigProblem]:
+        """The base checks plus: a usable base URL and only known ``extra`` keys."""
+        problems = super().config_problems()
+        where = f"backends.{self.name}"
+        if not self.base_url.startswith(("http://", "https://")):
+            problems.append(
+                ConfigProblem(
+                    f"{where}.base_url",
+                    f"${BASE_URL_ENV} must be an http:// or https:// URL, got {self.base_url!r}",
+                )
+            )
+        for key in sorted(set(self.settings.extra) - EXTRA_KEYS):
+            problems.append(
+                ConfigProblem(
+                    f"{where}.extra.{key}",
+                    f"unknown option; the claude backend understands {sorted(EXTRA_KEYS)}",
+                )
+            )
+        return problems
+
+
+def _as_mapping(payload: object) -> Mapping[str, Any]:
+    if isinstance(payload, Mapping):
+        return payload
+    raise ProtocolError(f"an error event carried {type(payload).__name__}, not an object")

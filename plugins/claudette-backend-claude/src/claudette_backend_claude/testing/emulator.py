@@ -1,0 +1,396 @@
+"""A loopback emulator of the Anthropic Messages API, for tests, benchmarks and demos.
+
+    with AnthropicEmulator(api_key="sk-test-123456") as api:
+        backend = ClaudeBackend("claude", api.settings())
+        api.fail_next(AnthropicFault.overloaded())   # the next message call gets a 529
+        ...
+        assert api.message_requests == 2
+        assert api.usage_reported == (24, 4)
+
+It serves ``POST /v1/messages`` (JSON, or the named-event stream when ``"stream": true``)
+and ``GET /v1/models`` on a real socket (:class:`claudette.testing.LoopbackServer`),
+checks ``x-api-key`` (401 ``authentication_error``) and ``anthropic-version``
+(400 ``invalid_request_error``), validates the body as the API does (``model``,
+``messages``, ``max_tokens`` required; no ``system`` role; temperature 0..1), and logs
+every call with the usage it reported.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from claudette.testing import Fault, LoopbackServer, RecordedRequest, Reply
+from claudette.types import BackendSettings
+
+from claudette_backend_claude.testing.faults import AnthropicFault
+from claudette_backend_claude.testing.render import (
+    Answer,
+    compose_answer,
+    dumps,
+    error_body,
+    message_json,
+    sse_event,
+    stream_events,
+)
+
+__all__ = ["AnthropicEmulator", "EmulatorCall"]
+
+#: ``anthropic-version`` values the emulator accepts.
+KNOWN_VERSIONS = frozenset({"2023-06-01", "2023-01-01"})
+#: A reply: fixed text, content blocks, or a function of the request body giving either.
+ReplySpec = str | Sequence[Mapping[str, Any]] | Callable[[Mapping[str, Any]], "str | Sequence[Mapping[str, Any]]"]
+
+_PROXY_413 = (
+    "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    "<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+@attrs.frozen
+class EmulatorCall:
+    """One request the emulator answered, and what it answered.
+
+    :param method: ``GET`` or ``POST``.
+    :param path: the request path.
+    :param request_id: the ``request-id`` it sent back (None when it never answered).
+    :param status: the HTTP status sent, None for a reset or hang.
+    :param stream: whether the request asked for a stream.
+    :param fault: the kind of scripted fault applied, None for a normal answer.
+    :param completed: True when a whole message (with its final usage) was delivered.
+    :param input_tokens: prompt tokens reported in a completed message, else 0.
+    :param output_tokens: generated tokens reported in a completed message, else 0.
+    :param body: the decoded JSON body, None when absent or not JSON.
+    :param headers: the request headers (lower-cased names).
+    """
+
+    method: str
+    path: str
+    request_id: str | None
+    status: int | None
+    stream: bool = False
+    fault: str | None = None
+    completed: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    body: Any = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+
+class AnthropicEmulator:
+    """A deterministic Messages API on ``127.0.0.1`` with scriptable faults.
+
+    :param api_key: the key ``x-api-key`` must carry.
+    :param reply: the answer: a string, a list of content blocks (non-text blocks allowed),
+        or a function of the request body returning either.
+    :param models: the ids ``GET /v1/models`` lists.
+    :param input_tokens: the prompt tokens to report (default: one per 4 characters).
+    :param message_id: a fixed message id (default ``msg_emu_000001``, counting up).
+    :param latency: seconds every answer waits before its first byte.
+    :param chunk_delay: seconds before each streamed event.
+    :param request_id_prefix: ``request-id`` values are this plus a counter.
+    :param host: the loopback address to bind.
+    :param port: the port (0 picks a free one).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "sk-ant-emulator-key",
+        reply: ReplySpec = "Hello there",
+        models: Sequence[str] = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"),
+        input_tokens: int | None = None,
+        message_id: str | None = None,
+        latency: float = 0.0,
+        chunk_delay: float = 0.0,
+        request_id_prefix: str = "req_emu_",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.reply = reply
+        self.models = tuple(models)
+        self.input_tokens = input_tokens
+        self.message_id = message_id
+        self.latency = latency
+        self.chunk_delay = chunk_delay
+        self.request_id_prefix = request_id_prefix
+        #: When False, ``GET /v1/models`` answers 529 ``overloaded_error``.
+        self.healthy = True
+        self.server = LoopbackServer(self._handle, host=host, port=port)
+        self._lock = threading.Lock()
+        self._faults: deque[AnthropicFault] = deque()
+        self._always: AnthropicFault | None = None
+        self._calls: list[EmulatorCall] = []
+        self._counter = 0
+        self._messages = 0
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def start(self) -> AnthropicEmulator:
+        """Start serving; returns self."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop every connection."""
+        self.server.stop()
+
+    def __enter__(self) -> AnthropicEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to configure: ``http://127.0.0.1:PORT`` (paths start with ``/v1``)."""
+        return self.server.url
+
+    def settings(self, **overrides: Any) -> BackendSettings:
+        """``BackendSettings`` pointing at this emulator with its key and a known model."""
+        values: dict[str, Any] = {"base_url": self.url, "api_key": self.api_key, "model": self.models[0]}
+        values.update(overrides)
+        return BackendSettings(**values)
+
+    # -- scripting ----------------------------------------------------------------------------
+
+    def fail_next(self, *faults: AnthropicFault) -> None:
+        """Answer the next message requests with these faults, in order."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def fail_always(self, fault: AnthropicFault | None) -> None:
+        """Answer every message request with ``fault`` once the queue is empty (None: stop)."""
+        with self._lock:
+            self._always = fault
+
+    def reset(self) -> None:
+        """Forget queued faults, the standing fault and the call log; become healthy."""
+        with self._lock:
+            self._faults.clear()
+            self._always = None
+            self._calls.clear()
+        self.healthy = True
+
+    # -- the log --------------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[EmulatorCall]:
+        """Every call answered so far (a copy), in order."""
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def message_requests(self) -> int:
+        """How many ``POST /v1/messages`` requests arrived."""
+        return sum(1 for c in self.calls if c.path == "/v1/messages" and c.method == "POST")
+
+    @property
+    def completed_messages(self) -> int:
+        """How many messages were delivered whole, with their usage."""
+        return sum(1 for c in self.calls if c.completed)
+
+    @property
+    def usage_reported(self) -> tuple[int, int]:
+        """(input tokens, output tokens) summed over the completed messages."""
+        calls = [c for c in self.calls if c.completed]
+        return sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
+
+    # -- serving --------------------------------------------------------------------------------
+
+    def _next_ids(self, is_message: bool) -> tuple[str, str]:
+        with self._lock:
+            self._counter += 1
+            if is_message:
+                self._messages += 1
+            request_id = f"{self.request_id_prefix}{self._counter:06d}"
+            message_id = self.message_id or f"msg_emu_{self._messages:06d}"
+        return request_id, message_id
+
+    def _log(self, call: EmulatorCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _take_fault(self) -> AnthropicFault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else self._always
+
+    def _error(
+        self, status: int, etype: str, message: str, rid: str, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        all_headers = {"content-type": "application/json", "request-id": rid, **(headers or {})}
+        return Reply(status, all_headers, error_body(etype, message, rid), delay=self.latency)
+
+    def _auth_problem(self, request: RecordedRequest, rid: str) -> Reply | None:
+        if request.headers.get("x-api-key") != self.api_key:
+            return self._error(401, "authentication_error", "invalid x-api-key", rid)
+        version = request.headers.get("anthropic-version")
+        if version is None:
+            return self._error(400, "invalid_request_error", "anthropic-version: header is required", rid)
+        if version not in KNOWN_VERSIONS:
+            return self._error(400, "invalid_request_error", f"anthropic-version: invalid version {version!r}", rid)
+        return None
+
+    async def _handle(self, request: RecordedRequest) -> Reply | Fault:
+        is_message = request.path == "/v1/messages" and request.method == "POST"
+        rid, mid = self._next_ids(is_message)
+        body = _decode(request.body)
+        stream = bool(isinstance(body, Mapping) and body.get("stream") is True)
+        call = EmulatorCall(
+            request.method, request.path, rid, None, stream, body=body, headers=dict(request.headers)
+        )
+        reply: Reply | Fault
+        answer: Answer | None = None
+        problem = self._auth_problem(request, rid)
+        if problem is not None:
+            reply = problem
+        elif request.path == "/v1/models" and request.method == "GET":
+            reply = self._models(rid)
+        elif not is_message:
+            reply = self._error(404, "not_found_error", f"Not found: {request.method} {request.path}", rid)
+        else:
+            invalid = _validate(body)
+            fault = self._take_fault()
+            if invalid is not None and (fault is None or fault.kind == "slow"):
+                reply = self._error(400, "invalid_request_error", invalid, rid)
+            else:
+                assert isinstance(body, Mapping) or fault is not None
+                answer = self._answer(body if isinstance(body, Mapping) else {}, mid)
+                reply, completed = self._render(answer, stream, rid, fault)
+                call = attrs.evolve(call, fault=fault.kind if fault else None, completed=completed)
+                if completed:
+                    call = attrs.evolve(
+                        call, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens
+                    )
+        status = reply.status if isinstance(reply, Reply) else None
+        if isinstance(reply, Fault):
+            call = attrs.evolve(call, request_id=None)
+        self._log(attrs.evolve(call, status=status))
+        return reply
+
+    def _models(self, rid: str) -> Reply:
+        if not self.healthy:
+            return self._error(529, "overloaded_error", "Overloaded", rid)
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"}
+            for m in self.models
+        ]
+        payload = {
+            "data": data,
+            "has_more": False,
+            "first_id": self.models[0] if self.models else None,
+            "last_id": self.models[-1] if self.models else None,
+        }
+        return Reply(200, {"content-type": "application/json", "request-id": rid}, dumps(payload).encode())
+
+    def _answer(self, body: Mapping[str, Any], mid: str) -> Answer:
+        spec = self.reply(body) if callable(self.reply) else self.reply
+        return compose_answer(body, spec, message_id=mid, input_tokens=self.input_tokens)
+
+    def _render(
+        self, answer: Answer, stream: bool, rid: str, fault: AnthropicFault | None
+    ) -> tuple[Reply | Fault, bool]:
+        """The reply for a valid message request, and whether it delivers the whole message."""
+        delay, chunk_delay = self.latency, self.chunk_delay
+        kind = fault.kind if fault else None
+        if fault is not None and kind == "slow":
+            delay, chunk_delay = delay + fault.seconds, fault.chunk_delay or chunk_delay
+            fault = None
+        headers = {"request-id": rid}
+        if fault is None:
+            if stream:
+                return (
+                    Reply.stream(stream_events(answer), headers=headers, delay=delay, chunk_delay=chunk_delay),
+                    True,
+                )
+            body = message_json(answer)
+            return Reply(200, {"content-type": "application/json", **headers}, body, delay=delay), True
+        if kind == "error":
+            assert fault.error_type is not None
+            return self._error(fault.status, fault.error_type, fault.message, rid, fault.headers), False
+        if kind == "proxy_413":
+            return Reply.text(_PROXY_413, 413, "text/html", delay=delay), False
+        if kind == "reset":
+            return Fault.reset(), False
+        if kind == "hang":
+            return Fault.hang(fault.seconds), False
+        if kind in ("truncated_json", "cut_connection"):
+            body = message_json(answer)
+            half = len(body) // 2
+            ctype = {"content-type": "application/json", **headers}
+            if kind == "truncated_json":
+                return Reply(200, ctype, body[:half], delay=delay), False
+            return Reply(200, ctype, body, delay=delay, truncate_at=half), False
+        if kind == "raw":
+            assert fault.reply is not None
+            return fault.reply, False
+        events = stream_events(answer)[: fault.after_events]
+        common: dict[str, Any] = {"headers": headers, "delay": delay, "chunk_delay": chunk_delay}
+        if kind == "stream_cut":
+            if fault.abort:
+                return Reply.stream([*events, ""], truncate_at=len(events), **common), False
+            return Reply.stream(events, **common), False
+        if kind == "stream_error":
+            error = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}
+            return Reply.stream([*events, sse_event("error", error)], **common), False
+        if kind == "stream_hang":
+            return Reply.stream([*events, "never sent"], hang_after_chunks=len(events), **common), False
+        raise ValueError(f"unknown fault kind {kind!r}")
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _validate(body: Any) -> str | None:
+    """The API's complaint about a messages body, or None when it is acceptable."""
+    if not isinstance(body, Mapping):
+        return "There was an error parsing the body of your request"
+    for field in ("model", "messages", "max_tokens"):
+        if field not in body:
+            return f"{field}: Field required"
+    if not isinstance(body["model"], str) or not body["model"]:
+        return "model: Input should be a valid string"
+    max_tokens = body["max_tokens"]
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        return "max_tokens: Input should be a positive integer"
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            return f"messages.{i}: Input should be a valid dictionary"
+        role = message.get("role")
+        if role == "system":
+            return (
+                'messages: Unexpected role "system". The Messages API accepts a top-level '
+                '`system` parameter, not "system" as an input message role.'
+            )
+        if role not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        if "content" not in message:
+            return f"messages.{i}.content: Field required"
+    if "system" in body and not isinstance(body["system"], (str, list)):
+        return "system: Input should be a valid string"
+    temperature = body.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not 0.0 <= temperature <= 1.0
+    ):
+        return "temperature: Input should be less than or equal to 1"
+    stops = body.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
+        return "stop_sequences: Input should be a valid list of strings"
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return "stream: Input should be a valid boolean"
+    return None
