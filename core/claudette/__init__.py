@@ -16,6 +16,7 @@ from claudette.errors import (
     BackendError,
     BackendTimeoutError,
     BackendUnavailableError,
+    BudgetExceededError,
     ClaudetteError,
     ConfigError,
     ConfigProblem,
@@ -45,12 +46,19 @@ from claudette.types import (
 )
 
 if TYPE_CHECKING:
+    from claudette.compat import (
+        AdaptiveRouter,
+        IntelligentBackendCache,
+        LoadBalancingRouter,
+        MultiRegionRouter,
+    )
     from claudette.config import ClaudetteConfig, load_config
     from claudette.sync import SyncRouter
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveRouter",
     "AuthenticationError",
     "Backend",
     "BackendError",
@@ -62,6 +70,7 @@ __all__ = [
     "BackendTimeoutError",
     "BackendUnavailableError",
     "BaseBackend",
+    "BudgetExceededError",
     "BreakerPolicy",
     "CircuitBreaker",
     "CircuitBreakerState",
@@ -74,8 +83,11 @@ __all__ = [
     "ConfigProblem",
     "GenerationOptions",
     "InMemoryStateStore",
+    "IntelligentBackendCache",
     "InvalidRequestError",
+    "LoadBalancingRouter",
     "Message",
+    "MultiRegionRouter",
     "NoBackendAvailableError",
     "PluginError",
     "QuotaExceededError",
@@ -95,6 +107,10 @@ __all__ = [
 
 # Loaded on first use: config pulls in cattrs and tomllib, which most routers never need.
 _LAZY = {
+    "AdaptiveRouter": "claudette.compat",
+    "IntelligentBackendCache": "claudette.compat",
+    "LoadBalancingRouter": "claudette.compat",
+    "MultiRegionRouter": "claudette.compat",
     "ClaudetteConfig": "claudette.config",
     "load_config": "claudette.config",
     "SyncRouter": "claudette.sync",

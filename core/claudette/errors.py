@@ -13,6 +13,7 @@ Every error claudette raises on purpose is a :class:`ClaudetteError`::
     │   ├── InvalidRequestError       400/404/413/422; not retryable, fails on every backend
     │   └── QuotaExceededError        the account is out of credit (insufficient_quota); not retryable
     ├── NoBackendAvailableError       no usable backend is left; ``reasons`` says why for each
+    │   └── BudgetExceededError       the spending cap of the period is reached
     ├── RequestValidationError        a request was refused before anything was sent (also ValueError)
     ├── ConfigError                   a config file or value is wrong; ``problems`` lists every one
     └── PluginError                   a plugin failed to import, register or validate
@@ -32,6 +33,7 @@ __all__ = [
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailableError",
+    "BudgetExceededError",
     "ClaudetteError",
     "ConfigError",
     "ConfigProblem",
@@ -207,6 +209,30 @@ class NoBackendAvailableError(ClaudetteError):
         detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.reasons.items()))
         self.message = redact(message)
         super().__init__(f"{self.message} ({detail})" if detail else self.message)
+
+
+class BudgetExceededError(NoBackendAvailableError):
+    """The spending cap of the current period (``[router.budget]``) is reached.
+
+    Raised when the budget leaves no backend the request may use: with
+    ``on_exhausted = "error"`` as soon as the cap is reached, with ``"free_only"`` when
+    no free backend (cost 0) is usable either.
+
+    :param spent_eur: what the period has spent (and reserved for calls under way).
+    :param limit_eur: the cap.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        reasons: Mapping[str, str] | None = None,
+        *,
+        spent_eur: float = 0.0,
+        limit_eur: float = 0.0,
+    ) -> None:
+        super().__init__(message, reasons)
+        self.spent_eur = spent_eur
+        self.limit_eur = limit_eur
 
 
 class RequestValidationError(ClaudetteError, ValueError):

@@ -117,3 +117,39 @@ def claudette_breaker_transition(backend_name: str, old_state: str, new_state: s
     :param old_state: the state it left.
     :param new_state: the state it entered.
     """
+
+
+@hookspec
+def claudette_preprocess_request(
+    request: ClaudetteRequest, backend: BaseBackend
+) -> ClaudetteRequest | None:
+    """Rewrite a request just before it is sent to the chosen backend.
+
+    Called once per attempt, after selection and before the call (a fallback to another
+    backend calls it again with the caller's original request). Every implementation is
+    called, in hook order (``tryfirst`` first, then the most recently registered, then
+    ``trylast``); each receives the request as the previous one returned it. The response
+    cache and selection use the original request; exceptions propagate to the caller.
+
+    :param request: the request as the caller sent it, or as an earlier hook rewrote it.
+    :param backend: the backend that will receive it.
+    :return: the request to send instead, or None to leave it unchanged.
+    """
+
+
+@hookspec
+def claudette_postprocess_response(
+    request: ClaudetteRequest, response: ClaudetteResponse
+) -> ClaudetteResponse | None:
+    """Rewrite a successful answer before the router returns (and caches) it.
+
+    Called once per answered ``route_request`` (not for cache hits, which return the
+    already post-processed answer, and not for streams). Every implementation is called,
+    in hook order (``tryfirst`` first, then the most recently registered, then
+    ``trylast``); each receives the response as the previous one returned it.
+    Exceptions propagate to the caller.
+
+    :param request: the request as the caller sent it.
+    :param response: the backend's answer, or as an earlier hook rewrote it.
+    :return: the response to return instead, or None to leave it unchanged.
+    """

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -206,7 +206,10 @@ class ClaudettePlugins:
 
     def _load_entry_points(self) -> None:
         seen: set[str] = set()
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        # Registered in reverse name order, so pluggy (last registered, first called) calls
+        # installed plugins in name order whatever order the file system lists them in.
+        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for ep in sorted(found, key=lambda ep: ep.name, reverse=True):
             if ep.name in seen or self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
                 continue
             seen.add(ep.name)
@@ -319,10 +322,29 @@ class ClaudettePlugins:
         options: RouterOptions,
     ) -> float | None:
         """Call ``claudette_score_backend``; the first non-None score."""
-        result: float | None = self.pm.hook.claudette_score_backend(
-            backend=backend, request=request, stats=stats, options=options
-        )
+        caller = self.pm.hook.claudette_score_backend
+        impls = caller.get_hookimpls()
+        if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
+            # Hot path (once per backend per decision): with a single scorer, usually the
+            # built-in one, call it directly; pluggy's dispatch would cost more than it.
+            only: float | None = impls[0].function(
+                backend=backend, request=request, stats=stats, options=options
+            )
+            return only
+        result: float | None = caller(backend=backend, request=request, stats=stats, options=options)
         return result
+
+    def scorer(self) -> Callable[..., float | None]:
+        """What to call (with the keywords of :meth:`score_backend`) for one routing decision.
+
+        With a single scorer (usually the built-in one) that is its function itself, so a
+        decision over many backends skips pluggy's dispatch for each; else :meth:`score_backend`.
+        """
+        impls = self.pm.hook.claudette_score_backend.get_hookimpls()
+        if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
+            function: Callable[..., float | None] = impls[0].function
+            return function
+        return self.score_backend
 
     def breaker_policy(self, backend: BaseBackend) -> BreakerPolicy:
         """Call ``claudette_breaker_policy``; the default policy if none answers."""
@@ -342,13 +364,14 @@ class ClaudettePlugins:
         """Call every ``claudette_after_attempt`` observer; their errors are logged only."""
         for impl in self.pm.hook.claudette_after_attempt.get_hookimpls():
             try:
-                impl.function(
-                    backend=backend,
-                    request=request,
-                    response=response,
-                    error=error,
-                    latency_ms=latency_ms,
-                )
+                kwargs = {
+                    "backend": backend,
+                    "request": request,
+                    "response": response,
+                    "error": error,
+                    "latency_ms": latency_ms,
+                }
+                impl.function(*(kwargs[n] for n in impl.argnames))
             except Exception:
                 logger.exception("observer %r failed in claudette_after_attempt", impl.plugin_name)
 
@@ -357,11 +380,41 @@ class ClaudettePlugins:
         """True when any plugin observes attempts (the router skips the call otherwise)."""
         return bool(self.pm.hook.claudette_after_attempt.get_hookimpls())
 
+    @property
+    def has_request_processors(self) -> bool:
+        """True when any plugin pre-processes requests or post-processes responses."""
+        hook = self.pm.hook
+        return bool(
+            hook.claudette_preprocess_request.get_hookimpls()
+            or hook.claudette_postprocess_response.get_hookimpls()
+        )
+
+    def preprocess_request(self, request: ClaudetteRequest, backend: BaseBackend) -> ClaudetteRequest:
+        """Run ``claudette_preprocess_request`` as a chain, in call order."""
+        for impl in reversed(self.pm.hook.claudette_preprocess_request.get_hookimpls()):
+            kwargs = {"request": request, "backend": backend}
+            result = impl.function(*(kwargs[n] for n in impl.argnames))
+            if result is not None:
+                request = result
+        return request
+
+    def postprocess_response(
+        self, request: ClaudetteRequest, response: ClaudetteResponse
+    ) -> ClaudetteResponse:
+        """Run ``claudette_postprocess_response`` as a chain, in call order."""
+        for impl in reversed(self.pm.hook.claudette_postprocess_response.get_hookimpls()):
+            kwargs = {"request": request, "response": response}
+            result = impl.function(*(kwargs[n] for n in impl.argnames))
+            if result is not None:
+                response = result
+        return response
+
     def breaker_transition(self, backend_name: str, old_state: str, new_state: str) -> None:
         """Call every ``claudette_breaker_transition`` observer; their errors are logged only."""
         for impl in self.pm.hook.claudette_breaker_transition.get_hookimpls():
             try:
-                impl.function(backend_name=backend_name, old_state=old_state, new_state=new_state)
+                kwargs = {"backend_name": backend_name, "old_state": old_state, "new_state": new_state}
+                impl.function(*(kwargs[n] for n in impl.argnames))
             except Exception:
                 logger.exception("observer %r failed in claudette_breaker_transition", impl.plugin_name)
 

@@ -26,8 +26,9 @@ from claudette._log import logger
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
     BackendError,
-    BudgetExceededError,
     BackendTimeoutError,
+    BudgetExceededError,
+    ClaudetteError,
     NoBackendAvailableError,
     StreamInterruptedError,
 )
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
 __all__ = ["BackendRouter", "Candidate", "RouterCounters"]
 
 _CLOSED = CircuitBreakerState.CLOSED
+#: Skip reasons of the budget start with this.
+_OVER_BUDGET = "over budget"
+#: Output tokens assumed when neither the request nor the backend sets ``max_tokens``.
+_DEFAULT_OUTPUT_TOKENS = 256
 
 
 @attrs.define
@@ -251,6 +256,8 @@ class BackendRouter:
             return backend
 
         score = self._score
+        if score is self._hook_score:
+            score = self.plugins.scorer()  # the lone scorer itself: no dispatch per backend
         options = self.options
         gated = self._gated
         if gated and self._budget_closed():
@@ -538,8 +545,11 @@ class BackendRouter:
         failure after it raises :class:`StreamInterruptedError` with the partial text.
         Closing the iterator early cancels the call without counting it as a failure.
         """
+        if self._adaptive_pending:
+            self._start_adaptive()
         counters = self.counters
         counters.requests += 1
+        processors = self.plugins.has_request_processors
         exclude: set[str] | None = None
         reasons: dict[str, str] | None = None
         waited = [0.0]
@@ -549,7 +559,8 @@ class BackendRouter:
                 backend, breaker = await self._next_backend(request, exclude, reasons, waited)
                 if attempt:
                     counters.fallbacks += 1
-                attempt_chunks = self._stream_attempt(backend, breaker, request)
+                sent = self.plugins.preprocess_request(request, backend) if processors else request
+                attempt_chunks = self._stream_attempt(backend, breaker, sent)
                 try:
                     async for chunk in attempt_chunks:
                         yield chunk
@@ -581,6 +592,8 @@ class BackendRouter:
         self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
     ) -> AsyncIterator[StreamChunk]:
         stats = backend.stats
+        gate = self._gate_acquire(backend, request) if self._gated else None
+        final: ClaudetteResponse | None = None
         stats.in_flight += 1
         self.counters.attempts += 1
         started = time.perf_counter()
@@ -602,6 +615,7 @@ class BackendRouter:
             while chunk is not None:
                 if chunk.response is not None:
                     latency_ms = (time.perf_counter() - started) * 1000.0
+                    final = chunk.response
                     settled = True
                     self._record_success(backend, breaker, request, chunk.response, latency_ms)
                     delivered = True
@@ -644,7 +658,275 @@ class BackendRouter:
             ) from exc
         finally:
             stats.in_flight -= 1
+            if gate is not None:
+                self._gate_settle(gate, final)
             await chunks.aclose()
+
+    # -- optional patterns (docs/patterns.md) ------------------------------------------------
+    # Each is off unless configured; an unconfigured one costs the request path one check.
+
+    def _configure_patterns(self) -> None:
+        """Precompute what the configured patterns need (strategy, cache, budget, adaptive)."""
+        o = self.options
+        if o.strategy == "score":
+            self._score: Any = self.plugins.score_backend
+        else:
+            from claudette.balancing import STRATEGIES
+
+            self._score = STRATEGIES[o.strategy]
+        self._hook_score: Any = self._score if o.strategy == "score" else None
+        self._limiters: dict[str, RateLimiter] = {}
+        self._cache: ResponseCache | None = None
+        self._cache_pending: dict[str, asyncio.Future[Any]] = {}
+        if o.cache is not None and o.cache.enabled:
+            factory = getattr(self.store, "response_cache", None)
+            if factory is not None:
+                self._cache = factory(o.cache)
+            else:
+                from claudette.cache import InMemoryResponseCache
+
+                self._cache = InMemoryResponseCache(o.cache)
+        self._ledger: SpendLedger | None = None
+        if o.budget is not None and o.budget.enabled:
+            factory = getattr(self.store, "spend_ledger", None)
+            if factory is not None:
+                self._ledger = factory(o.budget)
+            else:
+                from claudette.budget import SpendLedger
+
+                self._ledger = SpendLedger(o.budget)
+        self._gated = self._ledger is not None
+        self._adaptive: AdaptiveWeights | None = None
+        if o.adaptive is not None and o.adaptive.enabled:
+            from claudette.adaptive import AdaptiveWeights
+
+            self._adaptive = AdaptiveWeights(o.adaptive, o)
+        self._adaptive_pending = self._adaptive is not None
+
+    def _add_limiter(self, backend: BaseBackend) -> None:
+        s = backend.settings
+        factory = getattr(self.store, "rate_limiter", None)
+        if factory is not None:
+            limiter = factory(backend.name, s.rpm, s.tpm)
+        else:
+            from claudette.ratelimit import RateLimiter
+
+            limiter = RateLimiter(s.rpm, s.tpm)
+        self._limiters[backend.name] = limiter
+        backend.stats.rate_limits = limiter
+        self._gated = True
+
+    @staticmethod
+    def _tokens_needed(backend: BaseBackend, request: ClaudetteRequest) -> int:
+        tokens_in = -(-request.text_length // 4)
+        return tokens_in + (request.options.max_tokens or backend.settings.max_tokens or _DEFAULT_OUTPUT_TOKENS)
+
+    def _gate_reason(self, backend: BaseBackend, request: ClaudetteRequest, now: float) -> str | None:
+        """Why the rate limit or the budget keeps ``backend`` from taking ``request``."""
+        limiter = self._limiters.get(backend.name) if self._limiters else None
+        if limiter is not None:
+            why = limiter.blocked(self._tokens_needed(backend, request), now)
+            if why is not None:
+                return why
+        ledger = self._ledger
+        if ledger is not None and not backend.settings.is_free:
+            if not ledger.allows(backend.estimate_request_cost(request)):
+                return (
+                    f"{_OVER_BUDGET}: EUR {ledger.committed:.4f} of {ledger.options.limit_eur:g} "
+                    f"committed this {ledger.options.period}"
+                )
+        return None
+
+    def _budget_closed(self) -> bool:
+        ledger = self._ledger
+        return (
+            ledger is not None and ledger.options.on_exhausted == "error" and ledger.exhausted()
+        )
+
+    def _budget_error(self, reasons: dict[str, str] | None) -> BudgetExceededError:
+        ledger = self._ledger
+        assert ledger is not None
+        o = ledger.options
+        return BudgetExceededError(
+            f"the budget of EUR {o.limit_eur:g} per {o.period} is spent",
+            reasons,
+            spent_eur=ledger.committed,
+            limit_eur=o.limit_eur,
+        )
+
+    def _gate_acquire(
+        self, backend: BaseBackend, request: ClaudetteRequest
+    ) -> tuple[RateLimiter | None, list[float] | None, float]:
+        """Count a starting call against its rate limit and reserve its budget."""
+        limiter = self._limiters.get(backend.name) if self._limiters else None
+        event = limiter.acquire(self._tokens_needed(backend, request)) if limiter is not None else None
+        reserved = 0.0
+        ledger = self._ledger
+        if ledger is not None and not backend.settings.is_free:
+            reserved = ledger.reserve(backend.estimate_request_cost(request))
+        return limiter, event, reserved
+
+    def _gate_settle(
+        self,
+        gate: tuple[RateLimiter | None, list[float] | None, float],
+        response: ClaudetteResponse | None,
+    ) -> None:
+        """A call ended: real token usage for the limiter, real cost for the budget."""
+        limiter, event, reserved = gate
+        if limiter is not None and event is not None and response is not None:
+            limiter.settle(event, response.tokens_input + response.tokens_output)
+        if self._ledger is not None:
+            self._ledger.settle(reserved, response.cost_eur if response is not None else 0.0)
+
+    async def _attempt_with_retries(
+        self,
+        backend: BaseBackend,
+        breaker: CircuitBreaker,
+        request: ClaudetteRequest,
+        slept: list[float],
+    ) -> ClaudetteResponse:
+        """``_attempt`` repeated on retryable failures with backoff (``max_retries``).
+
+        Each failure is recorded (the breaker sees it); a retry happens only while the
+        breaker, rate limit and cool-down allow it and the request's backoff budget
+        (``max_retry_wait``) lasts, else the last error goes to the fallback chain.
+        """
+        from claudette.retry import backoff_delay
+
+        max_retries = backend.settings.max_retries or 0
+        retry = 0
+        while True:
+            try:
+                return await self._attempt(backend, breaker, request)
+            except BackendError as error:
+                if not error.retryable or retry >= max_retries:
+                    raise
+                delay = backoff_delay(retry, error.retry_after)
+                if delay > self.options.max_retry_wait - slept[0]:
+                    raise
+                slept[0] += delay
+                await asyncio.sleep(delay)
+                left = backend.stats.cooldown_until - time.monotonic()
+                if 0 < left <= 0.05:  # the timer fired a hair before the cool-down ended
+                    await asyncio.sleep(left + 0.001)
+                now = time.monotonic()
+                if (
+                    self._skip_reason(backend, backend.stats, breaker, now) is not None
+                    or (self._gated and self._gate_reason(backend, request, now) is not None)
+                    or not breaker.try_acquire()
+                ):
+                    raise
+                retry += 1
+                self.counters.retries += 1
+                logger.info("retrying %r (retry %d of %d) after %s", backend.name, retry, max_retries, error)
+
+    async def _route_cached(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """Answer from the cache, or route once for all identical concurrent requests."""
+        from claudette.cache import cache_key, entry_ttl, is_time_sensitive
+
+        cache = self._cache
+        assert cache is not None
+        key = cache_key(request)
+        try:
+            hit = await cache.get(key)
+        except Exception:
+            logger.exception("response cache lookup failed; routing the request")
+            hit = None
+        if hit is not None:
+            return self._cache_hit(hit)
+        pending = self._cache_pending.get(key)
+        if pending is not None:
+            # An identical request is being answered: share its outcome.
+            response, error = await asyncio.shield(pending)
+            if error is not None:
+                self.counters.requests += 1
+                self.counters.failures += 1
+                raise error
+            if response is not None:
+                return self._cache_hit(response)
+            return await self._route(request)  # it was cancelled: go on our own
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._cache_pending[key] = future
+        outcome: tuple[ClaudetteResponse | None, BaseException | None] = (None, None)
+        try:
+            response = await self._route(request)
+            outcome = (response, None)
+        except ClaudetteError as exc:
+            outcome = (None, exc)
+            raise
+        finally:
+            self._cache_pending.pop(key, None)
+            future.set_result(outcome)
+        options = self.options.cache
+        assert options is not None
+        try:
+            await cache.set(
+                key,
+                response,
+                entry_ttl(options, request, response),
+                extendable=not is_time_sensitive(request),
+            )
+        except Exception:
+            logger.exception("response cache store failed; the answer is returned uncached")
+        return response
+
+    def _cache_hit(self, response: ClaudetteResponse) -> ClaudetteResponse:
+        c = self.counters
+        c.requests += 1
+        c.successes += 1
+        c.cache_hits += 1
+        return attrs.evolve(response, cache_hit=True, cost_eur=0.0, latency_ms=0.0)
+
+    def adapt_weights(self) -> tuple[float, float, float]:
+        """Adapt the scoring weights to what was observed since the last adaptation.
+
+        Runs by itself every ``[router.adaptive] interval`` seconds when adaptive weights
+        are configured; call it from your own timer otherwise (the defaults of
+        :class:`~claudette.types.AdaptiveOptions` apply). Returns the new (cost,
+        latency, availability) weights, which ``stats()["patterns"]["adaptive"]`` shows.
+        """
+        adaptive = self._adaptive
+        if adaptive is None:
+            from claudette.adaptive import AdaptiveWeights
+            from claudette.types import AdaptiveOptions
+
+            adaptive = self._adaptive = AdaptiveWeights(AdaptiveOptions(), self.options)
+        cost, latency, availability = adaptive.adapt(self)
+        self.options = attrs.evolve(
+            self.options, cost_weight=cost, latency_weight=latency, availability_weight=availability
+        )
+        logger.info("adapted weights: cost %.2f, latency %.2f, availability %.2f", cost, latency, availability)
+        return cost, latency, availability
+
+    def _start_adaptive(self) -> None:
+        self._adaptive_pending = False
+        task = asyncio.get_running_loop().create_task(self._adapt_forever())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _adapt_forever(self) -> None:
+        adaptive = self._adaptive
+        assert adaptive is not None
+        while True:
+            await asyncio.sleep(adaptive.options.interval)
+            try:
+                self.adapt_weights()
+            except Exception:  # never let a bad observation stop adapting
+                logger.exception("adapting the weights failed")
+
+    def _patterns_snapshot(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.options.strategy != "score":
+            out["strategy"] = self.options.strategy
+        if self._limiters:
+            out["rate_limits"] = {n: lim.snapshot() for n, lim in sorted(self._limiters.items())}
+        if self._cache is not None:
+            out["cache"] = self._cache.snapshot()
+        if self._ledger is not None:
+            out["budget"] = self._ledger.snapshot()
+        if self._adaptive is not None:
+            out["adaptive"] = self._adaptive.snapshot(self)
+        return out
 
     # -- inspection and lifetime -----------------------------------------------------------------
 
@@ -672,7 +954,11 @@ class BackendRouter:
                 "healthy": stats.healthy,
                 "cooldown_s": max(0.0, stats.cooldown_until - time.monotonic()),
             }
-        return {"router": attrs.asdict(self.counters), "backends": backends}
+        out: dict[str, Any] = {"router": attrs.asdict(self.counters), "backends": backends}
+        patterns = self._patterns_snapshot()
+        if patterns:
+            out["patterns"] = patterns
+        return out
 
     async def check_health(self) -> dict[str, bool]:
         """Run every backend's health check now (concurrently); returns name → healthy."""

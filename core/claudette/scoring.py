@@ -63,5 +63,12 @@ class DefaultScoring:
         stats: BackendStats,
         options: RouterOptions,
     ) -> float:
-        """The seed formula's weighted sum."""
-        return score_parts(backend, request, stats, options).total
+        """The seed formula's weighted sum (the same sum as :func:`score_parts`, built
+        without its tuple: this runs once per backend per routing decision)."""
+        cost = backend.estimate_request_cost(request) / COST_REFERENCE_EUR
+        latency = stats.avg_latency_ms / LATENCY_REFERENCE_MS
+        return (
+            (cost if cost < 1.0 else 1.0) * options.cost_weight
+            + (latency if latency < 1.0 else 1.0) * options.latency_weight
+            + stats.availability_score() * options.availability_weight
+        )

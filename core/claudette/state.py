@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from claudette.breaker import CircuitBreaker
-    from claudette.types import BreakerPolicy
+    from claudette.budget import SpendLedger
+    from claudette.cache import ResponseCache
+    from claudette.ratelimit import RateLimiter
+    from claudette.types import BreakerPolicy, BudgetOptions, CacheOptions
 
 __all__ = ["BackendStats", "InMemoryStateStore", "StateStore"]
 
@@ -44,6 +47,7 @@ class BackendStats:
         "healthy",
         "in_flight",
         "last_failure_at",
+        "rate_limits",
         "successes",
     )
 
@@ -64,6 +68,8 @@ class BackendStats:
         #: The last health check's result (None: never checked) and when it ran.
         self.healthy: bool | None = None
         self.health_checked_at: float | None = None
+        #: The backend's rpm/tpm limiter (set by the router when the backend has limits).
+        self.rate_limits: RateLimiter | None = None
 
     def record_latency(self, latency_ms: float) -> None:
         """Add one latency to the window, dropping the oldest when full (O(1))."""
@@ -133,6 +139,30 @@ class BackendStats:
         if until > self.cooldown_until:
             self.cooldown_until = until
 
+    def update_rate_limits(
+        self,
+        remaining_requests: int | None = None,
+        remaining_tokens: int | None = None,
+        reset_s: float | None = None,
+    ) -> None:
+        """Tell the router what the provider says is left of its rate limits.
+
+        Backends call this with the values of the provider's rate-limit headers (see
+        :func:`claudette.ratelimit.rate_limits_from_headers`). Nothing left and a known
+        ``reset_s`` keeps the backend out until then; with ``rpm``/``tpm`` configured,
+        the remaining counts also cap what the router's own limiter allows.
+
+        :param remaining_requests: requests left in the provider's window.
+        :param remaining_tokens: tokens left in the provider's window.
+        :param reset_s: seconds until the provider's window resets.
+        """
+        now = time.monotonic()
+        if reset_s is not None and reset_s > 0 and (remaining_requests == 0 or remaining_tokens == 0):
+            self.start_cooldown(reset_s, now)
+        limiter = self.rate_limits
+        if limiter is not None:
+            limiter.update_from_provider(remaining_requests, remaining_tokens, reset_s, now)
+
 
 @runtime_checkable
 class StateStore(Protocol):
@@ -155,6 +185,23 @@ class StateStore(Protocol):
         """Drop all state of ``backend`` (when it is unregistered)."""
         ...
 
+    def rate_limiter(self, backend: str, rpm: int | None, tpm: int | None) -> RateLimiter:
+        """The requests/tokens-per-minute limiter of ``backend`` (created on first use).
+
+        A shared store returns a limiter whose counts are global; the router falls back
+        to an in-process :class:`~claudette.ratelimit.RateLimiter` for a store without
+        this method.
+        """
+        ...
+
+    def response_cache(self, options: CacheOptions) -> ResponseCache:
+        """The response cache (one per store), created with ``options`` on first use."""
+        ...
+
+    def spend_ledger(self, options: BudgetOptions) -> SpendLedger:
+        """The spending ledger of the budget (one per store), created on first use."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the store is not used afterwards."""
         ...
@@ -170,6 +217,9 @@ class InMemoryStateStore:
         self._window = window
         self._stats: dict[str, BackendStats] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._limiters: dict[str, RateLimiter] = {}
+        self._cache: ResponseCache | None = None
+        self._ledger: SpendLedger | None = None
 
     def stats(self, backend: str) -> BackendStats:
         """The statistics object of ``backend``."""
@@ -191,6 +241,32 @@ class InMemoryStateStore:
         """Drop all state of ``backend``."""
         self._stats.pop(backend, None)
         self._breakers.pop(backend, None)
+        self._limiters.pop(backend, None)
+
+    def rate_limiter(self, backend: str, rpm: int | None, tpm: int | None) -> RateLimiter:
+        """The in-process rpm/tpm limiter of ``backend``."""
+        limiter = self._limiters.get(backend)
+        if limiter is None:
+            from claudette.ratelimit import RateLimiter
+
+            limiter = self._limiters[backend] = RateLimiter(rpm, tpm)
+        return limiter
+
+    def response_cache(self, options: CacheOptions) -> ResponseCache:
+        """The in-process LRU response cache."""
+        if self._cache is None:
+            from claudette.cache import InMemoryResponseCache
+
+            self._cache = InMemoryResponseCache(options)
+        return self._cache
+
+    def spend_ledger(self, options: BudgetOptions) -> SpendLedger:
+        """The in-process spending ledger."""
+        if self._ledger is None:
+            from claudette.budget import SpendLedger
+
+            self._ledger = SpendLedger(options)
+        return self._ledger
 
     async def aclose(self) -> None:
         """Nothing to release."""

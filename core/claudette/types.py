@@ -21,17 +21,22 @@ if TYPE_CHECKING:
     from claudette.errors import BackendError
 
 __all__ = [
+    "WEIGHT_PRESETS",
+    "AdaptiveOptions",
     "BackendInfo",
     "BackendSettings",
     "BackendType",
+    "BatchOptions",
     "BreakerPolicy",
+    "BudgetOptions",
+    "CacheOptions",
     "ClaudetteRequest",
     "ClaudetteResponse",
     "GenerationOptions",
     "Message",
     "RouterOptions",
+    "Strategy",
     "StreamChunk",
-    "WEIGHT_PRESETS",
 ]
 
 #: Where a backend runs: a paid cloud API or a server of your own.
@@ -309,6 +314,11 @@ class BackendSettings:
     :param headers: extra HTTP headers sent with every call.
     :param health_check_ttl: seconds a health check result is trusted.
     :param extra: provider-specific options (see each plugin's README).
+    :param weight: share of traffic under the ``weighted_random`` strategy (default 1).
+    :param rpm: requests per minute this backend may receive (None: no limit).
+    :param tpm: tokens per minute this backend may receive (None: no limit).
+    :param max_retries: retries of a retryable failure on this backend, with exponential
+        backoff, before the router falls back (default 0: fall back at once).
     """
 
     enabled: bool = True
@@ -333,6 +343,10 @@ class BackendSettings:
     headers: Mapping[str, str] = attrs.field(default=None, converter=_frozen_mapping)
     health_check_ttl: float = attrs.field(default=60.0, validator=_non_negative)
     extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
+    weight: float | None = attrs.field(default=None, validator=_positive)
+    rpm: int | None = attrs.field(default=None, validator=_positive)
+    tpm: int | None = attrs.field(default=None, validator=_positive)
+    max_retries: int | None = attrs.field(default=None, validator=_non_negative)
 
     @property
     def input_price(self) -> float:
@@ -410,6 +424,100 @@ WEIGHT_PRESETS: Mapping[str, tuple[float, float, float]] = MappingProxyType(
 )
 
 
+#: How the router picks among usable backends: the weighted ``score`` (the
+#: ``claudette_score_backend`` hook), the fewest requests, or weighted random.
+Strategy = Literal["score", "least_requests", "weighted_random"]
+
+
+@attrs.frozen(slots=True)
+class CacheOptions:
+    """The response cache (``[router.cache]``); see ``docs/patterns.md``.
+
+    :param enabled: False turns the cache off without deleting the table.
+    :param max_entries: the most answers kept; the least recently used goes first.
+    :param ttl: seconds an answer is kept (before the adaptive adjustments).
+    :param max_ttl: the longest any entry is kept, adjustments included.
+    :param time_sensitive_ttl: the longest an answer to a time-sensitive prompt
+        ("today", "now", "latest" ...) is kept.
+    :param adaptive_ttl: lengthen the TTL for expensive and frequently read answers and
+        shorten it for time-sensitive prompts; False: every entry lives ``ttl``.
+    """
+
+    enabled: bool = True
+    max_entries: int = attrs.field(default=1024, validator=_positive)
+    ttl: float = attrs.field(default=300.0, validator=_positive)
+    max_ttl: float = attrs.field(default=3600.0, validator=_positive)
+    time_sensitive_ttl: float = attrs.field(default=30.0, validator=_non_negative)
+    adaptive_ttl: bool = True
+
+
+@attrs.frozen(slots=True)
+class BudgetOptions:
+    """A spending cap (``[router.budget]``); see ``docs/patterns.md``.
+
+    :param limit_eur: the most EUR to spend per period.
+    :param period: ``hour``, ``day``, ``week`` (from Monday) or ``month``, in UTC.
+    :param on_exhausted: ``free_only``: past the cap only free backends (cost 0) are
+        used; ``error``: every request fails with ``BudgetExceededError`` until the
+        next period.
+    :param enabled: False turns the cap off without deleting the table.
+    """
+
+    limit_eur: float = attrs.field(validator=_non_negative)
+    period: Literal["hour", "day", "week", "month"] = attrs.field(
+        default="day", validator=attrs.validators.in_(("hour", "day", "week", "month"))
+    )
+    on_exhausted: Literal["free_only", "error"] = attrs.field(
+        default="free_only", validator=attrs.validators.in_(("free_only", "error"))
+    )
+    enabled: bool = True
+
+
+@attrs.frozen(slots=True)
+class AdaptiveOptions:
+    """Adaptive scoring weights (``[router.adaptive]``); see ``docs/patterns.md``.
+
+    Every ``interval`` seconds the router compares what it observed since the last
+    adaptation with the thresholds and moves the weights by ``step``, within bounds.
+
+    :param enabled: False turns adaptation off without deleting the table.
+    :param interval: seconds between adaptations (a background task).
+    :param step: how far one adaptation moves a weight.
+    :param min_weight: no weight falls below this.
+    :param max_weight: no weight rises above this.
+    :param latency_threshold_ms: mean latency above this raises the latency weight.
+    :param cost_threshold_eur: mean cost per answer above this raises the cost weight.
+    :param failure_rate_threshold: failure rate above this raises the availability weight.
+    """
+
+    enabled: bool = True
+    interval: float = attrs.field(default=300.0, validator=_positive)
+    step: float = attrs.field(default=0.1, validator=_weight)
+    min_weight: float = attrs.field(default=0.05, validator=_weight)
+    max_weight: float = attrs.field(default=0.7, validator=_weight)
+    latency_threshold_ms: float = attrs.field(default=5000.0, validator=_positive)
+    cost_threshold_eur: float = attrs.field(default=0.01, validator=_positive)
+    failure_rate_threshold: float = attrs.field(default=0.1, validator=_weight)
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_weight > self.max_weight:
+            raise ValueError("min_weight must not exceed max_weight")
+
+
+@attrs.frozen(slots=True)
+class BatchOptions:
+    """Request batching (``[router.batching]``), used by ``claudette.batching.RequestBatcher``.
+
+    :param window: seconds to collect requests before they are sent together.
+    :param max_batch: the most requests in one batch (a full batch is sent at once).
+    :param max_concurrency: the most requests of batches in flight at once (one pool).
+    """
+
+    window: float = attrs.field(default=0.1, validator=_non_negative)
+    max_batch: int = attrs.field(default=32, validator=_positive)
+    max_concurrency: int = attrs.field(default=8, validator=_positive)
+
+
 @attrs.frozen(slots=True)
 class RouterOptions:
     """How the router weighs backends and how hard it tries.
@@ -425,6 +533,15 @@ class RouterOptions:
         cached result is older than the backend's ``health_check_ttl``; selection skips a
         backend whose last check failed. Off: every backend is trusted until it fails.
     :param latency_window: how many recent latencies each backend keeps.
+    :param strategy: ``score`` (the weighted formula, through the scoring hook),
+        ``least_requests`` (fewest in flight, then fewest in total) or
+        ``weighted_random`` (by each backend's ``weight``).
+    :param region: the preferred region of requests that name none.
+    :param max_retry_wait: the most seconds one request may sleep in retry backoff in all.
+    :param cache: the response cache; None: off.
+    :param budget: the spending cap; None: none.
+    :param adaptive: adaptive weights; None: the weights stay as configured.
+    :param batching: request batching defaults; None: ``BatchOptions()``.
     """
 
     cost_weight: float = attrs.field(default=0.4, validator=_weight)
@@ -435,6 +552,16 @@ class RouterOptions:
     max_cooldown_wait: float = attrs.field(default=2.0, validator=_non_negative)
     health_checks: bool = True
     latency_window: int = attrs.field(default=100, validator=_positive)
+    strategy: Strategy = attrs.field(
+        default="score",
+        validator=attrs.validators.in_(("score", "least_requests", "weighted_random")),
+    )
+    region: str | None = None
+    max_retry_wait: float = attrs.field(default=10.0, validator=_non_negative)
+    cache: CacheOptions | None = None
+    budget: BudgetOptions | None = None
+    adaptive: AdaptiveOptions | None = None
+    batching: BatchOptions | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.cost_weight + self.latency_weight + self.availability_weight <= 0:
@@ -454,6 +581,21 @@ class RouterOptions:
             latency_weight=latency,
             availability_weight=availability,
             **overrides,
+        )
+
+    def with_preset(self, name: str) -> RouterOptions:
+        """These options with the weights of preset ``name`` (e.g. for a ``--preset`` flag).
+
+        :raises ValueError: for an unknown preset name (the message lists the known ones).
+        """
+        try:
+            cost, latency, availability = WEIGHT_PRESETS[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown preset {name!r}; choose one of {sorted(WEIGHT_PRESETS)}"
+            ) from None
+        return attrs.evolve(
+            self, cost_weight=cost, latency_weight=latency, availability_weight=availability
         )
 
 
