@@ -1,0 +1,186 @@
+"""The shared circuit breaker: one state and one failure count for every process.
+
+Each ``RedisStateStore`` here stands for one router process (they share nothing but Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import redis
+from claudette import BreakerPolicy, CircuitBreakerState
+from claudette.redis_store import RedisStateStore
+
+CLOSED, OPEN, HALF_OPEN = CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN, CircuitBreakerState.HALF_OPEN
+FAST = BreakerPolicy(failure_threshold=3, reset_timeout=0.2)
+
+
+async def _open_everywhere(stores: list[RedisStateStore], policy: BreakerPolicy = FAST) -> None:
+    first = stores[0].breaker("b", policy)
+    for _ in range(policy.failure_threshold):
+        first.record_failure()
+    for store in stores:
+        await store.sync()
+        store.breaker("b", policy)
+    for store in stores:
+        await store.sync()
+
+
+async def test_failures_seen_by_two_processes_add_up_to_the_threshold(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    a, b = make_store(), make_store()
+    ba, bb = a.breaker("b", FAST), b.breaker("b", FAST)
+    ba.record_failure()
+    ba.record_failure()
+    await a.sync()
+    bb.record_failure()  # the third failure overall, the first b has seen
+    await b.sync()
+    await a.sync()
+    assert (ba.state, bb.state) == (OPEN, OPEN)
+    assert redis_client.hgetall(a.keys.breaker("b"))["state"] == "open"
+    assert redis_client.hget(a.keys.breaker("b"), "failures") == "3"
+
+
+async def test_a_breaker_opened_by_one_process_is_open_in_the_others_after_a_refresh(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    a, b = make_store(), make_store()
+    watcher = b.breaker("b", FAST)
+    await _open_everywhere([a, b])
+    assert watcher.state is OPEN
+    assert not watcher.allows_request()
+
+
+async def test_a_success_anywhere_resets_the_shared_failure_count(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    a, b = make_store(), make_store()
+    ba, bb = a.breaker("b", FAST), b.breaker("b", FAST)
+    ba.record_failure()
+    ba.record_failure()
+    await a.sync()
+    await b.sync()
+    assert bb.consecutive_failures == 2
+    bb.record_success()
+    await b.sync()
+    await a.sync()
+    assert redis_client.hget(a.keys.breaker("b"), "failures") == "0"
+    assert ba.consecutive_failures == 0
+
+
+async def test_exactly_one_of_five_processes_gets_the_half_open_probe(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    stores = [make_store() for _ in range(5)]
+    await _open_everywhere(stores)
+    await asyncio.sleep(FAST.reset_timeout + 0.05)
+    granted = await asyncio.gather(*(s.breaker("b", FAST).acquire_async() for s in stores))
+    assert sorted(granted) == [False, False, False, False, True]
+    assert redis_client.get(stores[0].keys.probe("b")) == "1"
+    assert redis_client.hget(stores[0].keys.breaker("b"), "state") == "half_open"
+
+
+async def test_processes_that_lost_the_probe_skip_the_backend_until_it_is_decided(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    a, b = make_store(), make_store()
+    await _open_everywhere([a, b])
+    await asyncio.sleep(FAST.reset_timeout + 0.05)
+    assert await a.breaker("b", FAST).acquire_async() is True
+    assert await b.breaker("b", FAST).acquire_async() is False
+    assert b.breaker("b", FAST).allows_request() is False
+    await b.sync()
+    assert b.breaker("b", FAST).state is HALF_OPEN
+    assert b.breaker("b", FAST).allows_request() is False
+
+
+async def test_a_successful_probe_closes_the_breaker_in_every_process(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    a, b = make_store(), make_store()
+    await _open_everywhere([a, b])
+    await asyncio.sleep(FAST.reset_timeout + 0.05)
+    prober = a.breaker("b", FAST)
+    assert await prober.acquire_async()
+    prober.record_success()
+    await a.sync()
+    await b.sync()
+    assert (prober.state, b.breaker("b", FAST).state) == (CLOSED, CLOSED)
+    assert await b.breaker("b", FAST).acquire_async() is True
+
+
+async def test_a_failed_probe_reopens_the_breaker_in_every_process(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    a, b = make_store(), make_store()
+    await _open_everywhere([a, b])
+    await asyncio.sleep(FAST.reset_timeout + 0.05)
+    prober = a.breaker("b", FAST)
+    assert await prober.acquire_async()
+    prober.record_failure()
+    await a.sync()
+    await b.sync()
+    assert b.breaker("b", FAST).state is OPEN
+    assert redis_client.exists(a.keys.probe("b")) == 0
+
+
+async def test_a_cancelled_probe_gives_its_slot_to_another_process(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    a, b = make_store(), make_store()
+    await _open_everywhere([a, b])
+    await asyncio.sleep(FAST.reset_timeout + 0.05)
+    prober = a.breaker("b", FAST)
+    assert await prober.acquire_async()
+    assert await b.breaker("b", FAST).acquire_async() is False
+    prober.release()
+    await a.sync()
+    await b.sync()
+    assert await b.breaker("b", FAST).acquire_async() is True
+
+
+async def test_the_probe_lease_expires_when_the_prober_dies(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    a, b = make_store(probe_lease=0.3), make_store(probe_lease=0.3)
+    await _open_everywhere([a, b])
+    await asyncio.sleep(FAST.reset_timeout + 0.05)
+    assert await a.breaker("b", FAST).acquire_async()  # ... and a never reports back
+    assert await b.breaker("b", FAST).acquire_async() is False
+    await asyncio.sleep(0.35)
+    await b.sync()
+    assert await b.breaker("b", FAST).acquire_async() is True
+
+
+async def test_a_closed_breaker_acquires_without_asking_redis(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    from _redis_server import free_port
+
+    nowhere = make_store(url=f"redis://127.0.0.1:{free_port()}/0")
+    assert await nowhere.breaker("b", FAST).acquire_async() is True
+    assert nowhere.connected is True  # no call was even attempted
+    assert nowhere.outages == 0
+
+
+async def test_successes_on_a_healthy_closed_breaker_publish_nothing(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    store = make_store()
+    breaker = store.breaker("b", FAST)
+    for _ in range(100):
+        breaker.record_success()
+    assert len(store._ops) == 0
+
+
+async def test_an_operator_reset_closes_the_breaker_everywhere(
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    a, b = make_store(), make_store()
+    await _open_everywhere([a, b], BreakerPolicy(failure_threshold=1, reset_timeout=60))
+    a.breaker("b", FAST).reset()
+    await a.sync()
+    await b.sync()
+    assert b.breaker("b", FAST).state is CLOSED
