@@ -1,0 +1,396 @@
+"""The OpenAI Chat Completions protocol, once, for every server that speaks it.
+
+:class:`OpenAICompatibleBackend` builds requests, parses replies and streams, and sends every
+failure through :meth:`OpenAICompatibleBackend.translate_error` (HTTP error replies) and
+:func:`claudette.http.error_from_exception` (transport failures). OpenAI itself
+(:class:`~claudette_backend_openai.OpenAIBackend`), Qwen on vLLM or DashScope, llama.cpp
+and Ollama's ``/v1`` differ only in defaults and in two switches:
+
+- :attr:`~OpenAICompatibleBackend.max_tokens_field`: ``max_tokens`` for compatible servers,
+  ``max_completion_tokens`` for OpenAI (``settings.extra["max_tokens_field"]`` overrides);
+- :attr:`~OpenAICompatibleBackend.stream_usage`: ask for the usage chunk when streaming
+  (``stream_options`` is sent *only* when streaming; ``settings.extra["stream_usage"]``
+  overrides).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+from claudette.backend import BaseBackend
+from claudette.errors import BackendError, ConfigProblem, ResponseFormatError
+from claudette.http import error_from_exception, iter_sse, parse_json
+from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
+
+from claudette_backend_openai.errors import REQUEST_ID_HEADER, error_from_event, error_from_response
+
+__all__ = ["MAX_TOKENS_FIELDS", "OpenAICompatibleBackend"]
+
+#: The two names servers use for the output-token budget.
+MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
+#: Seconds a health check may take at most.
+HEALTH_TIMEOUT = 10.0
+_DONE = "[DONE]"
+
+
+def _count(value: Any) -> int | None:
+    """A token count, or None for anything that is not a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(prompt_tokens, completion_tokens)`` from a reply's ``usage``; None where absent."""
+    usage = payload.get("usage")
+    if not isinstance(usage, Mapping):
+        return None, None
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+
+
+def _content_text(content: Any) -> str | None:
+    """Message content as text: a string, null (→ ""), or a list of text parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, Mapping)]
+        return "".join(p for p in parts if isinstance(p, str))
+    return None
+
+
+class OpenAICompatibleBackend(BaseBackend):
+    """A backend for any server speaking OpenAI Chat Completions (``POST /chat/completions``).
+
+    Subclasses set defaults and, if needed, :attr:`max_tokens_field` and
+    :attr:`stream_usage`. ``settings.extra`` may hold ``organization`` and ``project``
+    (sent as ``OpenAI-Organization`` / ``OpenAI-Project``), ``max_tokens_field``,
+    ``stream_usage`` and ``extra_body`` (a mapping merged into every request body).
+    """
+
+    #: Output-token budget field: compatible servers (vLLM, DashScope, llama.cpp) want this.
+    max_tokens_field: ClassVar[str] = "max_tokens"
+    #: Ask for the usage chunk (``stream_options.include_usage``) when streaming.
+    stream_usage: ClassVar[bool] = True
+    #: Path of the chat endpoint, relative to the base URL.
+    chat_path: ClassVar[str] = "/chat/completions"
+    #: Path of the model list (the health check), relative to the base URL.
+    models_path: ClassVar[str] = "/models"
+
+    # -- settings ------------------------------------------------------------------------
+
+    @property
+    def token_field(self) -> str:
+        """The body field this backend sends the output-token budget in."""
+        field = self.settings.extra.get("max_tokens_field")
+        return field if field in MAX_TOKENS_FIELDS else self.max_tokens_field
+
+    @property
+    def wants_stream_usage(self) -> bool:
+        """Whether a streamed request asks for the usage chunk."""
+        value = self.settings.extra.get("stream_usage")
+        return value if isinstance(value, bool) else self.stream_usage
+
+    def config_problems(self) -> list[ConfigProblem]:
+        """Base checks plus the protocol's own ``extra`` options."""
+        problems = super().config_problems()
+        where = f"backends.{self.name}.extra"
+        field = self.settings.extra.get("max_tokens_field")
+        if field is not None and field not in MAX_TOKENS_FIELDS:
+            problems.append(
+                ConfigProblem(
+                    f"{where}.max_tokens_field", f"must be one of {list(MAX_TOKENS_FIELDS)}"
+                )
+            )
+        extra_body = self.settings.extra.get("extra_body")
+        if extra_body is not None and not isinstance(extra_body, Mapping):
+            problems.append(ConfigProblem(f"{where}.extra_body", "must be a table (mapping)"))
+        return problems
+
+    # -- requests --------------------------------------------------------------------------
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers of every call: Bearer auth and the optional organization and project."""
+        headers: dict[str, str] = {}
+        if self.settings.api_key:
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        extra = self.settings.extra
+        for key, header in (("organization", "OpenAI-Organization"), ("project", "OpenAI-Project")):
+            value = extra.get(key)
+            if isinstance(value, str) and value:
+                headers[header] = value
+        return headers
+
+    def build_payload(self, request: ClaudetteRequest, *, stream: bool) -> dict[str, Any]:
+        """The JSON body for ``request``; ``stream_options`` only when ``stream`` is true."""
+        s = self.settings
+        opts = request.options
+        body: dict[str, Any] = {
+            "model": opts.model or s.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.all_messages],
+        }
+        max_tokens = opts.max_tokens or s.max_tokens
+        if max_tokens is not None:
+            body[self.token_field] = max_tokens
+        temperature = opts.temperature if opts.temperature is not None else s.temperature
+        if temperature is not None:
+            body["temperature"] = min(float(temperature), 2.0)
+        if opts.stop:
+            body["stop"] = list(opts.stop)
+        extra_body = s.extra.get("extra_body")
+        if isinstance(extra_body, Mapping):
+            for key, value in extra_body.items():
+                body.setdefault(key, value)
+        if stream:
+            body["stream"] = True
+            if self.wants_stream_usage:
+                body["stream_options"] = {"include_usage": True}
+        return body
+
+    # -- the one translation point -------------------------------------------------------------
+
+    def translate_error(
+        self, status: int, body: bytes | str | None, headers: Mapping[str, str] | httpx.Headers
+    ) -> BackendError:
+        """The claudette error for an HTTP error reply (every status error goes through here)."""
+        return error_from_response(self.name, status, body, headers)
+
+    def _format_error(
+        self, message: str, status: int | None = None, request_id: str | None = None
+    ) -> ResponseFormatError:
+        return ResponseFormatError(message, self.name, True, status, request_id=request_id)
+
+    def decode_json(
+        self, body: bytes | str, status: int, headers: Mapping[str, str] | httpx.Headers
+    ) -> Any:
+        """Decode a JSON body or stream event; malformed → :class:`ResponseFormatError`
+        carrying the reply's request id."""
+        try:
+            return parse_json(self.name, body, status=status)
+        except ResponseFormatError as error:
+            error.request_id = error.request_id or headers.get(REQUEST_ID_HEADER)
+            raise
+
+    # -- non-streamed -----------------------------------------------------------------------------
+
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        """POST the request and parse the whole completion."""
+        payload = self.build_payload(request, stream=False)
+        started = time.perf_counter()
+        try:
+            reply = await self.client.post(
+                self.chat_path, json=payload, headers=self.request_headers()
+            )
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from exc
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        if reply.status_code >= 300:
+            raise self.translate_error(reply.status_code, reply.content, reply.headers)
+        data = self.decode_json(reply.content, reply.status_code, reply.headers)
+        return self.parse_completion(data, reply.headers, latency_ms, request)
+
+    def parse_completion(
+        self,
+        data: Any,
+        headers: Mapping[str, str] | httpx.Headers,
+        latency_ms: float,
+        request: ClaudetteRequest,
+    ) -> ClaudetteResponse:
+        """Turn a decoded ``chat.completion`` into a response (usage → cost)."""
+        request_id = headers.get(REQUEST_ID_HEADER)
+        if not isinstance(data, Mapping):
+            raise self._format_error(
+                f"expected a JSON object, got {type(data).__name__}", 200, request_id
+            )
+        if data.get("error"):
+            raise error_from_event(self.name, data, headers)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+            raise self._format_error("the completion has no choices", 200, request_id)
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, Mapping):
+            raise self._format_error("the first choice has no message", 200, request_id)
+        content = _content_text(message.get("content"))
+        if content is None:
+            raise self._format_error("the message content is not text", 200, request_id)
+        tokens_in, tokens_out = usage_of(data)
+        reasoning = message.get("reasoning_content")
+        metadata = self._metadata(
+            data, request_id, reasoning if isinstance(reasoning, str) else None
+        )
+        finish = choice.get("finish_reason")
+        model = data.get("model")
+        return self.create_success_response(
+            content,
+            tokens_in,
+            tokens_out,
+            latency_ms,
+            metadata,
+            model=model if isinstance(model, str) else None,
+            finish_reason=finish if isinstance(finish, str) else None,
+            request=request,
+        )
+
+    @staticmethod
+    def _metadata(
+        data: Mapping[str, Any], request_id: str | None, reasoning: str | None
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {}
+        if request_id:
+            metadata["request_id"] = request_id
+        response_id = data.get("id")
+        if isinstance(response_id, str):
+            metadata["response_id"] = response_id
+        if reasoning:
+            metadata["reasoning_content"] = reasoning
+        return metadata
+
+    # -- streamed ---------------------------------------------------------------------------------
+
+    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        """Stream the completion: one chunk per text delta, then the final response.
+
+        :raises ResponseFormatError: on a malformed event or a stream without ``[DONE]``.
+        :raises BackendError: for an error event after the 200 status, or a transport failure.
+        """
+        payload = self.build_payload(request, stream=True)
+        started = time.perf_counter()
+        try:
+            async with self.client.stream(
+                "POST", self.chat_path, json=payload, headers=self.request_headers()
+            ) as reply:
+                if reply.status_code >= 300:
+                    body = await reply.aread()
+                    raise self.translate_error(reply.status_code, body, reply.headers)
+                state = _StreamState()
+                async for event in iter_sse(reply.aiter_lines()):
+                    if event.data.strip() == _DONE:
+                        state.done = True
+                        break
+                    text = self._apply_chunk(state, event.data, reply.headers)
+                    if text:
+                        yield StreamChunk(text, self.name)
+                if not state.done:
+                    raise self._format_error(
+                        "the stream ended without its [DONE] terminator",
+                        reply.status_code,
+                        reply.headers.get(REQUEST_ID_HEADER),
+                    )
+                latency_ms = (time.perf_counter() - started) * 1000.0
+                response = self._final_response(state, reply.headers, latency_ms, request)
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from exc
+        yield StreamChunk("", self.name, response)
+
+    def _apply_chunk(
+        self, state: _StreamState, data: str, headers: Mapping[str, str] | httpx.Headers
+    ) -> str:
+        """Fold one ``chat.completion.chunk`` into ``state``; returns its new text."""
+        chunk = self.decode_json(data, 200, headers)
+        if not isinstance(chunk, Mapping):
+            raise self._format_error(
+                f"stream event is not a JSON object: {data[:80]!r}",
+                200,
+                headers.get(REQUEST_ID_HEADER),
+            )
+        if chunk.get("error"):
+            raise error_from_event(self.name, chunk, headers)
+        if isinstance(chunk.get("id"), str):
+            state.response_id = chunk["id"]
+        if isinstance(chunk.get("model"), str):
+            state.model = chunk["model"]
+        tokens_in, tokens_out = usage_of(chunk)
+        if tokens_in is not None and tokens_out is not None:
+            state.tokens_in, state.tokens_out = tokens_in, tokens_out
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return ""
+        choice = choices[0]
+        if not isinstance(choice, Mapping):
+            return ""
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            state.finish_reason = finish
+        delta = choice.get("delta")
+        if not isinstance(delta, Mapping):
+            return ""
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str):
+            state.reasoning.append(reasoning)
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            state.parts.append(text)
+            return text
+        return ""
+
+    def _final_response(
+        self,
+        state: _StreamState,
+        headers: Mapping[str, str] | httpx.Headers,
+        latency_ms: float,
+        request: ClaudetteRequest,
+    ) -> ClaudetteResponse:
+        metadata = self._metadata(
+            {"id": state.response_id}, headers.get(REQUEST_ID_HEADER), "".join(state.reasoning)
+        )
+        return self.create_success_response(
+            "".join(state.parts),
+            state.tokens_in,
+            state.tokens_out,
+            latency_ms,
+            metadata,
+            model=state.model,
+            finish_reason=state.finish_reason,
+            request=request,
+        )
+
+    # -- health -----------------------------------------------------------------------------------
+
+    async def check_url(self, url: str, *, auth: bool = True) -> int | None:
+        """GET ``url`` (relative to the base URL or absolute); its status, None if unreachable."""
+        try:
+            reply = await self.client.get(
+                url,
+                headers=self.request_headers() if auth else None,
+                timeout=min(self.settings.timeout, HEALTH_TIMEOUT),
+            )
+        except httpx.HTTPError:
+            return None
+        return reply.status_code
+
+    async def health_check(self) -> bool:
+        """True when ``GET {base}/models`` answers 200 (costs nothing); never raises."""
+        try:
+            return await self.check_url(self.models_path) == 200
+        except Exception:  # a health check must never raise
+            return False
+
+
+class _StreamState:
+    """What a stream has said so far."""
+
+    __slots__ = (
+        "done",
+        "finish_reason",
+        "model",
+        "parts",
+        "reasoning",
+        "response_id",
+        "tokens_in",
+        "tokens_out",
+    )
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.done = False
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None

@@ -1,0 +1,63 @@
+"""The health check lists models (free) and never raises."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from claudette.testing import Fault, LoopbackServer
+
+from claudette_backend_openai import OpenAIBackend
+from claudette_backend_openai.testing import OpenAIEmulator
+
+
+async def test_healthy_when_models_answer(emulator: OpenAIEmulator, backend: OpenAIBackend) -> None:
+    assert await backend.health_check() is True
+
+
+async def test_health_check_lists_models_and_never_chats(
+    emulator: OpenAIEmulator, backend: OpenAIBackend
+) -> None:
+    await backend.health_check()
+    assert [(r.method, r.path) for r in emulator.requests] == [("GET", "/v1/models")]
+    assert emulator.chat_count == 0
+
+
+async def test_health_check_sends_the_key(
+    emulator: OpenAIEmulator, backend: OpenAIBackend, api_key: str
+) -> None:
+    await backend.health_check()
+    assert emulator.requests[-1].headers["authorization"] == f"Bearer {api_key}"
+
+
+async def test_unhealthy_when_models_fail(emulator: OpenAIEmulator, backend: OpenAIBackend) -> None:
+    emulator.healthy = False
+    assert await backend.health_check() is False
+
+
+async def test_unhealthy_with_a_wrong_key(
+    emulator: OpenAIEmulator, make_backend: Callable[..., OpenAIBackend]
+) -> None:
+    backend = make_backend(emulator.base_url, api_key="sk-not-the-right-one")
+    assert await backend.health_check() is False
+
+
+async def test_unhealthy_when_refused(make_backend: Callable[..., OpenAIBackend]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert await make_backend(f"http://127.0.0.1:{port}/v1").health_check() is False
+
+
+async def test_unhealthy_when_reset(
+    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
+) -> None:
+    loopback_server.script(Fault.reset())
+    assert await make_backend(f"{loopback_server.url}/v1").health_check() is False
+
+
+async def test_unhealthy_when_it_hangs(
+    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
+) -> None:
+    loopback_server.script(Fault.hang(3))
+    assert await make_backend(f"{loopback_server.url}/v1", timeout=0.2).health_check() is False
