@@ -74,7 +74,16 @@ def llama(session: nox.Session) -> None:
     """Tests against a real llama.cpp OpenAI-compatible server (Gemma 3 270M)."""
     _install_core_and_plugins(session)
     install_llama(session)
-    _pytest(session, "-m", "llama", str(ROOT / "plugins" / "claudette-backend-qwen" / "tests"), str(ROOT / "tests"))
+    _pytest(
+        session,
+        "-m",
+        "llama",
+        str(ROOT / "plugins" / "claudette-backend-qwen" / "tests"),
+        str(ROOT / "tests"),
+        "--ignore=tests/template",
+        "--ignore=tests/chaos",
+        "--ignore=tests/redis",
+    )
 
 
 @nox.session

@@ -137,18 +137,18 @@ def error_from_exception(backend: str, exc: BaseException) -> BackendError:
     if isinstance(exc, BackendError):
         return exc
     if isinstance(exc, httpx.ConnectTimeout):
-        return BackendTimeoutError(f"connect timeout: {exc or 'no connection'}", backend, True)
+        return BackendTimeoutError(f"connect timeout: {str(exc) or 'no connection'}", backend, True)
     if isinstance(exc, httpx.TimeoutException):
         what = {
             httpx.ReadTimeout: "read timeout",
             httpx.WriteTimeout: "write timeout",
             httpx.PoolTimeout: "connection pool timeout",
         }.get(type(exc), "timeout")
-        return BackendTimeoutError(f"{what}: {exc or 'no answer in time'}", backend, True)
+        return BackendTimeoutError(f"{what}: {str(exc) or 'no answer in time'}", backend, True)
     if isinstance(exc, httpx.ConnectError):
         return BackendUnavailableError(f"cannot connect: {exc}", backend, True)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-        return BackendUnavailableError(f"connection broken: {exc or type(exc).__name__}", backend, True)
+        return BackendUnavailableError(f"connection broken: {str(exc) or type(exc).__name__}", backend, True)
     if isinstance(exc, httpx.UnsupportedProtocol):
         return InvalidRequestError(f"unsupported URL: {exc}", backend, False)
     if isinstance(exc, httpx.HTTPError):
