@@ -193,7 +193,7 @@ def _router_options(data: Any, problems: list[ConfigProblem]) -> RouterOptions:
     data = dict(data)
     preset = data.pop("preset", None)
     if preset is not None:
-        if preset not in WEIGHT_PRESETS:
+        if not isinstance(preset, str) or preset not in WEIGHT_PRESETS:
             problems.append(
                 ConfigProblem("router.preset", f"expected one of {sorted(WEIGHT_PRESETS)}, got {preset!r}")
             )

@@ -59,6 +59,13 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 def _check_text(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise RequestValidationError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: it cannot be sent at all
+            raise RequestValidationError(
+                f"{name} is not valid Unicode text (lone surrogate at position {exc.start})"
+            ) from None
 
 
 @attrs.frozen(slots=True)
