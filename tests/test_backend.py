@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 from _support import FakeBackend, settings
-
 from claudette import BackendSettings, ClaudetteRequest, ConfigError
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from _support import FakeBackend
-
 from claudette import BackendSettings, ConfigError, hookimpl
 from claudette.config import find_config, load_config, parse_config
 from claudette.factory import router_from_config

@@ -6,7 +6,6 @@ import logging
 import pickle
 
 import pytest
-
 from claudette import (
     AuthenticationError,
     BackendError,

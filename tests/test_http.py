@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from claudette import (
     AuthenticationError,
     BackendTimeoutError,
@@ -14,7 +13,14 @@ from claudette import (
     RateLimitError,
     ResponseFormatError,
 )
-from claudette.http import error_from_exception, error_from_status, iter_ndjson, iter_sse, parse_json, retry_after_seconds
+from claudette.http import (
+    error_from_exception,
+    error_from_status,
+    iter_ndjson,
+    iter_sse,
+    parse_json,
+    retry_after_seconds,
+)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from _support import FakeBackend
-
 from claudette import BackendSettings, BreakerPolicy, PluginError, hookimpl
 from claudette.plugins import BackendPluginRegistry, ClaudettePlugins
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 from _support import FakeBackend, make_router, settings, unavailable
-
 from claudette import (
     AuthenticationError,
+    BackendUnavailableError,
     ClaudetteRequest,
     InvalidRequestError,
     NoBackendAvailableError,
@@ -55,7 +55,7 @@ async def test_forced_backend_is_used_even_when_more_expensive():
 
 async def test_forced_unknown_backend_names_it_and_the_registered_ones():
     router = make_router(FakeBackend("a"))
-    with pytest.raises(NoBackendAvailableError, match="'nope' is not registered.*registered: a"):
+    with pytest.raises(NoBackendAvailableError, match=r"'nope' is not registered.*registered: a"):
         await router.route_request(ClaudetteRequest(prompt="x", backend="nope"))
 
 
@@ -74,7 +74,7 @@ async def test_forced_backend_failure_does_not_fall_back():
     a = FakeBackend("a", script=[unavailable("a")])
     b = FakeBackend("b")
     router = make_router(a, b)
-    with pytest.raises(Exception):
+    with pytest.raises(BackendUnavailableError):
         await router.route_request(ClaudetteRequest(prompt="x", backend="a"))
     assert b.calls == 0
 
@@ -140,7 +140,7 @@ async def test_fallback_disabled_raises_the_first_retryable_error():
     a = FakeBackend("a", settings(cost_per_token=0.0), script=[unavailable("a")])
     b = FakeBackend("b", settings(cost_per_token=1e-6))
     router = make_router(a, b, fallback_enabled=False)
-    with pytest.raises(Exception, match="server error"):
+    with pytest.raises(BackendUnavailableError, match="server error"):
         await router.route_request(REQ)
     assert b.calls == 0
 
@@ -210,7 +210,7 @@ async def test_five_failures_open_the_breaker_and_stop_calls():
     a = FakeBackend("a", script=[unavailable("a")] * 10)
     router = make_router(a, fallback_enabled=False)
     for _ in range(5):
-        with pytest.raises(Exception):
+        with pytest.raises(BackendUnavailableError):
             await router.route_request(REQ)
     assert router.breaker_status()["a"] == "open"
     with pytest.raises(NoBackendAvailableError):
@@ -233,7 +233,7 @@ async def test_unexpected_exception_in_a_backend_becomes_a_backend_error_and_fal
     b = FakeBackend("b", settings(cost_per_token=1e-6))
     router = make_router(a, b)
     assert (await router.route_request(REQ)).backend_used == "b"
-    assert "KeyError" in router.stats()["backends"]["a"].__repr__() or a.stats.failures == 1
+    assert a.stats.failures == 1
 
 
 async def test_a_hanging_backend_is_cut_off_at_its_timeout_and_falls_back():
@@ -358,7 +358,7 @@ async def test_breaker_transitions_reach_the_transition_hook():
     a = FakeBackend("a", script=[unavailable("a")] * 5)
     router = make_router(a, plugins=[Watch()], fallback_enabled=False)
     for _ in range(5):
-        with pytest.raises(Exception):
+        with pytest.raises(BackendUnavailableError):
             await router.route_request(REQ)
     assert moves == [("a", "closed", "open")]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from _support import FakeBackend, settings
-
 from claudette import ClaudetteRequest, RouterOptions
 from claudette.scoring import score_parts
 from claudette.state import BackendStats

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from claudette._log import logger
 from claudette.errors import ConfigError, ConfigProblem
 from claudette.state import BackendStats
-from claudette.types import BackendInfo, BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
+from claudette.types import (
+    BackendInfo,
+    BackendSettings,
+    ClaudetteRequest,
+    ClaudetteResponse,
+    StreamChunk,
+)
 
 if TYPE_CHECKING:
     import ssl

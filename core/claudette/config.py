@@ -33,7 +33,7 @@ from claudette.types import WEIGHT_PRESETS, BackendSettings, RouterOptions
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
     "BackendConfig",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pluggy
@@ -336,10 +336,8 @@ class ClaudettePlugins:
         if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
             # Hot path (once per backend per decision): with a single scorer, usually the
             # built-in one, call it directly; pluggy's dispatch would cost more than it.
-            only: float | None = impls[0].function(
-                backend=backend, request=request, stats=stats, options=options
-            )
-            return only
+            only = impls[0].function(backend=backend, request=request, stats=stats, options=options)
+            return cast("float | None", only)
         result: float | None = caller(backend=backend, request=request, stats=stats, options=options)
         return result
 
@@ -351,8 +349,7 @@ class ClaudettePlugins:
         """
         impls = self.pm.hook.claudette_score_backend.get_hookimpls()
         if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
-            function: Callable[..., float | None] = impls[0].function
-            return function
+            return cast("Callable[..., float | None]", impls[0].function)
         return self.score_backend
 
     def breaker_policy(self, backend: BaseBackend) -> BreakerPolicy:
@@ -404,7 +401,7 @@ class ClaudettePlugins:
             kwargs = {"request": request, "backend": backend}
             result = impl.function(*(kwargs[n] for n in impl.argnames))
             if result is not None:
-                request = result
+                request = cast("ClaudetteRequest", result)
         return request
 
     def postprocess_response(
@@ -415,7 +412,7 @@ class ClaudettePlugins:
             kwargs = {"request": request, "response": response}
             result = impl.function(*(kwargs[n] for n in impl.argnames))
             if result is not None:
-                response = result
+                response = cast("ClaudetteResponse", result)
         return response
 
     def breaker_transition(self, backend_name: str, old_state: str, new_state: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,7 +33,13 @@ from claudette.errors import (
     StreamInterruptedError,
 )
 from claudette.state import InMemoryStateStore, StateStore
-from claudette.types import BackendInfo, ClaudetteRequest, ClaudetteResponse, RouterOptions, StreamChunk
+from claudette.types import (
+    BackendInfo,
+    ClaudetteRequest,
+    ClaudetteResponse,
+    RouterOptions,
+    StreamChunk,
+)
 
 if TYPE_CHECKING:
     from claudette.adaptive import AdaptiveWeights
@@ -242,9 +248,9 @@ class BackendRouter:
             if health:
                 self._maybe_refresh_health(backend, now)
             if exclude and forced in exclude:
-                why = (reasons or {}).get(forced, "already tried for this request")
-                raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: why})
-            why = self._skip_reason(backend, backend.stats, self._breakers[forced], now)
+                tried = (reasons or {}).get(forced, "already tried for this request")
+                raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: tried})
+            why: str | None = self._skip_reason(backend, backend.stats, self._breakers[forced], now)
             if why is None and self._gated:
                 why = self._gate_reason(backend, request, now)
                 if why is not None and why.startswith(_OVER_BUDGET):
@@ -412,20 +418,20 @@ class BackendRouter:
             self._record_failure(backend, breaker, request, error, started)
             raise
         except TimeoutError:
-            error = BackendTimeoutError(
+            timed_out = BackendTimeoutError(
                 f"no answer within {backend.settings.timeout:g}s", backend.name, True
             )
-            self._record_failure(backend, breaker, request, error, started)
-            raise error from None
+            self._record_failure(backend, breaker, request, timed_out, started)
+            raise timed_out from None
         except asyncio.CancelledError:
             breaker.release()
             raise
         except Exception as exc:
             from claudette.http import error_from_exception
 
-            error = error_from_exception(backend.name, exc)
-            self._record_failure(backend, breaker, request, error, started)
-            raise error from exc
+            translated = error_from_exception(backend.name, exc)
+            self._record_failure(backend, breaker, request, translated, started)
+            raise translated from exc
         finally:
             stats.in_flight -= 1
             if gate is not None:
@@ -538,7 +544,7 @@ class BackendRouter:
             counters.failures += 1
             raise
 
-    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+    async def stream(self, request: ClaudetteRequest) -> AsyncGenerator[StreamChunk, None]:
         """Stream the answer to ``request``; the last chunk carries the whole response.
 
         Falls back to another backend only before the first chunk reaches the caller; a
@@ -590,7 +596,7 @@ class BackendRouter:
 
     async def _stream_attempt(
         self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         stats = backend.stats
         gate = self._gate_acquire(backend, request) if self._gated else None
         final: ClaudetteResponse | None = None
@@ -660,7 +666,9 @@ class BackendRouter:
             stats.in_flight -= 1
             if gate is not None:
                 self._gate_settle(gate, final)
-            await chunks.aclose()
+            close = getattr(chunks, "aclose", None)  # async generators; plain iterators have none
+            if close is not None:
+                await close()
 
     # -- optional patterns (docs/patterns.md) ------------------------------------------------
     # Each is off unless configured; an unconfigured one costs the request path one check.
@@ -964,7 +972,7 @@ class BackendRouter:
         """Run every backend's health check now (concurrently); returns name → healthy."""
         names = list(self._backends)
         results = await asyncio.gather(*(self._backends[n].refresh_health() for n in names))
-        return dict(zip(names, results))
+        return dict(zip(names, results, strict=True))
 
     async def aclose(self) -> None:
         """Close every backend's connections and the state store."""
