@@ -128,6 +128,6 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the core."""
-    session.install("ruff", "mypy", "-e", str(ROOT))
+    session.install("ruff", "mypy", "pytest", "-e", f"{ROOT}[redis]")
     session.run("ruff", "check", "core", "tests", "noxfile.py")
     session.run("mypy")

@@ -5,7 +5,9 @@
 - :func:`error_from_exception` maps httpx transport errors (refused, reset, timeouts).
 - :func:`retry_after_seconds` reads ``retry-after-ms`` then ``retry-after`` (seconds or date).
 - :func:`iter_sse` and :func:`iter_ndjson` parse streamed bodies, failing with
-  :class:`~claudette.errors.ResponseFormatError` on malformed data.
+  :class:`~claudette.errors.ResponseFormatError` on malformed data. Use them inside
+  ``contextlib.aclosing(...)`` so that leaving the loop early (``break``, an error) closes
+  them and the response's line iterator at once.
 
 Provider plugins use these so that every backend classifies failures the same way.
 """
@@ -189,27 +191,44 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
     """
     event = ""
     data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield SSEEvent(event or "message", "\n".join(data))
-            event, data = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
-    if data:
-        yield SSEEvent(event or "message", "\n".join(data))
+    try:
+        async for line in lines:
+            if not line:
+                if data:
+                    yield SSEEvent(event or "message", "\n".join(data))
+                event, data = "", []
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event = value
+        if data:
+            yield SSEEvent(event or "message", "\n".join(data))
+    finally:
+        await _close(lines)
 
 
 async def iter_ndjson(backend: str, lines: AsyncIterator[str]) -> AsyncIterator[Any]:
     """Parse newline-delimited JSON objects from a stream of lines, skipping blank ones."""
-    async for line in lines:
-        if line.strip():
-            yield parse_json(backend, line)
+    try:
+        async for line in lines:
+            if line.strip():
+                yield parse_json(backend, line)
+    finally:
+        await _close(lines)
+
+
+async def _close(lines: AsyncIterator[str]) -> None:
+    """Close the line source now rather than when the garbage collector finds it.
+
+    An async generator left to the collector is closed by a task the event loop schedules
+    later, which outlives the request (and shows as a pending task at shutdown).
+    """
+    close = getattr(lines, "aclose", None)
+    if close is not None:
+        await close()

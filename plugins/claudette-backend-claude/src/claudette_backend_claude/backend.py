@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
@@ -205,23 +206,24 @@ class ClaudeBackend(BaseBackend):
                     yield StreamChunk(final.content, self.name, final)
                     return
                 state = StreamState()
-                async for event in iter_sse(response.aiter_lines()):
-                    name = event.event
-                    if name not in StreamState.HANDLED:
-                        continue
-                    payload = parse_json(self.name, event.data, status=200)
-                    if name == "error":
-                        raise translate_error(self.name, None, _as_mapping(payload), response.headers)
-                    text = state.feed(name, payload)
-                    if text:
-                        yield StreamChunk(text, self.name)
-                    if state.stopped:
-                        latency_ms = (time.perf_counter() - started) * 1000.0
-                        final = self._response(
-                            state.message(), latency_ms, request, request_id, streamed=True
-                        )
-                        yield StreamChunk("", self.name, final)
-                        return
+                async with aclosing(iter_sse(response.aiter_lines())) as events:
+                    async for event in events:
+                        name = event.event
+                        if name not in StreamState.HANDLED:
+                            continue
+                        payload = parse_json(self.name, event.data, status=200)
+                        if name == "error":
+                            raise translate_error(self.name, None, _as_mapping(payload), response.headers)
+                        text = state.feed(name, payload)
+                        if text:
+                            yield StreamChunk(text, self.name)
+                        if state.stopped:
+                            latency_ms = (time.perf_counter() - started) * 1000.0
+                            final = self._response(
+                                state.message(), latency_ms, request, request_id, streamed=True
+                            )
+                            yield StreamChunk("", self.name, final)
+                            return
                 raise ResponseFormatError(
                     "the event stream ended without message_stop", self.name, True, 200,
                     request_id=request_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import attrs
@@ -179,19 +180,20 @@ class OllamaBackend(BaseBackend):
                 "POST", f"{self.base_url}{CHAT_PATH}", json=payload
             ) as response:
                 await self._raise_for_status(response, model)
-                async for raw in iter_ndjson(self.name, response.aiter_lines()):
-                    if final is not None:
-                        continue  # read to the end, so the connection can be reused
-                    obj = self._check_object(raw, model)
-                    delta = message_delta(self.name, obj)
-                    if obj.get("done") is True:
-                        parts.append(delta)
-                        latency_ms = (time.perf_counter() - started) * 1000.0
-                        whole = self._response(obj, "".join(parts), latency_ms, request, model)
-                        final = StreamChunk(delta, self.name, whole)
-                    elif delta:
-                        parts.append(delta)
-                        yield StreamChunk(delta, self.name)
+                async with aclosing(iter_ndjson(self.name, response.aiter_lines())) as objects:
+                    async for raw in objects:
+                        if final is not None:
+                            continue  # read to the end, so the connection can be reused
+                        obj = self._check_object(raw, model)
+                        delta = message_delta(self.name, obj)
+                        if obj.get("done") is True:
+                            parts.append(delta)
+                            latency_ms = (time.perf_counter() - started) * 1000.0
+                            whole = self._response(obj, "".join(parts), latency_ms, request, model)
+                            final = StreamChunk(delta, self.name, whole)
+                        elif delta:
+                            parts.append(delta)
+                            yield StreamChunk(delta, self.name)
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         if final is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
@@ -268,13 +269,14 @@ class OpenAICompatibleBackend(BaseBackend):
                     body = await reply.aread()
                     raise self.translate_error(reply.status_code, body, reply.headers)
                 state = _StreamState()
-                async for event in iter_sse(reply.aiter_lines()):
-                    if event.data.strip() == _DONE:
-                        state.done = True
-                        break
-                    text = self._apply_chunk(state, event.data, reply.headers)
-                    if text:
-                        yield StreamChunk(text, self.name)
+                async with aclosing(iter_sse(reply.aiter_lines())) as events:
+                    async for event in events:
+                        if event.data.strip() == _DONE:
+                            state.done = True
+                            break
+                        text = self._apply_chunk(state, event.data, reply.headers)
+                        if text:
+                            yield StreamChunk(text, self.name)
                 if not state.done:
                     raise self._format_error(
                         "the stream ended without its [DONE] terminator",
