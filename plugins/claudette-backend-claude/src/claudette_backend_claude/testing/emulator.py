@@ -18,13 +18,11 @@ every call with the usage it reported.
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from claudette.testing import Fault, LoopbackServer, RecordedRequest, Reply
+from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator
 from claudette.types import BackendSettings
 
 from claudette_backend_claude.testing.faults import AnthropicFault
@@ -82,7 +80,7 @@ class EmulatorCall:
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
 
-class AnthropicEmulator:
+class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
     """A deterministic Messages API on ``127.0.0.1`` with scriptable faults.
 
     :param api_key: the key ``x-api-key`` must carry.
@@ -122,35 +120,10 @@ class AnthropicEmulator:
         self.request_id_prefix = request_id_prefix
         #: When False, ``GET /v1/models`` answers 529 ``overloaded_error``.
         self.healthy = True
-        self.server = LoopbackServer(self._handle, host=host, port=port)
-        self._lock = threading.Lock()
-        self._faults: deque[AnthropicFault] = deque()
-        self._always: AnthropicFault | None = None
+        super().__init__(host=host, port=port)
         self._calls: list[EmulatorCall] = []
         self._counter = 0
         self._messages = 0
-
-    # -- lifetime ---------------------------------------------------------------------------
-
-    def start(self) -> AnthropicEmulator:
-        """Start serving; returns self."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop every connection."""
-        self.server.stop()
-
-    def __enter__(self) -> AnthropicEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure: ``http://127.0.0.1:PORT`` (paths start with ``/v1``)."""
-        return self.server.url
 
     def settings(self, **overrides: Any) -> BackendSettings:
         """``BackendSettings`` pointing at this emulator with its key and a known model."""
@@ -161,20 +134,13 @@ class AnthropicEmulator:
     # -- scripting ----------------------------------------------------------------------------
 
     def fail_next(self, *faults: AnthropicFault) -> None:
-        """Answer the next message requests with these faults, in order."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    def fail_always(self, fault: AnthropicFault | None) -> None:
-        """Answer every message request with ``fault`` once the queue is empty (None: stop)."""
-        with self._lock:
-            self._always = fault
+        """Answer the next message requests with these faults, in order (see :meth:`script`)."""
+        self.script(*faults)
 
     def reset(self) -> None:
         """Forget queued faults, the standing fault and the call log; become healthy."""
         with self._lock:
-            self._faults.clear()
-            self._always = None
+            self._clear_faults()
             self._calls.clear()
         self.healthy = True
 
@@ -216,10 +182,6 @@ class AnthropicEmulator:
     def _log(self, call: EmulatorCall) -> None:
         with self._lock:
             self._calls.append(call)
-
-    def _take_fault(self) -> AnthropicFault | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else self._always
 
     def _error(
         self, status: int, etype: str, message: str, rid: str, headers: Mapping[str, str] | None = None

@@ -6,13 +6,11 @@ import datetime as dt
 import hashlib
 import json
 import re
-import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
-from claudette.testing import Fault, LoopbackServer, RecordedRequest, Reply
+from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator
 
 from claudette_backend_ollama.testing._faults import OllamaFault
 
@@ -103,7 +101,7 @@ class ChatRecord:
 Reply_ = Callable[[Mapping[str, Any]], str]
 
 
-class OllamaEmulator:
+class OllamaEmulator(ScriptedEmulator[OllamaFault]):
     """An Ollama server on ``127.0.0.1`` that answers like the real one, byte for byte.
 
     Endpoints: ``POST /api/chat`` (JSON, or NDJSON when ``stream`` is true or absent),
@@ -144,33 +142,8 @@ class OllamaEmulator:
         self.version = version
         self.delay = delay
         self.chunk_delay = chunk_delay
-        self.server = LoopbackServer(self._handle)
         self.chats: list[ChatRecord] = []
-        self._faults: deque[OllamaFault | None] = deque()
-        self._always: OllamaFault | None = None
-        self._lock = threading.Lock()
-
-    # -- lifetime ---------------------------------------------------------------------------
-
-    def start(self) -> OllamaEmulator:
-        """Start serving; returns self."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every connection."""
-        self.server.stop()
-
-    def __enter__(self) -> OllamaEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure: ``http://127.0.0.1:PORT``."""
-        return self.server.url
+        super().__init__()
 
     @property
     def host(self) -> str:
@@ -179,21 +152,10 @@ class OllamaEmulator:
 
     # -- scripting and the log ----------------------------------------------------------------
 
-    def script(self, *faults: OllamaFault | None) -> None:
-        """Queue outcomes for the next chat requests, in order (None: a normal answer)."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    def fail_always(self, fault: OllamaFault | None) -> None:
-        """Apply ``fault`` to every chat request with no queued one (None: stop failing)."""
-        with self._lock:
-            self._always = fault
-
     def clear(self) -> None:
         """Forget queued faults, the persistent fault and every log."""
         with self._lock:
-            self._faults.clear()
-            self._always = None
+            self._clear_faults()
             self.chats.clear()
         self.server.clear()
 
@@ -255,12 +217,6 @@ class OllamaEmulator:
             for name in self.models
         ]
 
-    def _next_fault(self) -> OllamaFault | None:
-        with self._lock:
-            if self._faults:
-                return self._faults.popleft()
-            return self._always
-
     def _log(self, record: ChatRecord) -> None:
         with self._lock:
             self.chats.append(record)
@@ -313,7 +269,7 @@ class OllamaEmulator:
             self._log(ChatRecord(None, False, "error:400"))
             return self._error(400, "json: cannot unmarshal into Go value of type api.ChatRequest")
         stream = body.get("stream", True) is not False
-        fault = self._next_fault()
+        fault = self._take_fault()
         if fault is not None and fault.kind == "status":
             self._log(ChatRecord(body, stream, f"error:{fault.status}"))
             return self._error(fault.status, fault.message or "error", fault.headers)

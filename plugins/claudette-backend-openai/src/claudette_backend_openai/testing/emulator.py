@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from claudette.testing import Fault, LoopbackServer, RecordedRequest, Reply
+from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator
 
 from claudette_backend_openai.testing.faults import ChatFault
 
@@ -78,7 +77,7 @@ class ChatRecord:
         return self.outcome in _OK_OUTCOMES
 
 
-class OpenAIEmulator:
+class OpenAIEmulator(ScriptedEmulator[ChatFault]):
     """An OpenAI-compatible server: ``/v1/chat/completions`` (JSON and SSE), ``/v1/models``,
     and for vLLM flavours ``/health``, with scriptable faults and a request log.
 
@@ -134,34 +133,9 @@ class OpenAIEmulator:
         self.reasoning_content = reasoning_content
         #: False makes ``/health`` and ``/v1/models`` answer 503.
         self.healthy = True
-        self.server = LoopbackServer(self._handle, host=host, port=port)
-        self._lock = threading.Lock()
-        self._faults: list[ChatFault] = []
-        self._always: ChatFault | None = None
+        super().__init__(host=host, port=port)
         self._records: list[ChatRecord] = []
         self._counter = 0
-
-    # -- lifetime -------------------------------------------------------------------------
-
-    def start(self) -> OpenAIEmulator:
-        """Start serving; returns self."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every connection."""
-        self.server.stop()
-
-    def __enter__(self) -> OpenAIEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The server root, ``http://127.0.0.1:PORT`` (where vLLM's ``/health`` lives)."""
-        return self.server.url
 
     @property
     def base_url(self) -> str:
@@ -170,21 +144,10 @@ class OpenAIEmulator:
 
     # -- scripting ---------------------------------------------------------------------------
 
-    def script(self, *faults: ChatFault | None) -> None:
-        """Queue faults for the next chat requests, in order (None: one normal reply)."""
-        with self._lock:
-            self._faults.extend(f if f is not None else ChatFault("ok") for f in faults)
-
-    def fail_always(self, fault: ChatFault | None) -> None:
-        """Apply ``fault`` to every chat request without a queued one (None: stop)."""
-        with self._lock:
-            self._always = fault
-
     def reset(self) -> None:
         """Forget queued faults, the standing fault, the logs; healthy again."""
         with self._lock:
-            self._faults.clear()
-            self._always = None
+            self._clear_faults()
             self._records.clear()
             self.healthy = True
         self.server.clear()
@@ -272,13 +235,6 @@ class OpenAIEmulator:
     def _record(self, record: ChatRecord) -> None:
         with self._lock:
             self._records.append(record)
-
-    def _take_fault(self) -> ChatFault | None:
-        with self._lock:
-            if self._faults:
-                fault = self._faults.pop(0)
-                return None if fault.kind == "ok" else fault
-            return self._always
 
     # -- replies -------------------------------------------------------------------------------
 
