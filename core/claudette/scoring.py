@@ -67,8 +67,10 @@ class DefaultScoring:
         without its tuple: this runs once per backend per routing decision)."""
         cost = backend.estimate_request_cost(request) / COST_REFERENCE_EUR
         latency = stats.avg_latency_ms / LATENCY_REFERENCE_MS
+        # No failure counted: the availability score is 0 without asking for it.
+        availability = stats.availability_score() if stats.failures else 0.0
         return (
             (cost if cost < 1.0 else 1.0) * options.cost_weight
             + (latency if latency < 1.0 else 1.0) * options.latency_weight
-            + stats.availability_score() * options.availability_weight
+            + availability * options.availability_weight
         )

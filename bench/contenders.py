@@ -1,0 +1,198 @@
+"""The three clients under test, behind one small interface.
+
+- ``raw``: a bare ``httpx.AsyncClient`` with claudette's pool settings: the limit.
+- ``claudette``: :class:`claudette.BackendRouter` with the ``openai`` plugin.
+- ``litellm``: ``litellm.Router`` with the same deployment.
+
+Each one sends the same chat request and reads the whole answer (parsing the JSON, or
+every SSE event), so that the difference between them is the client's own cost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Protocol
+
+__all__ = ["CONTENDERS", "PROMPT", "Contender", "make_contender", "openai_plugin_module"]
+
+PROMPT = "Say hello in two words."
+MODEL = "gpt-4o-mini"
+API_KEY = "sk-bench"
+#: The pool settings of ``BaseBackend.build_client``; the raw client uses the same.
+MAX_CONNECTIONS = 100
+MAX_KEEPALIVE = 20
+TIMEOUT = 60.0
+
+
+class Contender(Protocol):
+    """What the load generator drives."""
+
+    name: str
+
+    async def send(self) -> str:
+        """One non-streamed request; returns the answer text."""
+        ...
+
+    async def stream(self) -> tuple[float, float]:
+        """One streamed request; returns perf_counter() of the first text chunk and of the end."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+def _payload(stream: bool) -> dict[str, Any]:
+    payload: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+    if stream:
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+class RawHttpx:
+    """The physical limit: the same HTTP call with nothing around it."""
+
+    name = "raw"
+
+    def __init__(self, base_url: str) -> None:
+        import httpx
+
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(TIMEOUT, connect=10.0),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
+            follow_redirects=False,
+        )
+        self.headers = {"authorization": f"Bearer {API_KEY}"}
+
+    async def send(self) -> str:
+        r = await self.client.post("/chat/completions", json=_payload(False), headers=self.headers)
+        if r.status_code != 200:
+            raise RuntimeError(f"upstream answered {r.status_code}")
+        data = json.loads(r.content)
+        return str(data["choices"][0]["message"]["content"])
+
+    async def stream(self) -> tuple[float, float]:
+        first = 0.0
+        async with self.client.stream(
+            "POST", "/chat/completions", json=_payload(True), headers=self.headers
+        ) as r:
+            if r.status_code != 200:
+                raise RuntimeError(f"upstream answered {r.status_code}")
+            async for line in r.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                event = json.loads(data)
+                for choice in event.get("choices") or ():
+                    if (choice.get("delta") or {}).get("content") and not first:
+                        first = time.perf_counter()
+        return first, time.perf_counter()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def openai_plugin_module() -> tuple[Any, str]:
+    """The ``openai`` plugin module and a label: the real plugin if importable, else the stand-in."""
+    try:
+        import claudette_backend_openai
+
+        plugin = getattr(claudette_backend_openai, "plugin", None)
+        if plugin is None:
+            import claudette_backend_openai.plugin as plugin  # type: ignore[no-redef]
+        return plugin, "claudette_backend_openai (the real plugin)"
+    except ImportError:
+        import minimal_openai
+
+        return minimal_openai, "bench/minimal_openai.py (stand-in: claudette_backend_openai not importable)"
+
+
+class Claudette:
+    """claudette's router with one ``openai`` backend, health checks off."""
+
+    name = "claudette"
+
+    def __init__(self, base_url: str) -> None:
+        from claudette import BackendRouter, BackendSettings, ClaudettePlugins, RouterOptions
+
+        plugin, _ = openai_plugin_module()
+        pm = ClaudettePlugins(autoload=False, plugins=[plugin])
+        self.router = BackendRouter(RouterOptions(health_checks=False), plugins=pm)
+        backend = pm.registry.create(
+            "openai", BackendSettings(base_url=base_url, api_key=API_KEY, model=MODEL)
+        )
+        self.router.register_backend(backend)
+
+    async def send(self) -> str:
+        from claudette import ClaudetteRequest
+
+        response = await self.router.route_request(ClaudetteRequest(prompt=PROMPT))
+        return response.content
+
+    async def stream(self) -> tuple[float, float]:
+        from claudette import ClaudetteRequest
+
+        first = 0.0
+        async for chunk in self.router.stream(ClaudetteRequest(prompt=PROMPT, stream=True)):
+            if chunk.text and not first:
+                first = time.perf_counter()
+        return first, time.perf_counter()
+
+    async def aclose(self) -> None:
+        await self.router.aclose()
+
+
+class LiteLLM:
+    """LiteLLM's Router with the same single deployment."""
+
+    name = "litellm"
+
+    def __init__(self, base_url: str) -> None:
+        import litellm
+        from litellm import Router
+
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
+        self.router = Router(
+            model_list=[
+                {
+                    "model_name": MODEL,
+                    "litellm_params": {
+                        "model": f"openai/{MODEL}",
+                        "api_base": base_url,
+                        "api_key": API_KEY,
+                    },
+                }
+            ]
+        )
+        self.messages = [{"role": "user", "content": PROMPT}]
+
+    async def send(self) -> str:
+        r = await self.router.acompletion(model=MODEL, messages=self.messages)
+        return str(r.choices[0].message.content)
+
+    async def stream(self) -> tuple[float, float]:
+        first = 0.0
+        r = await self.router.acompletion(
+            model=MODEL, messages=self.messages, stream=True, stream_options={"include_usage": True}
+        )
+        async for chunk in r:
+            if chunk.choices and chunk.choices[0].delta.content and not first:
+                first = time.perf_counter()
+        return first, time.perf_counter()
+
+    async def aclose(self) -> None:
+        return None
+
+
+CONTENDERS = {"raw": RawHttpx, "claudette": Claudette, "litellm": LiteLLM}
+
+
+def make_contender(name: str, base_url: str) -> Contender:
+    """Build contender ``name`` against ``base_url`` (an OpenAI base with ``/v1``)."""
+    return CONTENDERS[name](base_url)  # type: ignore[no-any-return]

@@ -1,0 +1,109 @@
+"""Tests of the benchmark harness itself (no timing assertions): ``python -m pytest bench``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import report
+from stats import percentile, spread, summarize_latencies
+from upstream import chat_body, find_nginx, nginx_config, sse_body, start_upstream
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+
+
+def test_percentile_of_extremes_are_min_and_max() -> None:
+    values = [5.0, 1.0, 9.0]
+    assert (percentile(values, 0), percentile(values, 100)) == (1.0, 9.0)
+
+
+def test_summarize_latencies_reports_p99_of_the_tail() -> None:
+    values = [1.0] * 99 + [100.0]
+    assert summarize_latencies(values)["p99"] == pytest.approx(1.99)
+
+
+def test_spread_ignores_nan_runs() -> None:
+    assert spread([3.0, float("nan"), 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+
+
+def test_nginx_config_escapes_quotes_and_dollars_of_the_bodies(tmp_path: Path) -> None:
+    conf = nginx_config(tmp_path, 8080)
+    assert "listen 127.0.0.1:8080" in conf
+    assert "data: [DONE]" in conf
+    assert "'$" not in conf  # every literal $ goes through the ${dollar} variable
+
+
+@pytest.mark.parametrize("force_emulator", [False, True], ids=["nginx", "emulator"])
+def test_upstream_serves_the_fixtures(force_emulator: bool) -> None:
+    if not force_emulator and find_nginx() is None:
+        pytest.skip("nginx is not installed")
+    with start_upstream(force_emulator=force_emulator) as up:
+        assert up.kind == ("emulator" if force_emulator else "nginx")
+        completion = httpx.post(f"{up.json_base}/chat/completions", json={"model": "m"})
+        stream = httpx.post(f"{up.sse_base}/chat/completions", json={"stream": True})
+        models = httpx.get(f"{up.json_base}/models")
+    assert completion.status_code == 200
+    assert completion.json() == json.loads(chat_body())
+    assert stream.text == sse_body()
+    assert models.json()["data"][0]["id"] == "gpt-4o-mini"
+
+
+def _sp(x: float) -> dict[str, float]:
+    return {"median": x, "min": x, "max": x, "n": 1}
+
+
+def test_targets_judge_the_paired_added_time_first() -> None:
+    results = {
+        "derived": {"claudette/send/c1": {"added_p50_us": _sp(500.0)}},
+        "paired": {"send": {"added_p50_us": _sp(30.0)}},
+    }
+    (target,) = report.evaluate_targets(results)
+    assert target["met"] is True
+    assert target["measured"].startswith("30 µs paired")
+
+
+def test_targets_report_an_infinite_ratio_when_claudette_adds_nothing() -> None:
+    results = {
+        "derived": {
+            "claudette/send/c16": {"added_p50_us": _sp(-5.0)},
+            "litellm/send/c16": {"added_p50_us": _sp(4000.0)},
+        }
+    }
+    (target,) = report.evaluate_targets(results)
+    assert target["met"] is True
+    assert "send c16: ∞×" in target["measured"]
+
+
+def test_targets_flag_rss_growth_above_five_megabytes() -> None:
+    results = {"memory": {"requests": 100000, "rss_growth_mb": _sp(7.5)}}
+    (target,) = report.evaluate_targets(results)
+    assert target["met"] is False
+
+
+@pytest.mark.parametrize("failures", [0, 3, 40])
+@pytest.mark.parametrize("latency_ms", [0.0, 250.0, 20_000.0])
+def test_the_default_scorer_equals_the_seed_formula(failures: int, latency_ms: float) -> None:
+    """The hot-path scorer (no tuple, no availability call without failures) is the seed sum."""
+    import micro
+    from claudette import BackendSettings, ClaudetteRequest, RouterOptions
+    from claudette.scoring import DefaultScoring, score_parts
+
+    router = micro._router(1)
+    backend = router.get_backend("b000")
+    backend.settings = BackendSettings(model="m", input_cost_per_token=2e-6, output_cost_per_token=8e-6)
+    stats = backend.stats
+    stats.record_success(latency_ms)
+    for _ in range(failures):
+        stats.record_failure()
+    request = ClaudetteRequest(prompt="x" * 4000, options={"max_tokens": 900})
+    options = RouterOptions.preset("balanced")
+    fast = DefaultScoring().claudette_score_backend(backend, request, stats, options)
+    assert fast == score_parts(backend, request, stats, options).total
