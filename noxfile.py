@@ -120,9 +120,12 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: claudette vs raw httpx vs LiteLLM on the same loopback upstream."""
     _install_core_and_plugins(session)
-    session.install("litellm", "matplotlib", "psutil")
+    session.install("litellm", "matplotlib", "psutil", "-e", f"{ROOT}[redis]")
     session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
+    # What each routing pattern and the shared Redis store add to a request.
+    quick = ["--requests", "1000", "--repeats", "3"] if "--quick" in session.posargs else []
+    session.run("python", str(ROOT / "bench" / "patterns.py"), *quick)
 
 
 @nox.session
