@@ -86,7 +86,7 @@ class RawHttpx:
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    break
+                    continue  # read the body to its end: the connection goes back to the pool
                 event = json.loads(data)
                 for choice in event.get("choices") or ():
                     if (choice.get("delta") or {}).get("content") and not first:

@@ -34,7 +34,9 @@ from claudette.errors import (
 )
 
 __all__ = [
+    "DRAIN_TIMEOUT",
     "SSEEvent",
+    "drain",
     "error_from_exception",
     "error_from_status",
     "iter_ndjson",
@@ -174,6 +176,30 @@ def parse_json(backend: str, body: bytes | str, *, status: int | None = None) ->
             True,
             status,
         ) from None
+
+
+#: Seconds :func:`drain` waits for the rest of a body after a stream's terminator.
+DRAIN_TIMEOUT = 0.05
+
+
+async def drain(rest: AsyncIterator[Any], timeout: float = DRAIN_TIMEOUT) -> bool:
+    """Read what is left of a stream after its terminator (``[DONE]``, ``message_stop``).
+
+    Normally only the end of the HTTP body follows; reading it lets httpx put the
+    connection back in its pool, where leaving the body unread closes the connection
+    (and the next request pays a new connect). Whatever follows is ignored; a server that
+    keeps sending or holds the body open is given up on after ``timeout`` seconds (the
+    connection is then closed, as before). Returns True when the body was read to its end.
+    """
+    from claudette._compat import timeout as _timeout
+
+    try:
+        async with _timeout(timeout):
+            async for _ in rest:
+                pass
+    except Exception:  # TimeoutError, a broken tail: the answer is already complete
+        return False
+    return True
 
 
 class SSEEvent(NamedTuple):

@@ -15,6 +15,8 @@ One request goes through these steps (see ``docs/routing.md``):
 from __future__ import annotations
 
 import asyncio
+import math
+import sys
 import time
 from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ from claudette.errors import (
     NoBackendAvailableError,
     StreamInterruptedError,
 )
+from claudette.scoring import DefaultScoring
 from claudette.state import InMemoryStateStore, StateStore
 from claudette.types import (
     BackendInfo,
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["BackendRouter", "Candidate", "RouterCounters"]
 
 _CLOSED = CircuitBreakerState.CLOSED
+#: The built-in scorer's function (pure: selection may skip it for a lone candidate).
+_default_score = DefaultScoring.claudette_score_backend
 #: Skip reasons of the budget start with this.
 _OVER_BUDGET = "over budget"
 #: Output tokens assumed when neither the request nor the backend sets ``max_tokens``.
@@ -138,6 +143,8 @@ class BackendRouter:
         self._configure_patterns()
         # True once a breaker needs an async step to leave OPEN (a shared store's breaker).
         self._async_acquire = False
+        # Cuts attempts at their deadline (one timer for all, on the loop that runs them).
+        self._watchdog: _Watchdog | None = None
 
     # -- registration ---------------------------------------------------------------------
 
@@ -269,6 +276,10 @@ class BackendRouter:
         if gated and self._budget_closed():
             raise self._budget_error(None)
         region = request.region or options.region
+        # The built-in scorer is a pure function: a lone usable backend wins without it,
+        # so the first candidate is scored only once a second one shows up.
+        lazy = region is None and getattr(score, "__func__", None) is _default_score
+        pending: tuple[BaseBackend, BackendStats] | None = None
         best: BaseBackend | None = None
         best_score = 0.0
         local: BaseBackend | None = None
@@ -279,7 +290,15 @@ class BackendRouter:
                 continue
             if health:
                 self._maybe_refresh_health(backend, now)
-            why = self._skip_reason(backend, stats, breaker, now)
+            if (
+                breaker._state is _CLOSED
+                and now >= stats.cooldown_until
+                and backend.settings.enabled
+                and stats.healthy is not False
+            ):
+                why = None  # the usual case, without a call
+            else:
+                why = self._skip_reason(backend, stats, breaker, now)
             if why is None and gated:
                 why = self._gate_reason(backend, request, now)
             if why is not None:
@@ -287,6 +306,14 @@ class BackendRouter:
                     skipped = {}
                 skipped[backend.name] = why
                 continue
+            if lazy:
+                if best is None:
+                    if pending is None:
+                        pending = (backend, stats)
+                        continue
+                    first, first_stats = pending
+                    best_score = score(backend=first, request=request, stats=first_stats, options=options)
+                    best = first
             s = score(backend=backend, request=request, stats=stats, options=options)
             if s is None:
                 s = 0.0
@@ -296,6 +323,8 @@ class BackendRouter:
                 local is None or s < local_score
             ):
                 local, local_score = backend, s
+        if best is None and pending is not None:
+            best = pending[0]
         if local is not None:
             return local
         if best is None:
@@ -411,9 +440,27 @@ class BackendRouter:
         self.counters.attempts += 1
         started = time.perf_counter()
         response: ClaudetteResponse | None = None
+        # The deadline (what ``asyncio.timeout`` does, without a timer per call): the
+        # router's watchdog cancels the task at the deadline, and the cancellation it
+        # caused becomes a timeout.
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = _Deadline(task)
+        cancelling = _cancelling(task)
+        loop = asyncio.get_running_loop()
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.loop is not loop:
+            watchdog = self._watchdog = _Watchdog(loop)
+        watchdog.watch(deadline, loop.time() + backend.settings.timeout)
         try:
-            async with _timeout(backend.settings.timeout):
+            try:
                 response = await backend.send(request)
+            except asyncio.CancelledError:
+                if deadline.expired and _uncancel(task) <= cancelling:
+                    raise TimeoutError from None
+                raise
+            finally:
+                watchdog.unwatch(deadline)
         except BackendError as error:
             self._record_failure(backend, breaker, request, error, started)
             raise
@@ -976,6 +1023,8 @@ class BackendRouter:
 
     async def aclose(self) -> None:
         """Close every backend's connections and the state store."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
         for task in list(self._background):
             task.cancel()
         if self._background:
@@ -989,6 +1038,91 @@ class BackendRouter:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class _Deadline:
+    """Internal: cancels its task when the attempt's time is up, and remembers doing so."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.expired = False
+
+    def expire(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+
+class _Watchdog:
+    """Internal: one timer for the deadlines of every attempt running on one event loop.
+
+    A timer per attempt (``asyncio.timeout``) costs a heap push and a cancelled handle
+    per request; here an attempt is a dict entry, and the one timer is re-armed only when
+    an earlier deadline comes in, or when it fires (at the earliest deadline it was set for).
+    """
+
+    __slots__ = ("at", "deadlines", "handle", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.deadlines: dict[_Deadline, float] = {}
+        self.handle: asyncio.TimerHandle | None = None
+        #: When the timer fires (infinity when it is not armed); never after a deadline.
+        self.at = math.inf
+
+    def watch(self, deadline: _Deadline, when: float) -> None:
+        """Expire ``deadline`` at loop time ``when`` unless :meth:`unwatch` comes first."""
+        self.deadlines[deadline] = when
+        if when < self.at:
+            self._arm(when)
+
+    def unwatch(self, deadline: _Deadline) -> None:
+        """The attempt ended: forget its deadline (the timer stays, it costs nothing)."""
+        self.deadlines.pop(deadline, None)
+
+    def stop(self) -> None:
+        """Disarm the timer (the router is closing)."""
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.at = math.inf
+
+    def _arm(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.at = when
+        self.handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        due_at, self.at, self.handle = self.at, math.inf, None
+        deadlines = self.deadlines
+        for deadline in [d for d, when in deadlines.items() if when <= due_at]:
+            del deadlines[deadline]
+            deadline.expire()
+        if deadlines:
+            self._arm(min(deadlines.values()))
+
+
+if sys.version_info >= (3, 11):
+
+    def _cancelling(task: asyncio.Task[Any]) -> int:
+        """Cancellation requests pending on ``task``."""
+        return task.cancelling()
+
+    def _uncancel(task: asyncio.Task[Any]) -> int:
+        """Withdraw the deadline's cancellation request; the requests still pending."""
+        return task.uncancel()
+
+else:  # pragma: no cover - 3.10: no request counting; a fired deadline is a timeout
+
+    def _cancelling(task: asyncio.Task[Any]) -> int:
+        """Cancellation requests pending on ``task`` (not counted on 3.10)."""
+        return 0
+
+    def _uncancel(task: asyncio.Task[Any]) -> int:
+        """Withdraw the deadline's cancellation request (nothing to withdraw on 3.10)."""
+        return 0
 
 
 class _BeforeFirstChunk(Exception):

@@ -88,7 +88,7 @@ class Message:
 
 
 def _to_messages(value: Sequence[Message | Mapping[str, Any]] | None) -> tuple[Message, ...]:
-    if value is None:
+    if value is None or (value.__class__ is tuple and not value):  # no messages (a prompt alone): the common case
         return ()
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise RequestValidationError("messages must be a sequence of Message or dicts")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import httpx
 from claudette.backend import BaseBackend
 from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError
-from claudette.http import iter_sse, parse_json
+from claudette.http import drain, iter_sse, parse_json
 from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_claude._errors import translate_error, translate_exception
@@ -218,6 +218,7 @@ class ClaudeBackend(BaseBackend):
                         if text:
                             yield StreamChunk(text, self.name)
                         if state.stopped:
+                            await drain(events)  # the end of the body: the connection is reused
                             latency_ms = (time.perf_counter() - started) * 1000.0
                             final = self._response(
                                 state.message(), latency_ms, request, request_id, streamed=True

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import httpx
 from claudette.backend import BaseBackend
 from claudette.errors import BackendError, ConfigProblem, ResponseFormatError
-from claudette.http import error_from_exception, iter_sse, parse_json
+from claudette.http import drain, error_from_exception, iter_sse, parse_json
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_openai.errors import REQUEST_ID_HEADER, error_from_event, error_from_response
@@ -37,6 +37,11 @@ HEALTH_TIMEOUT = 10.0
 _DONE = "[DONE]"
 
 
+def _is_map(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, with decoded JSON's plain dict first (no ABC check)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _count(value: Any) -> int | None:
     """A token count, or None for anything that is not a non-negative integer."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -47,7 +52,7 @@ def _count(value: Any) -> int | None:
 def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """``(prompt_tokens, completion_tokens)`` from a reply's ``usage``; None where absent."""
     usage = payload.get("usage")
-    if not isinstance(usage, Mapping):
+    if not _is_map(usage):
         return None, None
     return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
 
@@ -59,7 +64,7 @@ def _content_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [p.get("text") for p in content if isinstance(p, Mapping)]
+        parts = [p.get("text") for p in content if _is_map(p)]
         return "".join(p for p in parts if isinstance(p, str))
     return None
 
@@ -114,6 +119,15 @@ class OpenAICompatibleBackend(BaseBackend):
 
     # -- requests --------------------------------------------------------------------------
 
+    def _static_headers(self) -> dict[str, str]:
+        """:meth:`request_headers`, built once per settings object (settings are frozen)."""
+        cached = getattr(self, "_headers_cache", None)
+        if cached is not None and cached[0] is self.settings:
+            return cached[1]  # type: ignore[no-any-return]
+        headers = self.request_headers()
+        self._headers_cache = (self.settings, headers)
+        return headers
+
     def request_headers(self) -> dict[str, str]:
         """Headers of every call: Bearer auth and the optional organization and project."""
         headers: dict[str, str] = {}
@@ -130,10 +144,11 @@ class OpenAICompatibleBackend(BaseBackend):
         """The JSON body for ``request``; ``stream_options`` only when ``stream`` is true."""
         s = self.settings
         opts = request.options
-        body: dict[str, Any] = {
-            "model": opts.model or s.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.all_messages],
-        }
+        if request.messages:
+            messages = [{"role": m.role, "content": m.content} for m in request.all_messages]
+        else:  # a lone prompt (the common case), without building the message tuple
+            messages = [{"role": "user", "content": request.prompt}]
+        body: dict[str, Any] = {"model": opts.model or s.model, "messages": messages}
         max_tokens = opts.max_tokens or s.max_tokens
         if max_tokens is not None:
             body[self.token_field] = max_tokens
@@ -143,7 +158,7 @@ class OpenAICompatibleBackend(BaseBackend):
         if opts.stop:
             body["stop"] = list(opts.stop)
         extra_body = s.extra.get("extra_body")
-        if isinstance(extra_body, Mapping):
+        if extra_body is not None and isinstance(extra_body, Mapping):
             for key, value in extra_body.items():
                 body.setdefault(key, value)
         if stream:
@@ -184,7 +199,7 @@ class OpenAICompatibleBackend(BaseBackend):
         started = time.perf_counter()
         try:
             reply = await self.client.post(
-                self.chat_path, json=payload, headers=self.request_headers()
+                self.chat_path, json=payload, headers=self._static_headers()
             )
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from exc
@@ -203,18 +218,18 @@ class OpenAICompatibleBackend(BaseBackend):
     ) -> ClaudetteResponse:
         """Turn a decoded ``chat.completion`` into a response (usage → cost)."""
         request_id = headers.get(REQUEST_ID_HEADER)
-        if not isinstance(data, Mapping):
+        if not _is_map(data):
             raise self._format_error(
                 f"expected a JSON object, got {type(data).__name__}", 200, request_id
             )
         if data.get("error"):
             raise error_from_event(self.name, data, headers)
         choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        if not isinstance(choices, list) or not choices or not _is_map(choices[0]):
             raise self._format_error("the completion has no choices", 200, request_id)
         choice = choices[0]
         message = choice.get("message")
-        if not isinstance(message, Mapping):
+        if not _is_map(message):
             raise self._format_error("the first choice has no message", 200, request_id)
         content = _content_text(message.get("content"))
         if content is None:
@@ -263,7 +278,7 @@ class OpenAICompatibleBackend(BaseBackend):
         started = time.perf_counter()
         try:
             async with self.client.stream(
-                "POST", self.chat_path, json=payload, headers=self.request_headers()
+                "POST", self.chat_path, json=payload, headers=self._static_headers()
             ) as reply:
                 if reply.status_code >= 300:
                     body = await reply.aread()
@@ -277,6 +292,8 @@ class OpenAICompatibleBackend(BaseBackend):
                         text = self._apply_chunk(state, event.data, reply.headers)
                         if text:
                             yield StreamChunk(text, self.name)
+                    if state.done:
+                        await drain(events)  # the end of the body: the connection is reused
                 if not state.done:
                     raise self._format_error(
                         "the stream ended without its [DONE] terminator",
@@ -294,7 +311,7 @@ class OpenAICompatibleBackend(BaseBackend):
     ) -> str:
         """Fold one ``chat.completion.chunk`` into ``state``; returns its new text."""
         chunk = self.decode_json(data, 200, headers)
-        if not isinstance(chunk, Mapping):
+        if not _is_map(chunk):
             raise self._format_error(
                 f"stream event is not a JSON object: {data[:80]!r}",
                 200,
@@ -313,13 +330,13 @@ class OpenAICompatibleBackend(BaseBackend):
         if not isinstance(choices, list) or not choices:
             return ""
         choice = choices[0]
-        if not isinstance(choice, Mapping):
+        if not _is_map(choice):
             return ""
         finish = choice.get("finish_reason")
         if isinstance(finish, str):
             state.finish_reason = finish
         delta = choice.get("delta")
-        if not isinstance(delta, Mapping):
+        if not _is_map(delta):
             return ""
         reasoning = delta.get("reasoning_content")
         if isinstance(reasoning, str):
