@@ -15,8 +15,6 @@ One request goes through these steps (see ``docs/routing.md``):
 from __future__ import annotations
 
 import asyncio
-import math
-import sys
 import time
 from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from claudette._compat import timeout as _timeout
+from claudette._deadline import Deadline, Watchdog, cancelling, uncancel
 from claudette._log import logger
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
@@ -144,7 +143,7 @@ class BackendRouter:
         # True once a breaker needs an async step to leave OPEN (a shared store's breaker).
         self._async_acquire = False
         # Cuts attempts at their deadline (one timer for all, on the loop that runs them).
-        self._watchdog: _Watchdog | None = None
+        self._watchdog: Watchdog | None = None
 
     # -- registration ---------------------------------------------------------------------
 
@@ -445,18 +444,18 @@ class BackendRouter:
         # caused becomes a timeout.
         task = asyncio.current_task()
         assert task is not None
-        deadline = _Deadline(task)
-        cancelling = _cancelling(task)
+        deadline = Deadline(task)
+        pending_cancels = cancelling(task)
         loop = asyncio.get_running_loop()
         watchdog = self._watchdog
         if watchdog is None or watchdog.loop is not loop:
-            watchdog = self._watchdog = _Watchdog(loop)
+            watchdog = self._watchdog = Watchdog(loop)
         watchdog.watch(deadline, loop.time() + backend.settings.timeout)
         try:
             try:
                 response = await backend.send(request)
             except asyncio.CancelledError:
-                if deadline.expired and _uncancel(task) <= cancelling:
+                if deadline.expired and uncancel(task) <= pending_cancels:
                     raise TimeoutError from None
                 raise
             finally:
@@ -1038,91 +1037,6 @@ class BackendRouter:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-class _Deadline:
-    """Internal: cancels its task when the attempt's time is up, and remembers doing so."""
-
-    __slots__ = ("expired", "task")
-
-    def __init__(self, task: asyncio.Task[Any]) -> None:
-        self.task = task
-        self.expired = False
-
-    def expire(self) -> None:
-        self.expired = True
-        self.task.cancel()
-
-
-class _Watchdog:
-    """Internal: one timer for the deadlines of every attempt running on one event loop.
-
-    A timer per attempt (``asyncio.timeout``) costs a heap push and a cancelled handle
-    per request; here an attempt is a dict entry, and the one timer is re-armed only when
-    an earlier deadline comes in, or when it fires (at the earliest deadline it was set for).
-    """
-
-    __slots__ = ("at", "deadlines", "handle", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.deadlines: dict[_Deadline, float] = {}
-        self.handle: asyncio.TimerHandle | None = None
-        #: When the timer fires (infinity when it is not armed); never after a deadline.
-        self.at = math.inf
-
-    def watch(self, deadline: _Deadline, when: float) -> None:
-        """Expire ``deadline`` at loop time ``when`` unless :meth:`unwatch` comes first."""
-        self.deadlines[deadline] = when
-        if when < self.at:
-            self._arm(when)
-
-    def unwatch(self, deadline: _Deadline) -> None:
-        """The attempt ended: forget its deadline (the timer stays, it costs nothing)."""
-        self.deadlines.pop(deadline, None)
-
-    def stop(self) -> None:
-        """Disarm the timer (the router is closing)."""
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-        self.at = math.inf
-
-    def _arm(self, when: float) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-        self.at = when
-        self.handle = self.loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        due_at, self.at, self.handle = self.at, math.inf, None
-        deadlines = self.deadlines
-        for deadline in [d for d, when in deadlines.items() if when <= due_at]:
-            del deadlines[deadline]
-            deadline.expire()
-        if deadlines:
-            self._arm(min(deadlines.values()))
-
-
-if sys.version_info >= (3, 11):
-
-    def _cancelling(task: asyncio.Task[Any]) -> int:
-        """Cancellation requests pending on ``task``."""
-        return task.cancelling()
-
-    def _uncancel(task: asyncio.Task[Any]) -> int:
-        """Withdraw the deadline's cancellation request; the requests still pending."""
-        return task.uncancel()
-
-else:  # pragma: no cover - 3.10: no request counting; a fired deadline is a timeout
-
-    def _cancelling(task: asyncio.Task[Any]) -> int:
-        """Cancellation requests pending on ``task`` (not counted on 3.10)."""
-        return 0
-
-    def _uncancel(task: asyncio.Task[Any]) -> int:
-        """Withdraw the deadline's cancellation request (nothing to withdraw on 3.10)."""
-        return 0
 
 
 class _BeforeFirstChunk(Exception):
