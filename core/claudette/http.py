@@ -178,8 +178,12 @@ def parse_json(backend: str, body: bytes | str, *, status: int | None = None) ->
         ) from None
 
 
-#: Seconds :func:`drain` waits for the rest of a body after a stream's terminator.
-DRAIN_TIMEOUT = 0.05
+#: Seconds :func:`drain` waits for the rest of a body after a stream's terminator. A
+#: conforming server ends the body at once; the wait only runs out on one that holds it
+#: open. Kept well above scheduling delays: cutting an httpx read short is a cancellation
+#: inside httpcore, and under CPU load a 50 ms window did that often enough to leak
+#: connections (the chaos suite's load run saw unclosed transports).
+DRAIN_TIMEOUT = 1.0
 
 
 async def drain(rest: AsyncIterator[Any], timeout: float = DRAIN_TIMEOUT) -> bool:
