@@ -18,8 +18,6 @@ from claudette import (
 )
 from claudette.plugins import ClaudettePlugins
 
-Outcome = "BackendError | str | Callable[[], Any]"
-
 
 class FakeBackend(BaseBackend):
     """A backend answering from a script: each call takes the next outcome.
