@@ -14,6 +14,8 @@ from claudette import (
     ResponseFormatError,
 )
 from claudette.http import (
+    SSEDecoder,
+    SSEEvent,
     error_from_exception,
     error_from_status,
     iter_ndjson,
@@ -101,3 +103,22 @@ async def test_ndjson_parser_skips_blank_lines_and_rejects_garbage():
     assert [o async for o in iter_ndjson("b", _lines('{"a":1}', "", '{"b":2}'))] == [{"a": 1}, {"b": 2}]
     with pytest.raises(ResponseFormatError):
         [o async for o in iter_ndjson("b", _lines('{"a":'))]
+
+
+def test_sse_decoder_returns_an_event_at_each_blank_line():
+    decode = SSEDecoder().decode
+    fed = [decode(line) for line in (": ping", "event: a", "data: 1", "data:2", "", "", "data: x", "")]
+    assert fed == [None, None, None, None, SSEEvent("a", "1\n2"), None, None, SSEEvent("message", "x")]
+
+
+def test_sse_decoder_keeps_colons_in_data_and_flushes_a_trailing_event():
+    decoder = SSEDecoder()
+    assert decoder.decode('data: {"a": "b:c"}') is None
+    assert decoder.decode("id: 7") is None  # other fields are ignored
+    assert decoder.flush() == SSEEvent("message", '{"a": "b:c"}')
+    assert decoder.flush() is None
+
+
+async def test_iter_sse_yields_an_event_the_body_ends_without_a_blank_line():
+    events = [e async for e in iter_sse(_lines("data: 1", "", "event: end", "data: 2"))]
+    assert events == [SSEEvent("message", "1"), SSEEvent("end", "2")]

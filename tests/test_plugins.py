@@ -118,3 +118,32 @@ def test_blocked_plugin_names_come_from_the_environment(monkeypatch):
     pm = ClaudettePlugins(autoload=False)
     assert pm.pm.is_blocked("openai") and pm.pm.is_blocked("claude")
     assert not pm.pm.is_blocked("ollama")
+
+
+def test_per_request_facts_follow_plugins_registered_even_through_pluggy():
+    class Observer:
+        @hookimpl
+        def claudette_after_attempt(self, backend, request, response, error, latency_ms):
+            pass
+
+    class Scorer:
+        @hookimpl
+        def claudette_score_backend(self, backend, request, stats, options):
+            return 1.0
+
+    plugins = ClaudettePlugins(autoload=False)
+    assert not plugins.has_attempt_observers
+    assert not plugins.has_request_processors
+    lone = plugins.scorer()
+    assert lone is not plugins.score_backend  # the built-in scorer itself, no dispatch
+
+    observer = Observer()
+    plugins.pm.register(observer)  # straight through pluggy, not ClaudettePlugins.register
+    assert plugins.has_attempt_observers
+    plugins.pm.unregister(observer)
+    assert not plugins.has_attempt_observers
+
+    plugins.register(Scorer(), name="scorer")
+    assert plugins.scorer() == plugins.score_backend  # two scorers: pluggy dispatches
+    plugins.unregister("scorer")
+    assert plugins.scorer() is lone

@@ -302,6 +302,43 @@ async def test_closing_a_stream_early_is_not_a_failure():
     assert a.stats.in_flight == 0
 
 
+async def test_a_stream_read_up_to_its_final_chunk_is_a_success_and_released():
+    class Tracked(FakeBackend):
+        closed = 0
+
+        async def stream(self, request):
+            try:
+                async for chunk in super().stream(request):
+                    yield chunk
+            finally:
+                type(self).closed += 1
+
+    a = Tracked("a")
+    router = make_router(a)
+    agen = router.stream(REQ)
+    async for chunk in agen:
+        if chunk.is_final:
+            assert Tracked.closed == 1  # the backend's stream ended before the caller got it
+            break  # and the caller does not ask for more
+    await agen.aclose()
+    assert router.counters.successes == 1
+    assert router.counters.failures == 0
+    assert a.stats.in_flight == 0
+    assert a.stats.successes == 1
+
+
+async def test_a_stream_whose_first_chunk_is_late_times_out_and_falls_back():
+    a = FakeBackend("a", settings(cost_per_token=0.0, timeout=0.1), delay=5)
+    b = FakeBackend("b", settings(cost_per_token=1e-6))
+    router = make_router(a, b)
+    chunks = [c async for c in router.stream(REQ)]
+    assert chunks[-1].response.backend_used == "b"
+    assert a.stats.failures == 1
+    assert a.stats.in_flight == 0
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
 async def test_scoring_plugin_overrides_the_default_formula():
     class PreferZ:
         @hookimpl

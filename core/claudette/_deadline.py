@@ -1,9 +1,16 @@
-"""Attempt deadlines with one timer per event loop (what ``asyncio.timeout`` does per call).
+"""Deadlines with one timer per event loop (what ``asyncio.timeout`` does with one per call).
 
-The router registers each attempt's deadline with the loop's :class:`Watchdog`; the
-watchdog cancels the attempt's task when it is due, and the router turns that
-cancellation into a timeout (telling it apart from a caller's cancellation with
-:func:`cancelling` / :func:`uncancel`).
+``with fail_after(seconds):`` around an ``await`` raises :class:`TimeoutError` when the
+block runs past its deadline, like ``async with asyncio.timeout(seconds):``. Instead of a
+timer per block (a heap push, a cancelled handle and a context-manager coroutine per
+request) each block is an entry in its loop's :class:`Watchdog`, whose one timer is
+re-armed only when an earlier deadline comes in or when it fires. A fired deadline cancels
+the block's task; leaving the block turns that cancellation into a ``TimeoutError``, told
+apart from a caller's own cancellation by counting cancellation requests
+(:func:`cancelling` / :func:`uncancel`), as ``asyncio.timeout`` does.
+
+It is a plain (synchronous) context manager, so it also works around one ``await`` inside
+an async generator. Like ``asyncio.timeout`` it must be entered and left in one task.
 """
 
 from __future__ import annotations
@@ -11,74 +18,173 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import time
+import weakref
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
-__all__ = ["Deadline", "Watchdog", "cancelling", "uncancel"]
+__all__ = ["Watchdog", "cancelling", "fail_after", "uncancel", "watchdog_for"]
 
 
-class Deadline:
-    """Cancels its task when the attempt's time is up, and remembers doing so."""
+class fail_after:  # lower case: used like a function, as anyio and trio name it
+    """``with fail_after(seconds): await ...`` raises :class:`TimeoutError` past the deadline.
 
-    __slots__ = ("expired", "task")
+    ``seconds`` of None or infinity sets no deadline. Raises :class:`RuntimeError` outside
+    a task.
+    """
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
-        self.task = task
+    __slots__ = ("_pending", "_seconds", "_task", "_watchdog", "expired")
+
+    def __init__(self, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._watchdog: Watchdog | None = None
         self.expired = False
 
+    def __enter__(self) -> fail_after:
+        seconds = self._seconds
+        if seconds is None or seconds == math.inf:
+            return self
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("fail_after() must be used inside a task")
+        self._task = task
+        self._pending = task.cancelling() if _COUNTS_CANCELS else 0  # type: ignore[attr-defined]
+        watchdog = _last
+        if watchdog is None or watchdog._loop() is not task.get_loop():
+            watchdog = watchdog_for(task.get_loop())
+        self._watchdog = watchdog
+        # Watchdog.watch, inlined: this runs once per request.
+        when = watchdog.time() + seconds
+        watchdog.deadlines[self] = when
+        if when < watchdog.at:
+            watchdog._arm(when)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        watchdog = self._watchdog
+        if watchdog is None:
+            return
+        self._watchdog = None
+        watchdog.deadlines.pop(self, None)
+        if (
+            self.expired
+            and exc_type is not None
+            and issubclass(exc_type, asyncio.CancelledError)
+            and uncancel(self._task) <= self._pending
+        ):
+            raise TimeoutError from None
+
     def expire(self) -> None:
+        """Called by the watchdog at the deadline: cancel the block's task."""
         self.expired = True
-        self.task.cancel()
+        self._task.cancel()
 
 
 class Watchdog:
-    """One timer for the deadlines of every attempt running on one event loop.
+    """One timer for the deadlines of every :class:`fail_after` block on one event loop.
 
-    A timer per attempt (``asyncio.timeout``) costs a heap push and a cancelled handle
-    per request; here an attempt is a dict entry, and the one timer is re-armed only when
-    an earlier deadline comes in, or when it fires (at the earliest deadline it was set for).
+    A block is a dict entry; the timer is armed at the earliest deadline it knows, re-armed
+    only when an earlier one comes in, and when it fires it expires what is due and re-arms
+    for the next. A deadline that ended first is simply forgotten (the timer stays: it
+    costs nothing when it fires with nothing due).
     """
 
-    __slots__ = ("at", "deadlines", "handle", "loop")
+    __slots__ = ("__weakref__", "_handle", "_loop", "at", "deadlines", "time")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.deadlines: dict[Deadline, float] = {}
-        self.handle: asyncio.TimerHandle | None = None
+        # Weak references to the loop and to the timer (which holds the loop): a closed
+        # loop must not be kept alive by its watchdog.
+        self._loop = weakref.ref(loop)
+        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
+        #: The loop's clock: ``time.monotonic`` itself for asyncio's own loops (whose
+        #: ``time()`` returns it), else a call through the weak reference (a bound
+        #: ``loop.time`` here would keep the loop alive).
+        self.time: Callable[[], float] = (
+            time.monotonic
+            if getattr(type(loop).time, "__code__", None) is asyncio.BaseEventLoop.time.__code__
+            else lambda: _loop_time(self._loop)
+        )
+        self.deadlines: dict[fail_after, float] = {}
         #: When the timer fires (infinity when it is not armed); never after a deadline.
         self.at = math.inf
 
-    def watch(self, deadline: Deadline, when: float) -> None:
-        """Expire ``deadline`` at loop time ``when`` unless :meth:`unwatch` comes first."""
-        self.deadlines[deadline] = when
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this watchdog times (None once that loop is gone)."""
+        return self._loop()
+
+    def watch(self, block: fail_after, when: float) -> None:
+        """Expire ``block`` at loop time ``when`` unless :meth:`unwatch` comes first."""
+        self.deadlines[block] = when
         if when < self.at:
             self._arm(when)
 
-    def unwatch(self, deadline: Deadline) -> None:
-        """The attempt ended: forget its deadline (the timer stays, it costs nothing)."""
-        self.deadlines.pop(deadline, None)
+    def unwatch(self, block: fail_after) -> None:
+        """The block ended: forget its deadline."""
+        self.deadlines.pop(block, None)
 
     def stop(self) -> None:
-        """Disarm the timer (the router is closing)."""
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
+        """Disarm the timer."""
+        self._cancel_timer()
         self.at = math.inf
 
+    def _cancel_timer(self) -> None:
+        handle = self._handle() if self._handle is not None else None
+        if handle is not None:
+            handle.cancel()
+        self._handle = None
+
     def _arm(self, when: float) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
+        loop = self._loop()
+        if loop is None:  # pragma: no cover - a deadline entered on a loop that is gone
+            return
+        self._cancel_timer()
         self.at = when
-        self.handle = self.loop.call_at(when, self._fire)
+        self._handle = weakref.ref(loop.call_at(when, self._fire))
 
     def _fire(self) -> None:
-        due_at, self.at, self.handle = self.at, math.inf, None
+        due_at, self.at, self._handle = self.at, math.inf, None
         deadlines = self.deadlines
-        for deadline in [d for d, when in deadlines.items() if when <= due_at]:
-            del deadlines[deadline]
-            deadline.expire()
+        for block in [b for b, when in deadlines.items() if when <= due_at]:
+            del deadlines[block]
+            block.expire()
         if deadlines:
             self._arm(min(deadlines.values()))
 
+
+def _loop_time(ref: weakref.ref[asyncio.AbstractEventLoop]) -> float:
+    loop = ref()
+    return loop.time() if loop is not None else time.monotonic()
+
+
+#: Each loop's watchdog (weak keys: a closed loop takes its watchdog with it).
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
+    weakref.WeakKeyDictionary()
+)
+#: The last one looked up: the loop that runs almost every request.
+_last: Watchdog | None = None
+
+
+def watchdog_for(loop: asyncio.AbstractEventLoop) -> Watchdog:
+    """The watchdog of ``loop``, created on first use."""
+    global _last
+    watchdog = _last
+    if watchdog is not None and watchdog._loop() is loop:
+        return watchdog
+    watchdog = _watchdogs.get(loop)
+    if watchdog is None:
+        watchdog = _watchdogs[loop] = Watchdog(loop)
+    _last = watchdog
+    return watchdog
+
+
+_COUNTS_CANCELS = sys.version_info >= (3, 11)
 
 if sys.version_info >= (3, 11):
 

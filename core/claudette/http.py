@@ -4,7 +4,8 @@
   :class:`~claudette.errors.BackendError` subclass, honouring ``x-should-retry``.
 - :func:`error_from_exception` maps httpx transport errors (refused, reset, timeouts).
 - :func:`retry_after_seconds` reads ``retry-after-ms`` then ``retry-after`` (seconds or date).
-- :func:`iter_sse` and :func:`iter_ndjson` parse streamed bodies, failing with
+- :class:`SSEDecoder` parses server-sent events line by line in the caller's own loop
+  (the fast path); :func:`iter_sse` and :func:`iter_ndjson` parse streamed bodies, failing with
   :class:`~claudette.errors.ResponseFormatError` on malformed data. Use them inside
   ``contextlib.aclosing(...)`` so that leaving the loop early (``break``, an error) closes
   them and the response's line iterator at once.
@@ -35,6 +36,7 @@ from claudette.errors import (
 
 __all__ = [
     "DRAIN_TIMEOUT",
+    "SSEDecoder",
     "SSEEvent",
     "drain",
     "error_from_exception",
@@ -195,10 +197,10 @@ async def drain(rest: AsyncIterator[Any], timeout: float = DRAIN_TIMEOUT) -> boo
     keeps sending or holds the body open is given up on after ``timeout`` seconds (the
     connection is then closed, as before). Returns True when the body was read to its end.
     """
-    from claudette._compat import timeout as _timeout
+    from claudette._deadline import fail_after
 
     try:
-        async with _timeout(timeout):
+        with fail_after(timeout):
             async for _ in rest:
                 pass
     except Exception:  # TimeoutError, a broken tail: the answer is already complete
@@ -213,32 +215,63 @@ class SSEEvent(NamedTuple):
     data: str
 
 
+class SSEDecoder:
+    """Server-sent events from lines, one line at a time, without a generator layer.
+
+    ``decode(line)`` returns the event a blank line completes, else None; ``flush()``
+    returns an event left without its blank line at the end of the body. Follows the SSE
+    framing: ``event:`` and ``data:`` fields, several data lines joined by ``\\n``, comment
+    lines (``:``) ignored. A loop over ``response.aiter_lines()`` calling ``decode`` costs a
+    method call per line, where :func:`iter_sse` adds an async-generator step per line.
+    """
+
+    __slots__ = ("_data", "_event")
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def decode(self, line: str) -> SSEEvent | None:
+        """Feed one line (without its line break); the event it completes, if any."""
+        if not line:
+            data = self._data
+            if not data:
+                self._event = ""
+                return None
+            event = SSEEvent(self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
+            self._event, self._data = "", []
+            return event
+        if line[0] == ":":
+            return None
+        field, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        return None
+
+    def flush(self) -> SSEEvent | None:
+        """The event still pending when the body ends without a blank line, if any."""
+        return self.decode("")
+
+
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
     """Parse server-sent events from a stream of lines (``response.aiter_lines()``).
 
-    Follows the SSE framing: ``event:`` and ``data:`` fields, several data lines joined by
-    ``\\n``, comment lines starting with ``:`` ignored, an event dispatched at a blank line.
+    The generator form of :class:`SSEDecoder`: closes ``lines`` when it ends or is closed.
     """
-    event = ""
-    data: list[str] = []
+    decoder = SSEDecoder()
+    decode = decoder.decode
     try:
         async for line in lines:
-            if not line:
-                if data:
-                    yield SSEEvent(event or "message", "\n".join(data))
-                event, data = "", []
-                continue
-            if line.startswith(":"):
-                continue
-            field, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if field == "data":
-                data.append(value)
-            elif field == "event":
-                event = value
-        if data:
-            yield SSEEvent(event or "message", "\n".join(data))
+            event = decode(line)
+            if event is not None:
+                yield event
+        event = decoder.flush()
+        if event is not None:
+            yield event
     finally:
         await _close(lines)
 

@@ -175,6 +175,34 @@ def _blocked_names() -> set[str]:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
+class _WatchedPluginManager(pluggy.PluginManager):
+    """pluggy's manager, calling ``on_change`` whenever a plugin is registered or removed.
+
+    :class:`ClaudettePlugins` keeps what the router asks on every request (are there
+    observers? which scorer?) as plain attributes, refreshed here, so that a request does
+    not ask pluggy for hook implementations; registering through ``plugins.pm`` directly
+    refreshes them too.
+    """
+
+    def __init__(self, project_name: str, on_change: Callable[[], None]) -> None:
+        super().__init__(project_name)
+        self._on_change = on_change
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """Register ``plugin`` (see ``pluggy.PluginManager.register``)."""
+        try:
+            return super().register(plugin, name)
+        finally:
+            self._on_change()
+
+    def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
+        """Remove ``plugin`` (see ``pluggy.PluginManager.unregister``)."""
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self._on_change()
+
+
 class ClaudettePlugins:
     """Owns the pluggy manager, loads plugins, and forwards typed hook calls.
 
@@ -184,7 +212,14 @@ class ClaudettePlugins:
     """
 
     def __init__(self, *, autoload: bool | None = None, plugins: Iterable[Any] = ()) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        #: True when any plugin observes attempts (the router skips the call otherwise).
+        self.has_attempt_observers = False
+        #: True when any plugin pre-processes requests or post-processes responses.
+        self.has_request_processors = False
+        self._scorer: Callable[..., float | None] = self.score_backend
+        self.pm: pluggy.PluginManager = _WatchedPluginManager(
+            hookspecs.PROJECT_NAME, self._plugins_changed
+        )
         self.pm.add_hookspecs(hookspecs)
         self.registry = BackendPluginRegistry()
         self.failures: list[PluginError] = []
@@ -347,10 +382,21 @@ class ClaudettePlugins:
         With a single scorer (usually the built-in one) that is its function itself, so a
         decision over many backends skips pluggy's dispatch for each; else :meth:`score_backend`.
         """
-        impls = self.pm.hook.claudette_score_backend.get_hookimpls()
+        return self._scorer
+
+    def _plugins_changed(self) -> None:
+        """Refresh the facts the router reads per request (a plugin came or went)."""
+        hook = self.pm.hook
+        self.has_attempt_observers = bool(hook.claudette_after_attempt.get_hookimpls())
+        self.has_request_processors = bool(
+            hook.claudette_preprocess_request.get_hookimpls()
+            or hook.claudette_postprocess_response.get_hookimpls()
+        )
+        impls = hook.claudette_score_backend.get_hookimpls()
         if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
-            return cast("Callable[..., float | None]", impls[0].function)
-        return self.score_backend
+            self._scorer = cast("Callable[..., float | None]", impls[0].function)
+        else:
+            self._scorer = self.score_backend
 
     def breaker_policy(self, backend: BaseBackend) -> BreakerPolicy:
         """Call ``claudette_breaker_policy``; the default policy if none answers."""
@@ -380,20 +426,6 @@ class ClaudettePlugins:
                 impl.function(*(kwargs[n] for n in impl.argnames))
             except Exception:
                 logger.exception("observer %r failed in claudette_after_attempt", impl.plugin_name)
-
-    @property
-    def has_attempt_observers(self) -> bool:
-        """True when any plugin observes attempts (the router skips the call otherwise)."""
-        return bool(self.pm.hook.claudette_after_attempt.get_hookimpls())
-
-    @property
-    def has_request_processors(self) -> bool:
-        """True when any plugin pre-processes requests or post-processes responses."""
-        hook = self.pm.hook
-        return bool(
-            hook.claudette_preprocess_request.get_hookimpls()
-            or hook.claudette_postprocess_response.get_hookimpls()
-        )
 
     def preprocess_request(self, request: ClaudetteRequest, backend: BaseBackend) -> ClaudetteRequest:
         """Run ``claudette_preprocess_request`` as a chain, in call order."""

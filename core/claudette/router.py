@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from claudette._compat import timeout as _timeout
-from claudette._deadline import Deadline, Watchdog, cancelling, uncancel
+from claudette._deadline import fail_after
 from claudette._log import logger
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
@@ -143,7 +142,6 @@ class BackendRouter:
         # True once a breaker needs an async step to leave OPEN (a shared store's breaker).
         self._async_acquire = False
         # Cuts attempts at their deadline (one timer for all, on the loop that runs them).
-        self._watchdog: Watchdog | None = None
 
     # -- registration ---------------------------------------------------------------------
 
@@ -439,27 +437,9 @@ class BackendRouter:
         self.counters.attempts += 1
         started = time.perf_counter()
         response: ClaudetteResponse | None = None
-        # The deadline (what ``asyncio.timeout`` does, without a timer per call): the
-        # router's watchdog cancels the task at the deadline, and the cancellation it
-        # caused becomes a timeout.
-        task = asyncio.current_task()
-        assert task is not None
-        deadline = Deadline(task)
-        pending_cancels = cancelling(task)
-        loop = asyncio.get_running_loop()
-        watchdog = self._watchdog
-        if watchdog is None or watchdog.loop is not loop:
-            watchdog = self._watchdog = Watchdog(loop)
-        watchdog.watch(deadline, loop.time() + backend.settings.timeout)
         try:
-            try:
+            with fail_after(backend.settings.timeout):
                 response = await backend.send(request)
-            except asyncio.CancelledError:
-                if deadline.expired and uncancel(task) <= pending_cancels:
-                    raise TimeoutError from None
-                raise
-            finally:
-                watchdog.unwatch(deadline)
         except BackendError as error:
             self._record_failure(backend, breaker, request, error, started)
             raise
@@ -494,11 +474,18 @@ class BackendRouter:
         exclude: set[str] | None,
         reasons: dict[str, str] | None,
         waited: list[float],
+        selected: BaseBackend | None = None,
     ) -> tuple[BaseBackend, CircuitBreaker]:
-        """Select and acquire a backend, waiting out brief cool-downs within the budget."""
+        """Select and acquire a backend, waiting out brief cool-downs within the budget.
+
+        ``selected``: a backend already selected for this turn (only acquired here).
+        """
         while True:
             try:
-                backend = self._select(request, exclude, reasons)
+                if selected is not None:
+                    backend, selected = selected, None
+                else:
+                    backend = self._select(request, exclude, reasons)
             except NoBackendAvailableError:
                 wait = None if request.backend else self._cooldown_wait(exclude)
                 budget = self.options.max_cooldown_wait - waited[0]
@@ -550,7 +537,19 @@ class BackendRouter:
         last_error: BackendError | None = None
         try:
             for attempt in range(self.options.max_attempts):
-                backend, breaker = await self._next_backend(request, exclude, reasons, waited)
+                # The usual turn without a coroutine: select, and a closed breaker always
+                # lets the call through; anything else (nothing usable now, a breaker to
+                # probe or shared) takes the full path, which may wait or ask the store.
+                try:
+                    backend = self._select(request, exclude, reasons)
+                except NoBackendAvailableError:
+                    backend, breaker = await self._next_backend(request, exclude, reasons, waited)
+                else:
+                    breaker = self._breakers[backend.name]
+                    if breaker._state is not _CLOSED:
+                        backend, breaker = await self._next_backend(
+                            request, exclude, reasons, waited, backend
+                        )
                 if attempt:
                     counters.fallbacks += 1
                 try:
@@ -597,6 +596,8 @@ class BackendRouter:
         failure after it raises :class:`StreamInterruptedError` with the partial text.
         Closing the iterator early cancels the call without counting it as a failure.
         """
+        # One generator for the fallback loop and the attempt inside it: every chunk passes
+        # through each generator layer, so a generator per attempt would cost on each.
         if self._adaptive_pending:
             self._start_adaptive()
         counters = self.counters
@@ -612,15 +613,71 @@ class BackendRouter:
                 if attempt:
                     counters.fallbacks += 1
                 sent = self.plugins.preprocess_request(request, backend) if processors else request
-                attempt_chunks = self._stream_attempt(backend, breaker, sent)
+                stats = backend.stats
+                gate = self._gate_acquire(backend, sent) if self._gated else None
+                final: ClaudetteResponse | None = None
+                stats.in_flight += 1
+                counters.attempts += 1
+                started = time.perf_counter()
+                chunks = backend.stream(sent)
+                parts: list[str] = []
+                delivered = False
+                settled = False
                 try:
-                    async for chunk in attempt_chunks:
+                    try:
+                        with fail_after(backend.settings.timeout):
+                            chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        raise BackendError(
+                            "the stream ended before any chunk", backend.name, True
+                        ) from None
+                    except TimeoutError:
+                        raise BackendTimeoutError(
+                            f"no first chunk within {backend.settings.timeout:g}s", backend.name, True
+                        ) from None
+                    while chunk.response is None:
+                        if chunk.text:
+                            parts.append(chunk.text)
+                        delivered = True
                         yield chunk
-                except _BeforeFirstChunk as wrapped:
-                    error = wrapped.error
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            raise BackendError(
+                                "the stream ended without its final response", backend.name, True
+                            ) from None
+                    final = chunk.response
+                    settled = True
+                    latency_ms = (time.perf_counter() - started) * 1000.0
+                    self._record_success(backend, breaker, sent, final, latency_ms)
+                except (GeneratorExit, asyncio.CancelledError):
+                    if not settled:
+                        settled = True
+                        breaker.release()
+                    raise
+                except Exception as exc:
+                    if settled:
+                        raise
+                    from claudette.http import error_from_exception
+
+                    error = error_from_exception(backend.name, exc)
+                    self._record_failure(backend, breaker, sent, error, started)
+                    if delivered:
+                        raise StreamInterruptedError(
+                            f"stream failed after {len(parts)} chunks: {error.message}",
+                            backend.name,
+                            error.retryable,
+                            error.status_code,
+                            error.retry_after,
+                            partial_text="".join(parts),
+                            error_type=error.error_type,
+                            request_id=error.request_id,
+                        ) from exc
                     last_error = error
                     if not error.retryable or not self.options.fallback_enabled or request.backend:
-                        raise error from error.__cause__
+                        if error is exc:
+                            raise
+                        raise error from exc
                     if exclude is None:
                         exclude, reasons = set(), {}
                     assert reasons is not None
@@ -628,8 +685,14 @@ class BackendRouter:
                     reasons[backend.name] = str(error)
                     continue
                 finally:
-                    await attempt_chunks.aclose()
+                    stats.in_flight -= 1
+                    if gate is not None:
+                        self._gate_settle(gate, final)
+                    close = getattr(chunks, "aclose", None)  # async generators; plain iterators have none
+                    if close is not None:
+                        await close()
                 counters.successes += 1
+                yield chunk
                 return
             raise NoBackendAvailableError(
                 f"all {self.options.max_attempts} attempts failed", reasons
@@ -639,82 +702,6 @@ class BackendRouter:
         except BaseException:
             counters.failures += 1
             raise
-
-    async def _stream_attempt(
-        self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
-    ) -> AsyncGenerator[StreamChunk, None]:
-        stats = backend.stats
-        gate = self._gate_acquire(backend, request) if self._gated else None
-        final: ClaudetteResponse | None = None
-        stats.in_flight += 1
-        self.counters.attempts += 1
-        started = time.perf_counter()
-        chunks = backend.stream(request)
-        parts: list[str] = []
-        delivered = False
-        settled = False
-        try:
-            try:
-                async with _timeout(backend.settings.timeout):
-                    first = await chunks.__anext__()
-            except StopAsyncIteration:
-                raise BackendError("the stream ended before any chunk", backend.name, True) from None
-            except TimeoutError:
-                raise BackendTimeoutError(
-                    f"no first chunk within {backend.settings.timeout:g}s", backend.name, True
-                ) from None
-            chunk: StreamChunk | None = first
-            while chunk is not None:
-                if chunk.response is not None:
-                    latency_ms = (time.perf_counter() - started) * 1000.0
-                    final = chunk.response
-                    settled = True
-                    self._record_success(backend, breaker, request, chunk.response, latency_ms)
-                    delivered = True
-                    yield chunk
-                    return
-                if chunk.text:
-                    parts.append(chunk.text)
-                delivered = True
-                yield chunk
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    raise BackendError(
-                        "the stream ended without its final response", backend.name, True
-                    ) from None
-        except (GeneratorExit, asyncio.CancelledError):
-            if not settled:
-                settled = True
-                breaker.release()
-            raise
-        except Exception as exc:
-            if settled:
-                raise
-            settled = True
-            from claudette.http import error_from_exception
-
-            error = error_from_exception(backend.name, exc)
-            self._record_failure(backend, breaker, request, error, started)
-            if not delivered:
-                raise _BeforeFirstChunk(error) from exc
-            raise StreamInterruptedError(
-                f"stream failed after {len(parts)} chunks: {error.message}",
-                backend.name,
-                error.retryable,
-                error.status_code,
-                error.retry_after,
-                partial_text="".join(parts),
-                error_type=error.error_type,
-                request_id=error.request_id,
-            ) from exc
-        finally:
-            stats.in_flight -= 1
-            if gate is not None:
-                self._gate_settle(gate, final)
-            close = getattr(chunks, "aclose", None)  # async generators; plain iterators have none
-            if close is not None:
-                await close()
 
     # -- optional patterns (docs/patterns.md) ------------------------------------------------
     # Each is off unless configured; an unconfigured one costs the request path one check.
@@ -1022,8 +1009,6 @@ class BackendRouter:
 
     async def aclose(self) -> None:
         """Close every backend's connections and the state store."""
-        if self._watchdog is not None:
-            self._watchdog.stop()
         for task in list(self._background):
             task.cancel()
         if self._background:
@@ -1037,11 +1022,3 @@ class BackendRouter:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-class _BeforeFirstChunk(Exception):
-    """Internal: a stream attempt failed before any chunk reached the caller."""
-
-    def __init__(self, error: BackendError) -> None:
-        super().__init__(str(error))
-        self.error = error

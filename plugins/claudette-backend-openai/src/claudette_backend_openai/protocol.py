@@ -15,6 +15,7 @@ and Ollama's ``/v1`` differ only in defaults and in two switches:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
@@ -23,7 +24,7 @@ from typing import Any, ClassVar
 import httpx
 from claudette.backend import BaseBackend
 from claudette.errors import BackendError, ConfigProblem, ResponseFormatError
-from claudette.http import drain, error_from_exception, iter_sse, parse_json
+from claudette.http import SSEDecoder, drain, error_from_exception, parse_json
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_openai.errors import REQUEST_ID_HEADER, error_from_event, error_from_response
@@ -38,8 +39,8 @@ _DONE = "[DONE]"
 
 
 def _is_map(value: Any) -> bool:
-    """``isinstance(value, Mapping)``, with decoded JSON's plain dict first (no ABC check)."""
-    return type(value) is dict or isinstance(value, Mapping)
+    """``isinstance(value, Mapping)``, with decoded JSON's plain dict and null first (no ABC check)."""
+    return value.__class__ is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _count(value: Any) -> int | None:
@@ -206,7 +207,10 @@ class OpenAICompatibleBackend(BaseBackend):
         latency_ms = (time.perf_counter() - started) * 1000.0
         if reply.status_code >= 300:
             raise self.translate_error(reply.status_code, reply.content, reply.headers)
-        data = self.decode_json(reply.content, reply.status_code, reply.headers)
+        try:
+            data = json.loads(reply.content)
+        except ValueError:  # UnicodeDecodeError is one too
+            data = self.decode_json(reply.content, reply.status_code, reply.headers)  # raises
         return self.parse_completion(data, reply.headers, latency_ms, request)
 
     def parse_completion(
@@ -284,16 +288,25 @@ class OpenAICompatibleBackend(BaseBackend):
                     body = await reply.aread()
                     raise self.translate_error(reply.status_code, body, reply.headers)
                 state = _StreamState()
-                async with aclosing(iter_sse(reply.aiter_lines())) as events:
-                    async for event in events:
-                        if event.data.strip() == _DONE:
+                decode = SSEDecoder().decode
+                apply_chunk = self._apply_chunk
+                name = self.name
+                # Lines are read here and decoded by a plain method call (no generator layer
+                # per line); aclosing() closes httpx's line iterator whatever happens.
+                async with aclosing(reply.aiter_lines()) as lines:
+                    async for line in lines:
+                        event = decode(line)
+                        if event is None:
+                            continue
+                        data = event.data
+                        if data == _DONE or data.strip() == _DONE:
                             state.done = True
                             break
-                        text = self._apply_chunk(state, event.data, reply.headers)
+                        text = apply_chunk(state, data, reply.headers)
                         if text:
-                            yield StreamChunk(text, self.name)
+                            yield StreamChunk(text, name)
                     if state.done:
-                        await drain(events)  # the end of the body: the connection is reused
+                        await drain(lines)  # the end of the body: the connection is reused
                 if not state.done:
                     raise self._format_error(
                         "the stream ended without its [DONE] terminator",
@@ -310,8 +323,11 @@ class OpenAICompatibleBackend(BaseBackend):
         self, state: _StreamState, data: str, headers: Mapping[str, str] | httpx.Headers
     ) -> str:
         """Fold one ``chat.completion.chunk`` into ``state``; returns its new text."""
-        chunk = self.decode_json(data, 200, headers)
-        if not _is_map(chunk):
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = self.decode_json(data, 200, headers)  # raises, naming the backend
+        if chunk.__class__ is not dict and not _is_map(chunk):
             raise self._format_error(
                 f"stream event is not a JSON object: {data[:80]!r}",
                 200,
@@ -319,30 +335,34 @@ class OpenAICompatibleBackend(BaseBackend):
             )
         if chunk.get("error"):
             raise error_from_event(self.name, chunk, headers)
-        if isinstance(chunk.get("id"), str):
-            state.response_id = chunk["id"]
-        if isinstance(chunk.get("model"), str):
-            state.model = chunk["model"]
-        tokens_in, tokens_out = usage_of(chunk)
-        if tokens_in is not None and tokens_out is not None:
-            state.tokens_in, state.tokens_out = tokens_in, tokens_out
+        if state.model is None:  # the id and model are the same on every chunk
+            response_id = chunk.get("id")
+            if isinstance(response_id, str):
+                state.response_id = response_id
+            model = chunk.get("model")
+            if isinstance(model, str):
+                state.model = model
+        if chunk.get("usage"):
+            tokens_in, tokens_out = usage_of(chunk)
+            if tokens_in is not None and tokens_out is not None:
+                state.tokens_in, state.tokens_out = tokens_in, tokens_out
         choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices:
+        if not choices or not isinstance(choices, list):
             return ""
         choice = choices[0]
         if not _is_map(choice):
             return ""
         finish = choice.get("finish_reason")
-        if isinstance(finish, str):
+        if finish is not None and isinstance(finish, str):
             state.finish_reason = finish
         delta = choice.get("delta")
         if not _is_map(delta):
             return ""
         reasoning = delta.get("reasoning_content")
-        if isinstance(reasoning, str):
+        if reasoning is not None and isinstance(reasoning, str):
             state.reasoning.append(reasoning)
         text = delta.get("content")
-        if isinstance(text, str) and text:
+        if text and isinstance(text, str):
             state.parts.append(text)
             return text
         return ""
