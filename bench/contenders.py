@@ -118,8 +118,15 @@ class Claudette:
     name = "claudette"
 
     def __init__(self, base_url: str) -> None:
-        from claudette import BackendRouter, BackendSettings, ClaudettePlugins, RouterOptions
+        from claudette import (
+            BackendRouter,
+            BackendSettings,
+            ClaudettePlugins,
+            ClaudetteRequest,
+            RouterOptions,
+        )
 
+        self.request_type = ClaudetteRequest  # imported once, as an application would
         plugin, _ = openai_plugin_module()
         pm = ClaudettePlugins(autoload=False, plugins=[plugin])
         self.router = BackendRouter(RouterOptions(health_checks=False), plugins=pm)
@@ -129,16 +136,12 @@ class Claudette:
         self.router.register_backend(backend)
 
     async def send(self) -> str:
-        from claudette import ClaudetteRequest
-
-        response = await self.router.route_request(ClaudetteRequest(prompt=PROMPT))
+        response = await self.router.route_request(self.request_type(prompt=PROMPT))
         return response.content
 
     async def stream(self) -> tuple[float, float]:
-        from claudette import ClaudetteRequest
-
         first = 0.0
-        async for chunk in self.router.stream(ClaudetteRequest(prompt=PROMPT, stream=True)):
+        async for chunk in self.router.stream(self.request_type(prompt=PROMPT, stream=True)):
             if chunk.text and not first:
                 first = time.perf_counter()
         return first, time.perf_counter()

@@ -14,6 +14,7 @@ from claudette import (
     ResponseFormatError,
 )
 from claudette.http import (
+    NDJSONDecoder,
     SSEDecoder,
     SSEEvent,
     error_from_exception,
@@ -115,10 +116,54 @@ def test_sse_decoder_keeps_colons_in_data_and_flushes_a_trailing_event():
     decoder = SSEDecoder()
     assert decoder.decode('data: {"a": "b:c"}') is None
     assert decoder.decode("id: 7") is None  # other fields are ignored
-    assert decoder.flush() == SSEEvent("message", '{"a": "b:c"}')
-    assert decoder.flush() is None
+    assert decoder.flush() == [SSEEvent("message", '{"a": "b:c"}')]
+    assert decoder.flush() == []
 
 
 async def test_iter_sse_yields_an_event_the_body_ends_without_a_blank_line():
     events = [e async for e in iter_sse(_lines("data: 1", "", "event: end", "data: 2"))]
     assert events == [SSEEvent("message", "1"), SSEEvent("end", "2")]
+
+
+def _fed(decoder: SSEDecoder, *pieces: str) -> list[SSEEvent]:
+    events: list[SSEEvent] = []
+    for piece in pieces:
+        events.extend(decoder.feed(piece))
+    return events + decoder.flush()
+
+
+@pytest.mark.parametrize("cut", range(1, 60))
+def test_sse_feed_gives_the_same_events_wherever_the_body_is_cut(cut):
+    body = ': ping\r\nevent: a\r\ndata: 1\r\ndata:2\r\n\r\ndata: {"x": "y:z"}\n\n\ndata: last\rdata: more\r\r'
+    expected = [SSEEvent("a", "1\n2"), SSEEvent("message", '{"x": "y:z"}'), SSEEvent("message", "last\nmore")]
+    assert _fed(SSEDecoder(), body) == expected
+    assert _fed(SSEDecoder(), body[:cut], body[cut:]) == expected
+    assert _fed(SSEDecoder(), *body) == expected  # one character at a time
+
+
+def test_sse_feed_matches_the_line_decoder_and_flushes_an_unterminated_event():
+    body = "data: a\n\nevent: e\ndata: b\n\ndata: c"
+    lines = SSEDecoder()
+    by_line = [e for e in map(lines.decode, body.split("\n")) if e is not None] + lines.flush()
+    assert _fed(SSEDecoder(), body) == by_line == [
+        SSEEvent("message", "a"),
+        SSEEvent("e", "b"),
+        SSEEvent("message", "c"),
+    ]
+
+
+@pytest.mark.parametrize("cut", range(1, 30))
+def test_ndjson_feed_gives_the_same_objects_wherever_the_body_is_cut(cut):
+    body = '{"a": 1}\r\n\n  \n{"b": [2, 3]}\n{"c": "x"}'
+    expected = [{"a": 1}, {"b": [2, 3]}, {"c": "x"}]
+    for pieces in ([body], [body[:cut], body[cut:]], list(body)):
+        decoder = NDJSONDecoder("ollama")
+        got = [obj for piece in pieces for obj in decoder.feed(piece)]
+        assert got + decoder.flush() == expected
+
+
+def test_ndjson_feed_names_the_backend_on_a_bad_line():
+    decoder = NDJSONDecoder("ollama")
+    with pytest.raises(ResponseFormatError, match="malformed JSON") as info:
+        decoder.feed('{"a": 1}\n{"trunc\n')
+    assert info.value.backend == "ollama"

@@ -327,22 +327,21 @@ class BaseBackend(abc.ABC):
         Pass the provider's reported token counts; where one is None it is estimated
         (from ``request`` and ``content``) and ``metadata["usage_estimated"]`` is set.
         """
-        estimated = tokens_input is None or tokens_output is None
-        if tokens_input is None:
-            tokens_input = math.ceil(request.text_length / CHARS_PER_TOKEN) if request else 0
-        if tokens_output is None:
-            tokens_output = self.estimate_tokens(content)
-        if estimated:
+        if tokens_input is None or tokens_output is None:
+            if tokens_input is None:
+                tokens_input = math.ceil(request.text_length / CHARS_PER_TOKEN) if request else 0
+            if tokens_output is None:
+                tokens_output = self.estimate_tokens(content)
             metadata = {**(metadata or {}), "usage_estimated": True}
         return ClaudetteResponse(
-            content=content,
-            backend_used=self.name,
-            model=model or self.settings.model,
-            tokens_input=tokens_input,
-            tokens_output=tokens_output,
-            cost_eur=self.cost_for_usage(tokens_input, tokens_output),
-            latency_ms=latency_ms,
-            cache_hit=False,
-            finish_reason=finish_reason,
-            metadata=metadata,
+            content,
+            self.name,
+            model or self.settings.model,
+            tokens_input,
+            tokens_output,
+            self.cost_for_usage(tokens_input, tokens_output),
+            latency_ms,
+            False,
+            finish_reason,
+            metadata,
         )

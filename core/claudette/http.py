@@ -4,11 +4,13 @@
   :class:`~claudette.errors.BackendError` subclass, honouring ``x-should-retry``.
 - :func:`error_from_exception` maps httpx transport errors (refused, reset, timeouts).
 - :func:`retry_after_seconds` reads ``retry-after-ms`` then ``retry-after`` (seconds or date).
-- :class:`SSEDecoder` parses server-sent events line by line in the caller's own loop
-  (the fast path); :func:`iter_sse` and :func:`iter_ndjson` parse streamed bodies, failing with
-  :class:`~claudette.errors.ResponseFormatError` on malformed data. Use them inside
-  ``contextlib.aclosing(...)`` so that leaving the loop early (``break``, an error) closes
-  them and the response's line iterator at once.
+- :class:`SSEDecoder` and :class:`NDJSONDecoder` parse streamed bodies from text as it
+  arrives, in the caller's own loop (the fast path the providers use; read the body to
+  its end, or :func:`drain` it, so that the connection is pooled).
+- :func:`iter_sse` and :func:`iter_ndjson` do the same as async generators over
+  ``response.aiter_lines()``. Use them inside ``contextlib.aclosing(...)`` so that
+  leaving the loop early (``break``, an error) closes them and the line iterator at once.
+- Both fail with :class:`~claudette.errors.ResponseFormatError` on malformed data.
 
 Provider plugins use these so that every backend classifies failures the same way.
 """
@@ -36,6 +38,7 @@ from claudette.errors import (
 
 __all__ = [
     "DRAIN_TIMEOUT",
+    "NDJSONDecoder",
     "SSEDecoder",
     "SSEEvent",
     "drain",
@@ -215,21 +218,57 @@ class SSEEvent(NamedTuple):
     data: str
 
 
-class SSEDecoder:
-    """Server-sent events from lines, one line at a time, without a generator layer.
+def _event(name: str, data: str) -> SSEEvent:
+    return tuple.__new__(SSEEvent, (name, data))  # SSEEvent(...) without its Python __new__
 
-    ``decode(line)`` returns the event a blank line completes, else None; ``flush()``
-    returns an event left without its blank line at the end of the body. Follows the SSE
-    framing: ``event:`` and ``data:`` fields, several data lines joined by ``\\n``, comment
-    lines (``:``) ignored. A loop over ``response.aiter_lines()`` calling ``decode`` costs a
-    method call per line, where :func:`iter_sse` adds an async-generator step per line.
+
+class SSEDecoder:
+    """Server-sent events from a streamed body, decoded in the caller's own loop.
+
+    Two ways to feed it: :meth:`feed` takes text as it arrives (``response.aiter_text()``)
+    and returns the events it completes, splitting in C and handling the usual one-line
+    ``data:`` event without a per-line step (the way provider SDKs read SSE); :meth:`decode`
+    takes one line at a time (``response.aiter_lines()``). Either way :meth:`flush` returns
+    an event the body ended without closing. Follows the SSE framing: ``event:`` and
+    ``data:`` fields, several data lines joined by ``\\n``, comment lines (``:``) ignored,
+    ``\\r\\n``, ``\\r`` and ``\\n`` line ends (a ``\\r\\n`` split between two reads included).
+    Use one decoder per body, with one of the two methods.
     """
 
-    __slots__ = ("_data", "_event")
+    __slots__ = ("_buffer", "_data", "_event")
 
     def __init__(self) -> None:
         self._event = ""
         self._data: list[str] = []
+        self._buffer = ""
+
+    def feed(self, text: str) -> list[SSEEvent]:
+        """Feed the next piece of the body; the events it completes, in order."""
+        buffer = self._buffer + text if self._buffer else text
+        hold = ""
+        if "\r" in buffer:
+            if buffer[-1] == "\r":  # maybe the first half of a "\r\n": wait for the next piece
+                buffer, hold = buffer[:-1], "\r"
+            buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n\n" not in buffer:
+            self._buffer = buffer + hold
+            return []
+        blocks = buffer.split("\n\n")
+        self._buffer = blocks.pop() + hold
+        events: list[SSEEvent] = []
+        for block in blocks:
+            if block[:6] == "data: " and "\n" not in block:  # the usual event: one data line
+                events.append(_event("message", block[6:]))
+                continue
+            decode = self.decode
+            for line in block.split("\n"):
+                event = decode(line)
+                if event is not None:
+                    events.append(event)
+            event = decode("")
+            if event is not None:
+                events.append(event)
+        return events
 
     def decode(self, line: str) -> SSEEvent | None:
         """Feed one line (without its line break); the event it completes, if any."""
@@ -238,7 +277,7 @@ class SSEDecoder:
             if not data:
                 self._event = ""
                 return None
-            event = SSEEvent(self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
+            event = _event(self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
             self._event, self._data = "", []
             return event
         if line[0] == ":":
@@ -252,9 +291,56 @@ class SSEDecoder:
             self._event = value
         return None
 
-    def flush(self) -> SSEEvent | None:
-        """The event still pending when the body ends without a blank line, if any."""
-        return self.decode("")
+    def flush(self) -> list[SSEEvent]:
+        """The event the body ended in without its blank line, if any (as a list)."""
+        rest, self._buffer = self._buffer, ""
+        events: list[SSEEvent] = []
+        for line in rest.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            event = self.decode(line)
+            if event is not None:
+                events.append(event)
+        event = self.decode("")
+        if event is not None:
+            events.append(event)
+        return events
+
+
+class NDJSONDecoder:
+    """Newline-delimited JSON from a streamed body, decoded in the caller's own loop.
+
+    :meth:`feed` takes text as it arrives (``response.aiter_text()``) and returns the
+    objects on the lines it completes (blank lines skipped, ``\\r\\n`` accepted);
+    :meth:`flush` returns the object on a last line the body ended without a line break.
+    A line that is not JSON raises :class:`~claudette.errors.ResponseFormatError` naming
+    ``backend``.
+    """
+
+    __slots__ = ("_backend", "_buffer")
+
+    def __init__(self, backend: str) -> None:
+        self._backend = backend
+        self._buffer = ""
+
+    def feed(self, text: str) -> list[Any]:
+        """Feed the next piece of the body; the objects of the lines it completes."""
+        buffer = self._buffer + text if self._buffer else text
+        if "\n" not in buffer:
+            self._buffer = buffer
+            return []
+        lines = buffer.split("\n")
+        self._buffer = lines.pop()
+        return [self._parse(line) for line in lines if line and not line.isspace()]
+
+    def flush(self) -> list[Any]:
+        """The object on a last line without its line break, if any (as a list)."""
+        rest, self._buffer = self._buffer, ""
+        return [self._parse(rest)] if rest and not rest.isspace() else []
+
+    def _parse(self, line: str) -> Any:
+        try:
+            return json.loads(line)
+        except ValueError:
+            return parse_json(self._backend, line)  # raises, naming the backend
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
@@ -269,8 +355,7 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
             event = decode(line)
             if event is not None:
                 yield event
-        event = decoder.flush()
-        if event is not None:
+        for event in decoder.flush():
             yield event
     finally:
         await _close(lines)

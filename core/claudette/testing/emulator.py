@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import threading
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any, Generic, TypeVar
 
 from claudette.testing.server import Fault, LoopbackServer, RecordedRequest, Reply
@@ -42,8 +43,8 @@ class ScriptedEmulator(abc.ABC, Generic[F]):
         self._always: F | None = None
 
     @abc.abstractmethod
-    def _handle(self, request: RecordedRequest) -> Reply | Fault:
-        """Answer one request in the provider's wire format."""
+    def _handle(self, request: RecordedRequest) -> Reply | Fault | Awaitable[Reply | Fault]:
+        """Answer one request in the provider's wire format (may be a coroutine)."""
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -159,6 +159,8 @@ class LoopbackServer:
         self._queue: deque[Reply | Fault] = deque()
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
+        #: TCP connections accepted so far (a client that pools connections opens few).
+        self.connections = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -293,6 +295,7 @@ class LoopbackServer:
         return result
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         self._writers.add(writer)
         try:
             while True:

@@ -151,3 +151,34 @@ async def test_reasoning_deltas_go_to_metadata(
     final = chunks[-1].response
     assert final is not None
     assert (final.content, final.metadata["reasoning_content"]) == ("ok", "hmm")
+
+
+async def test_streams_read_to_the_end_so_the_connection_is_reused(
+    sse_server: tuple[LoopbackServer, OpenAIBackend], transcript: Callable[[str], bytes]
+) -> None:
+    server, backend = sse_server
+    raw = transcript("openai-chat-stream.sse")
+    server.script(*[Reply.stream([raw[i : i + 50] for i in range(0, len(raw), 50)])] * 3)
+    for _ in range(3):
+        assert "".join(c.text for c in await _collect(backend)) == "Hello there"
+    assert server.connections == 1
+
+
+async def test_a_body_held_open_after_done_costs_at_most_the_drain_window(
+    loopback_server: LoopbackServer,
+    make_backend: Callable[..., OpenAIBackend],
+    transcript: Callable[[str], bytes],
+) -> None:
+    import time
+
+    from claudette.http import DRAIN_TIMEOUT
+
+    backend = make_backend(f"{loopback_server.url}/v1", timeout=30.0)
+    events = _events(transcript("openai-chat-stream.sse"))
+    # Every event, [DONE] included, then the server neither ends the body nor closes.
+    loopback_server.script(Reply.stream([*events, ""], hang_after_chunks=len(events)))
+    started = time.monotonic()
+    chunks = await _collect(backend)
+    assert "".join(c.text for c in chunks) == "Hello there"
+    assert chunks[-1].response is not None
+    assert DRAIN_TIMEOUT * 0.9 <= time.monotonic() - started < DRAIN_TIMEOUT + 3.0

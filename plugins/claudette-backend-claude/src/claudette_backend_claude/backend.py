@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, ClassVar, cast
 
 import httpx
 from claudette.backend import BaseBackend
 from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError
-from claudette.http import drain, iter_sse, parse_json
+from claudette.http import SSEDecoder, SSEEvent, drain, parse_json
 from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_claude._errors import translate_error, translate_exception
@@ -206,34 +205,59 @@ class ClaudeBackend(BaseBackend):
                     yield StreamChunk(final.content, self.name, final)
                     return
                 state = StreamState()
-                async with aclosing(iter_sse(response.aiter_lines())) as events:
-                    async for event in events:
-                        name = event.event
-                        if name not in StreamState.HANDLED:
-                            continue
-                        payload = parse_json(self.name, event.data, status=200)
-                        if name == "error":
-                            raise translate_error(self.name, None, _as_mapping(payload), response.headers)
-                        text = state.feed(name, payload)
-                        if text:
-                            yield StreamChunk(text, self.name)
+                decoder = SSEDecoder()
+                on_event = self._on_event
+                headers = response.headers
+                # The body is read as text and split into events by the decoder (no step per
+                # line); the loop owns the text iterator and closes it if it stops early.
+                texts = cast("AsyncGenerator[str, None]", response.aiter_text())
+                try:
+                    async for piece in texts:
+                        for event in decoder.feed(piece):
+                            text = on_event(state, event, headers)
+                            if text:
+                                yield StreamChunk(text, self.name)
+                            if state.stopped:
+                                break
                         if state.stopped:
-                            await drain(events)  # the end of the body: the connection is reused
-                            latency_ms = (time.perf_counter() - started) * 1000.0
-                            final = self._response(
-                                state.message(), latency_ms, request, request_id, streamed=True
-                            )
-                            yield StreamChunk("", self.name, final)
-                            return
-                raise ResponseFormatError(
-                    "the event stream ended without message_stop", self.name, True, 200,
-                    request_id=request_id,
-                )
+                            break
+                    else:
+                        for event in decoder.flush():
+                            text = on_event(state, event, headers)
+                            if text:
+                                yield StreamChunk(text, self.name)
+                            if state.stopped:
+                                break
+                    if state.stopped:
+                        await drain(texts)  # the end of the body: the connection is reused
+                except BaseException:
+                    await texts.aclose()
+                    raise
+                if not state.stopped:
+                    raise ResponseFormatError(
+                        "the event stream ended without message_stop", self.name, True, 200,
+                        request_id=request_id,
+                    )
+                latency_ms = (time.perf_counter() - started) * 1000.0
+                final = self._response(state.message(), latency_ms, request, request_id, streamed=True)
+            yield StreamChunk("", self.name, final)
         except Exception as exc:
             error = translate_exception(self.name, exc, request_id=request_id)
             if error is exc:
                 raise
             raise error from exc
+
+    def _on_event(
+        self, state: StreamState, event: SSEEvent, headers: httpx.Headers
+    ) -> str:
+        """Fold one event into ``state``; the text it adds. ``error`` events raise."""
+        name = event.event
+        if name not in StreamState.HANDLED:
+            return ""
+        payload = parse_json(self.name, event.data, status=200)
+        if name == "error":
+            raise translate_error(self.name, None, _as_mapping(payload), headers)
+        return state.feed(name, payload)
 
     async def health_check(self) -> bool:
         """``GET /v1/models`` (free): True on HTTP 200, False on anything else. Never raises."""

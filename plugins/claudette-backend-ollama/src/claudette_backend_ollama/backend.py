@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, ClassVar, cast
 
 import attrs
 import httpx
@@ -20,7 +19,7 @@ from claudette import (
     ResponseFormatError,
     StreamChunk,
 )
-from claudette.http import iter_ndjson, parse_json
+from claudette.http import NDJSONDecoder, parse_json
 
 from claudette_backend_ollama._errors import translate_error
 from claudette_backend_ollama._host import DEFAULT_BASE_URL, resolve_base_url
@@ -180,20 +179,49 @@ class OllamaBackend(BaseBackend):
                 "POST", f"{self.base_url}{CHAT_PATH}", json=payload
             ) as response:
                 await self._raise_for_status(response, model)
-                async with aclosing(iter_ndjson(self.name, response.aiter_lines())) as objects:
-                    async for raw in objects:
-                        if final is not None:
-                            continue  # read to the end, so the connection can be reused
-                        obj = self._check_object(raw, model)
-                        delta = message_delta(self.name, obj)
-                        if obj.get("done") is True:
-                            parts.append(delta)
-                            latency_ms = (time.perf_counter() - started) * 1000.0
-                            whole = self._response(obj, "".join(parts), latency_ms, request, model)
-                            final = StreamChunk(delta, self.name, whole)
-                        elif delta:
-                            parts.append(delta)
-                            yield StreamChunk(delta, self.name)
+                decoder = NDJSONDecoder(self.name)
+
+                def on_object(raw: Any) -> StreamChunk | None:
+                    """The chunk for one line: a delta, or the final one (``done: true``)."""
+                    obj = self._check_object(raw, model)
+                    delta = message_delta(self.name, obj)
+                    if obj.get("done") is True:
+                        parts.append(delta)
+                        latency_ms = (time.perf_counter() - started) * 1000.0
+                        whole = self._response(obj, "".join(parts), latency_ms, request, model)
+                        return StreamChunk(delta, self.name, whole)
+                    if not delta:
+                        return None
+                    parts.append(delta)
+                    return StreamChunk(delta, self.name)
+
+                # The body is read as text and split into lines by the decoder (no step per
+                # line), to its end so that the connection is reused; the loop closes the
+                # text iterator if it stops early.
+                texts = cast("AsyncGenerator[str, None]", response.aiter_text())
+                try:
+                    async for piece in texts:
+                        for raw in decoder.feed(piece):
+                            if final is None:
+                                chunk = on_object(raw)
+                                if chunk is None:
+                                    continue
+                                if chunk.response is not None:
+                                    final = chunk
+                                else:
+                                    yield chunk
+                    for raw in decoder.flush():  # a last line without its line break
+                        if final is None:
+                            chunk = on_object(raw)
+                            if chunk is None:
+                                continue
+                            if chunk.response is not None:
+                                final = chunk
+                            else:
+                                yield chunk
+                except BaseException:
+                    await texts.aclose()
+                    raise
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         if final is None:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, ClassVar, cast
 
 import httpx
 from claudette.backend import BaseBackend
@@ -52,7 +51,7 @@ def _count(value: Any) -> int | None:
 
 def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """``(prompt_tokens, completion_tokens)`` from a reply's ``usage``; None where absent."""
-    usage = payload.get("usage")
+    usage: Any = payload.get("usage")
     if not _is_map(usage):
         return None, None
     return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
@@ -145,6 +144,7 @@ class OpenAICompatibleBackend(BaseBackend):
         """The JSON body for ``request``; ``stream_options`` only when ``stream`` is true."""
         s = self.settings
         opts = request.options
+        messages: list[dict[str, Any]]
         if request.messages:
             messages = [{"role": m.role, "content": m.content} for m in request.all_messages]
         else:  # a lone prompt (the common case), without building the message tuple
@@ -288,44 +288,62 @@ class OpenAICompatibleBackend(BaseBackend):
                     body = await reply.aread()
                     raise self.translate_error(reply.status_code, body, reply.headers)
                 state = _StreamState()
-                decode = SSEDecoder().decode
-                apply_chunk = self._apply_chunk
+                decoder = SSEDecoder()
+                feed = decoder.feed
+                apply_event = self._apply_event
+                headers = reply.headers
                 name = self.name
-                # Lines are read here and decoded by a plain method call (no generator layer
-                # per line); aclosing() closes httpx's line iterator whatever happens.
-                async with aclosing(reply.aiter_lines()) as lines:
-                    async for line in lines:
-                        event = decode(line)
-                        if event is None:
-                            continue
-                        data = event.data
-                        if data == _DONE or data.strip() == _DONE:
-                            state.done = True
+                # The body is read as text and split into events by the decoder (no step per
+                # line); the loop owns the text iterator and closes it if it stops early.
+                texts = cast("AsyncGenerator[str, None]", reply.aiter_text())
+                try:
+                    async for text in texts:
+                        for event in feed(text):
+                            piece = apply_event(state, event.data, headers)
+                            if piece:
+                                yield StreamChunk(piece, name)
+                            elif state.done:
+                                break
+                        if state.done:
                             break
-                        text = apply_chunk(state, data, reply.headers)
-                        if text:
-                            yield StreamChunk(text, name)
+                    else:
+                        for event in decoder.flush():
+                            piece = apply_event(state, event.data, headers)
+                            if piece:
+                                yield StreamChunk(piece, name)
+                            elif state.done:
+                                break
                     if state.done:
-                        await drain(lines)  # the end of the body: the connection is reused
+                        await drain(texts)  # the end of the body: the connection is reused
+                except BaseException:
+                    await texts.aclose()
+                    raise
                 if not state.done:
                     raise self._format_error(
                         "the stream ended without its [DONE] terminator",
                         reply.status_code,
-                        reply.headers.get(REQUEST_ID_HEADER),
+                        headers.get(REQUEST_ID_HEADER),
                     )
                 latency_ms = (time.perf_counter() - started) * 1000.0
-                response = self._final_response(state, reply.headers, latency_ms, request)
+                response = self._final_response(state, headers, latency_ms, request)
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from exc
         yield StreamChunk("", self.name, response)
 
-    def _apply_chunk(
+    def _apply_event(
         self, state: _StreamState, data: str, headers: Mapping[str, str] | httpx.Headers
     ) -> str:
-        """Fold one ``chat.completion.chunk`` into ``state``; returns its new text."""
+        """Fold one event's data into ``state``: a ``chat.completion.chunk`` (returns its
+        new text) or the ``[DONE]`` terminator (sets ``state.done``, returns "")."""
+        if data == _DONE:
+            state.done = True
+            return ""
         try:
             chunk = json.loads(data)
         except ValueError:
+            if data.strip() == _DONE:
+                state.done = True
+                return ""
             chunk = self.decode_json(data, 200, headers)  # raises, naming the backend
         if chunk.__class__ is not dict and not _is_map(chunk):
             raise self._format_error(
@@ -347,22 +365,22 @@ class OpenAICompatibleBackend(BaseBackend):
             if tokens_in is not None and tokens_out is not None:
                 state.tokens_in, state.tokens_out = tokens_in, tokens_out
         choices = chunk.get("choices")
-        if not choices or not isinstance(choices, list):
+        if not choices or choices.__class__ is not list:
             return ""
         choice = choices[0]
-        if not _is_map(choice):
+        if choice.__class__ is not dict and not _is_map(choice):
             return ""
         finish = choice.get("finish_reason")
         if finish is not None and isinstance(finish, str):
             state.finish_reason = finish
         delta = choice.get("delta")
-        if not _is_map(delta):
+        if delta.__class__ is not dict and not _is_map(delta):
             return ""
         reasoning = delta.get("reasoning_content")
         if reasoning is not None and isinstance(reasoning, str):
             state.reasoning.append(reasoning)
-        text = delta.get("content")
-        if text and isinstance(text, str):
+        text: str | None = delta.get("content")
+        if text and text.__class__ is str:
             state.parts.append(text)
             return text
         return ""
