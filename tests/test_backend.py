@@ -112,3 +112,39 @@ async def test_owned_client_is_closed_injected_client_is_not():
     await b.aclose()
     assert not injected.is_closed
     await injected.aclose()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "path"),
+    [
+        ("https://api.example.com/v1", "/chat/completions"),
+        ("https://api.example.com/v1/", "chat/completions"),
+        ("http://127.0.0.1:8080", "/v1/models"),
+        ("https://host/a%20b/v1", "/x?y=1"),
+    ],
+)
+async def test_url_for_joins_a_path_exactly_as_httpx_does(base_url, path):
+    backend = FakeBackend("a", settings(base_url=base_url))
+    expected = backend.client.build_request("GET", path).url
+    assert backend.url_for(path) == expected
+    assert backend.url_for(path) is backend.url_for(path)  # parsed once
+    await backend.aclose()
+
+
+async def test_url_for_keeps_an_absolute_url_and_follows_a_new_client():
+    import httpx
+
+    backend = FakeBackend("a", settings(base_url="https://one.example/v1"))
+    assert backend.url_for("https://other.example/v2/x") == httpx.URL("https://other.example/v2/x")
+    first = backend.url_for("/m")
+    await backend.aclose()  # the client goes; the next one may have another base URL
+    backend._client = httpx.AsyncClient(base_url="https://two.example/api")
+    assert backend.url_for("/m") == httpx.URL("https://two.example/api/m") != first
+    await backend.client.aclose()
+
+
+def test_url_for_remembers_a_bounded_number_of_urls():
+    backend = FakeBackend("a", settings(base_url="https://api.example.com"))
+    for i in range(200):
+        backend.url_for(f"/p{i}")
+    assert len(backend._urls) <= 32

@@ -36,6 +36,8 @@ __all__ = ["Backend", "BaseBackend"]
 CHARS_PER_TOKEN = 4
 #: Latency reference of the seed formula: 10 s scores 1.0.
 LATENCY_REFERENCE_MS = 10_000.0
+#: Endpoint URLs a backend remembers (parsed once) before it starts over.
+_URL_CACHE_SIZE = 32
 
 
 _ssl_context: ssl.SSLContext | None = None
@@ -139,6 +141,7 @@ class BaseBackend(abc.ABC):
         self._client = client
         self._owns_client = client is None
         self._health_task: asyncio.Task[bool] | None = None
+        self._urls: dict[str, tuple[httpx.AsyncClient, httpx.URL]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} model={self.settings.model!r}>"
@@ -175,6 +178,29 @@ class BaseBackend(abc.ABC):
         if self._client is None:
             self._client = self.build_client()
         return self._client
+
+    def url_for(self, path: str) -> httpx.URL:
+        """``path`` as an :class:`httpx.URL`, parsed (and joined to the base URL) once.
+
+        A path relative to the client's base URL is joined to it exactly as httpx joins
+        it; an absolute URL is kept. Pass the result to the client: given a string, httpx
+        parses and joins the URL again on every request, which on a fast upstream costs
+        more CPU than claudette's routing (see ``docs/performance.md``).
+        """
+        client = self.client
+        hit = self._urls.get(path)
+        if hit is not None and hit[0] is client:
+            return hit[1]
+        import httpx
+
+        url = httpx.URL(path)
+        if url.is_relative_url:
+            base = client.base_url
+            url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
+        if len(self._urls) >= _URL_CACHE_SIZE:  # a backend calls a handful of endpoints
+            self._urls.clear()
+        self._urls[path] = (client, url)
+        return url
 
     def build_client(self) -> httpx.AsyncClient:
         """Create the pooled client: timeouts from the settings, no cross-host redirects."""

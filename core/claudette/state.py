@@ -83,7 +83,11 @@ class BackendStats:
         """Count a successful call and its latency."""
         self.calls += 1
         self.successes += 1
-        self.record_latency(latency_ms)
+        window = self._latencies  # record_latency, inlined: once per request
+        if len(window) == window.maxlen:
+            self._latency_sum -= window[0]
+        window.append(latency_ms)
+        self._latency_sum += latency_ms
 
     def record_failure(self, now: float | None = None) -> None:
         """Count a failure that was the provider's fault."""

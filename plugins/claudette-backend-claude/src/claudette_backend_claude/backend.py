@@ -79,8 +79,8 @@ class ClaudeBackend(BaseBackend):
 
     # -- HTTP details -------------------------------------------------------------------
 
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
+    def _url(self, path: str) -> httpx.URL:
+        return self.url_for(f"{self.base_url}{path}")
 
     def _headers(self) -> dict[str, str]:
         extra = self.settings.extra

@@ -150,7 +150,7 @@ class OllamaBackend(BaseBackend):
         model = payload["model"]
         started = time.perf_counter()
         try:
-            response = await self.client.post(f"{self.base_url}{CHAT_PATH}", json=payload)
+            response = await self.client.post(self.url_for(f"{self.base_url}{CHAT_PATH}"), json=payload)
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         await self._raise_for_status(response, model)
@@ -176,7 +176,7 @@ class OllamaBackend(BaseBackend):
         final: StreamChunk | None = None
         try:
             async with self.client.stream(
-                "POST", f"{self.base_url}{CHAT_PATH}", json=payload
+                "POST", self.url_for(f"{self.base_url}{CHAT_PATH}"), json=payload
             ) as response:
                 await self._raise_for_status(response, model)
                 decoder = NDJSONDecoder(self.name)

@@ -52,9 +52,12 @@ def _count(value: Any) -> int | None:
 def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """``(prompt_tokens, completion_tokens)`` from a reply's ``usage``; None where absent."""
     usage: Any = payload.get("usage")
-    if not _is_map(usage):
+    if usage.__class__ is not dict and not _is_map(usage):
         return None, None
-    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if prompt.__class__ is int and completion.__class__ is int and prompt >= 0 and completion >= 0:
+        return prompt, completion  # the usual case, without two calls
+    return _count(prompt), _count(completion)
 
 
 def _content_text(content: Any) -> str | None:
@@ -200,7 +203,7 @@ class OpenAICompatibleBackend(BaseBackend):
         started = time.perf_counter()
         try:
             reply = await self.client.post(
-                self.chat_path, json=payload, headers=self._static_headers()
+                self.url_for(self.chat_path), json=payload, headers=self._static_headers()
             )
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from exc
@@ -221,28 +224,45 @@ class OpenAICompatibleBackend(BaseBackend):
         request: ClaudetteRequest,
     ) -> ClaudetteResponse:
         """Turn a decoded ``chat.completion`` into a response (usage → cost)."""
-        request_id = headers.get(REQUEST_ID_HEADER)
-        if not _is_map(data):
+        # Decoded JSON is made of plain dicts, lists and strs: each check tests the exact
+        # class first and only then the general (slower) one.
+        if data.__class__ is not dict and not _is_map(data):
             raise self._format_error(
-                f"expected a JSON object, got {type(data).__name__}", 200, request_id
+                f"expected a JSON object, got {type(data).__name__}",
+                200,
+                headers.get(REQUEST_ID_HEADER),
             )
         if data.get("error"):
             raise error_from_event(self.name, data, headers)
         choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not _is_map(choices[0]):
-            raise self._format_error("the completion has no choices", 200, request_id)
+        if not choices or choices.__class__ is not list or not _is_map(choices[0]):
+            raise self._format_error(
+                "the completion has no choices", 200, headers.get(REQUEST_ID_HEADER)
+            )
         choice = choices[0]
         message = choice.get("message")
-        if not _is_map(message):
-            raise self._format_error("the first choice has no message", 200, request_id)
-        content = _content_text(message.get("content"))
-        if content is None:
-            raise self._format_error("the message content is not text", 200, request_id)
+        if message.__class__ is not dict and not _is_map(message):
+            raise self._format_error(
+                "the first choice has no message", 200, headers.get(REQUEST_ID_HEADER)
+            )
+        content = message.get("content")
+        if content.__class__ is not str:
+            content = _content_text(content)
+            if content is None:
+                raise self._format_error(
+                    "the message content is not text", 200, headers.get(REQUEST_ID_HEADER)
+                )
         tokens_in, tokens_out = usage_of(data)
+        metadata: dict[str, Any] = {}
+        request_id = headers.get(REQUEST_ID_HEADER)
+        if request_id:
+            metadata["request_id"] = request_id
+        response_id = data.get("id")
+        if response_id.__class__ is str:
+            metadata["response_id"] = response_id
         reasoning = message.get("reasoning_content")
-        metadata = self._metadata(
-            data, request_id, reasoning if isinstance(reasoning, str) else None
-        )
+        if reasoning and reasoning.__class__ is str:
+            metadata["reasoning_content"] = reasoning
         finish = choice.get("finish_reason")
         model = data.get("model")
         return self.create_success_response(
@@ -251,8 +271,8 @@ class OpenAICompatibleBackend(BaseBackend):
             tokens_out,
             latency_ms,
             metadata,
-            model=model if isinstance(model, str) else None,
-            finish_reason=finish if isinstance(finish, str) else None,
+            model=model if model.__class__ is str else None,
+            finish_reason=finish if finish.__class__ is str else None,
             request=request,
         )
 
@@ -282,7 +302,7 @@ class OpenAICompatibleBackend(BaseBackend):
         started = time.perf_counter()
         try:
             async with self.client.stream(
-                "POST", self.chat_path, json=payload, headers=self._static_headers()
+                "POST", self.url_for(self.chat_path), json=payload, headers=self._static_headers()
             ) as reply:
                 if reply.status_code >= 300:
                     body = await reply.aread()
