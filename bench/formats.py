@@ -70,9 +70,11 @@ class _Raw:
             self.path = "/v1/messages"
             self.headers = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
             self.body = {"model": model, "messages": msgs, "max_tokens": 256}
+        # Parsed once, as claudette's backends do (see contenders.RawHttpx).
+        self.url = httpx.URL(url.rstrip("/") + self.path)
 
     async def send(self) -> None:
-        r = await self.client.post(self.path, json=self.body, headers=self.headers)
+        r = await self.client.post(self.url, json=self.body, headers=self.headers)
         if r.status_code != 200:
             raise RuntimeError(f"{self.fmt} emulator answered {r.status_code}: {r.text[:200]}")
         json.loads(r.content)
@@ -80,7 +82,7 @@ class _Raw:
     async def first_chunk(self) -> float:
         first = 0.0
         body = {**self.body, "stream": True}
-        async with self.client.stream("POST", self.path, json=body, headers=self.headers) as r:
+        async with self.client.stream("POST", self.url, json=body, headers=self.headers) as r:
             if r.status_code != 200:
                 raise RuntimeError(f"{self.fmt} emulator answered {r.status_code}")
             async for line in r.aiter_lines():

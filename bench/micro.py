@@ -4,6 +4,7 @@
     python bench/micro.py memory REQUESTS                 -> RSS after 1,000 and after REQUESTS
     python bench/micro.py inflight CONCURRENCY            -> bytes held per in-flight request
     python bench/micro.py paired BASE_URL REQUESTS        -> raw and claudette, alternating
+    python bench/micro.py pairedcpu BASE_URL ROUNDS PER_ROUND MODE -> CPU per request at 64 in flight, alternating
     python bench/micro.py plugins                         -> modules loaded by import claudette
     python bench/micro.py overhead REQUESTS               -> CPU µs the router adds (no HTTP)
     python bench/micro.py calibrate                       -> seconds for a fixed pure-Python loop
@@ -256,6 +257,49 @@ def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
     return asyncio.run(go())
 
 
+def bench_paired_cpu(base_url: str, rounds: int, per_round: int, stream: bool, concurrency: int = 64) -> dict[str, Any]:
+    """CPU per request with ``concurrency`` in flight, raw and claudette in one process.
+
+    Bursts of ``per_round`` requests, raw then claudette (the order alternating each
+    round), each burst timed with ``process_time``: both see the same machine at the same
+    moment, so their difference is what claudette adds to the client's CPU, without the
+    spread between separate processes. The upstream runs in its own processes.
+    """
+    from contenders import Claudette, RawHttpx
+
+    each = max(1, per_round // concurrency)
+
+    async def burst(contender: Any) -> float:
+        call = contender.stream if stream else contender.send
+
+        async def worker() -> None:
+            for _ in range(each):
+                await call()
+
+        c0 = time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return (time.process_time() - c0) / (each * concurrency) * 1e6
+
+    async def go() -> dict[str, Any]:
+        raw, cl = RawHttpx(base_url), Claudette(base_url)
+        out: dict[str, list[float]] = {"raw": [], "claudette": []}
+        try:
+            pairs = ((raw, out["raw"]), (cl, out["claudette"]))
+            for _ in range(2):
+                for c, _cpu in pairs:
+                    await burst(c)
+            for i in range(rounds):
+                gc.collect()
+                for c, cpu in pairs if i % 2 == 0 else pairs[::-1]:
+                    cpu.append(await burst(c))
+        finally:
+            await raw.aclose()
+            await cl.aclose()
+        return {"stream": stream, "concurrency": concurrency, "cpu_us": out}
+
+    return asyncio.run(go())
+
+
 def bench_plugins() -> dict[str, Any]:
     """Which modules ``import claudette`` and building a router with an explicit plugin load."""
     before = set(sys.modules)
@@ -302,6 +346,8 @@ def main() -> None:
         result = bench_inflight(int(sys.argv[2]))
     elif what == "paired":
         result = bench_paired(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "stream")
+    elif what == "pairedcpu":
+        result = bench_paired_cpu(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "stream")
     elif what == "plugins":
         result = bench_plugins()
     elif what == "overhead":

@@ -60,9 +60,22 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             )
     for mode in MODES:
         cpu = d.get(f"claudette/{mode}/c64", {}).get("added_cpu_us_per_req")
-        if cpu:
+        pcpu = paired.get(mode, {}).get("c64_cpu", {}).get("added_cpu_us")
+        primary = pcpu or cpu
+        if primary:
+            measured = (
+                f"{_f(pcpu['median'], 0)} µs paired (separate processes: {_s(cpu, 0)} µs)"
+                if pcpu
+                else f"{_s(cpu, 0)} µs"
+            )
             out.append(
-                _target(f"added CPU per request at 64 in flight ({mode})", f"{_s(cpu, 0)} µs", "≤ 60 µs", cpu["median"] <= 60)
+                _target(
+                    f"added CPU per request at 64 in flight ({mode})",
+                    measured,
+                    "≤ 60 µs",
+                    primary["median"] <= 60,
+                    "paired = bursts of 64 in flight, raw and claudette alternating in one process" if pcpu else "",
+                )
             )
     worst: float | None = None
     cells = []
@@ -257,6 +270,20 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         for mode, p in r["paired"].items():
             lines.append(f"| {mode} ({p['what']}) | {_s(p['raw_p50_ms'], 3)} | {_s(p['claudette_p50_ms'], 3)} | {_s(p['added_p50_us'], 0)} |")
         lines.append("")
+        cpu_rows = [(mode, p["c64_cpu"]) for mode, p in r["paired"].items() if "c64_cpu" in p]
+        if cpu_rows:
+            lines += [
+                "CPU per request at 64 in flight, paired the same way (bursts of requests, raw and "
+                "claudette alternating in one process; the upstream's CPU is not counted):",
+                "",
+                "| mode | raw CPU µs/req | claudette CPU µs/req | added µs |",
+                "|---|---:|---:|---:|",
+            ]
+            for mode, c in cpu_rows:
+                lines.append(
+                    f"| {mode} | {_s(c['raw_cpu_us'], 0)} | {_s(c['claudette_cpu_us'], 0)} | {_s(c['added_cpu_us'], 0)} |"
+                )
+            lines.append("")
     if "formats" in r:
         lines += ["### Other wire formats (the project's Python emulators, 1 in flight, paired)", ""]
         lines += ["| format | mode | raw p50 ms | claudette p50 ms | added µs |", "|---|---|---:|---:|---:|"]

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "requests": {1: 60, 16: 96, 64: 192},
         "litellm_share": 0.3,
         "paired": 100,
+        "paired_cpu": {"repeats": 2, "rounds": 4, "per_round": 256},
         "select_decisions": {2: 5000, 10: 2000, 100: 300},
         "overhead_requests": 5000,
         "memory_requests": 20000,
@@ -56,6 +58,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "requests": {1: 500, 16: 1000, 64: 2000},
         "litellm_share": 0.15,
         "paired": 1000,
+        "paired_cpu": {"repeats": 3, "rounds": 10, "per_round": 640},
         "select_decisions": {2: 50000, 10: 20000, 100: 2000},
         "overhead_requests": 30000,
         "memory_requests": 100000,
@@ -224,6 +227,24 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             "added_p50_us": spread(diffs),
         }
         log(f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs")
+        # CPU per request at 64 in flight, paired the same way (bursts alternating in one
+        # process): the precise form of the separate-process CPU figure.
+        pc = prof["paired_cpu"]
+        raw_cpu, cl_cpu, added_cpu = [], [], []
+        for _ in range(pc["repeats"]):
+            p = _python("micro.py", "pairedcpu", base, str(pc["rounds"]), str(pc["per_round"]), mode)
+            if p.returncode != 0:
+                raise RuntimeError(f"paired CPU run failed:\n{p.stderr[-3000:]}")
+            cpu = json.loads(p.stdout)["cpu_us"]
+            raw_cpu.append(statistics.median(cpu["raw"]))
+            cl_cpu.append(statistics.median(cpu["claudette"]))
+            added_cpu.append(statistics.median(c - r for c, r in zip(cpu["claudette"], cpu["raw"], strict=True)))
+        out[mode]["c64_cpu"] = {
+            "raw_cpu_us": spread(raw_cpu),
+            "claudette_cpu_us": spread(cl_cpu),
+            "added_cpu_us": spread(added_cpu),
+        }
+        log(f"paired {mode} CPU at 64 in flight: added {out[mode]['c64_cpu']['added_cpu_us']['median']:.0f} µs")
     return out
 
 

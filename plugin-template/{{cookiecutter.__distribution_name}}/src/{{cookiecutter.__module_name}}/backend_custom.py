@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
@@ -89,7 +90,7 @@ class {{ cookiecutter.class_name }}(BaseBackend):
         started = time.perf_counter()
         try:
             response = await self.client.post(
-                GENERATE_PATH, json=self._payload(request, stream=False), headers=self._headers()
+                self.url_for(GENERATE_PATH), json=self._payload(request, stream=False), headers=self._headers()
             )
             if response.status_code >= 400:
                 raise self._error_for(response)
@@ -120,29 +121,37 @@ class {{ cookiecutter.class_name }}(BaseBackend):
         last: Mapping[str, Any] | None = None
         try:
             async with self.client.stream(
-                "POST", GENERATE_PATH, json=self._payload(request, stream=True), headers=self._headers()
+                "POST",
+                self.url_for(GENERATE_PATH),
+                json=self._payload(request, stream=True),
+                headers=self._headers(),
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_for(response)
-                async for event in iter_ndjson(self.name, response.aiter_lines()):
-                    if not isinstance(event, Mapping):
-                        raise ResponseFormatError("a stream event is not an object", self.name, True)
-                    if "error" in event:
-                        error = event["error"] if isinstance(event["error"], Mapping) else {}
-                        raise error_from_status(
-                            self.name,
-                            500,
-                            str(error.get("message") or event["error"]),
-                            error_type=error.get("type"),
-                        )
-                    if event.get("done"):
-                        last = event
-                        break
-                    text = event.get("delta") or ""
-                    if text:
-                        parts.append(text)
-                        yield StreamChunk(text, self.name)
+                # Read the body to its end (the connection then goes back to the pool);
+                # aclosing() closes the line parser at once if the loop stops early.
+                async with aclosing(iter_ndjson(self.name, response.aiter_lines())) as events:
+                    async for event in events:
+                        if last is not None:
+                            continue
+                        if not isinstance(event, Mapping):
+                            raise ResponseFormatError("a stream event is not an object", self.name, True)
+                        if "error" in event:
+                            error = event["error"] if isinstance(event["error"], Mapping) else {}
+                            raise error_from_status(
+                                self.name,
+                                500,
+                                str(error.get("message") or event["error"]),
+                                error_type=error.get("type"),
+                            )
+                        if event.get("done"):
+                            last = event
+                            continue
+                        text = event.get("delta") or ""
+                        if text:
+                            parts.append(text)
+                            yield StreamChunk(text, self.name)
                 metadata = _metadata(response.headers)
         except BackendError:
             raise
@@ -166,7 +175,7 @@ class {{ cookiecutter.class_name }}(BaseBackend):
     async def health_check(self) -> bool:
         """True when the provider's health endpoint answers 200."""
         try:
-            response = await self.client.get(HEALTH_PATH, headers=self._headers())
+            response = await self.client.get(self.url_for(HEALTH_PATH), headers=self._headers())
         except httpx.HTTPError:
             return False
         return response.status_code == 200

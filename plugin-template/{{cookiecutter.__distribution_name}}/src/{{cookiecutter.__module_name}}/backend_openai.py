@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
@@ -86,7 +87,7 @@ class {{ cookiecutter.class_name }}(BaseBackend):
         started = time.perf_counter()
         try:
             response = await self.client.post(
-                COMPLETIONS_PATH, json=self._payload(request, stream=False), headers=self._headers()
+                self.url_for(COMPLETIONS_PATH), json=self._payload(request, stream=False), headers=self._headers()
             )
             if response.status_code >= 400:
                 raise self._error_for(response)
@@ -120,27 +121,35 @@ class {{ cookiecutter.class_name }}(BaseBackend):
         done = False
         try:
             async with self.client.stream(
-                "POST", COMPLETIONS_PATH, json=self._payload(request, stream=True), headers=self._headers()
+                "POST",
+                self.url_for(COMPLETIONS_PATH),
+                json=self._payload(request, stream=True),
+                headers=self._headers(),
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_for(response)
-                async for event in iter_sse(response.aiter_lines()):
-                    if event.data.strip() == "[DONE]":
-                        done = True
-                        break
-                    chunk = parse_json(self.name, event.data)
-                    if "error" in chunk:
-                        raise self._stream_error(chunk["error"])
-                    facts.setdefault("id", chunk.get("id"))
-                    facts.setdefault("model", chunk.get("model"))
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content") or ""
-                        finish_reason = choice.get("finish_reason") or finish_reason
-                        if text:
-                            parts.append(text)
-                            yield StreamChunk(text, self.name)
+                # Read the body to its end (the connection then goes back to the pool);
+                # aclosing() closes the event parser at once if the loop stops early.
+                async with aclosing(iter_sse(response.aiter_lines())) as events:
+                    async for event in events:
+                        if done:
+                            continue
+                        if event.data.strip() == "[DONE]":
+                            done = True
+                            continue
+                        chunk = parse_json(self.name, event.data)
+                        if "error" in chunk:
+                            raise self._stream_error(chunk["error"])
+                        facts.setdefault("id", chunk.get("id"))
+                        facts.setdefault("model", chunk.get("model"))
+                        usage = chunk.get("usage") or usage
+                        for choice in chunk.get("choices") or ():
+                            text = (choice.get("delta") or {}).get("content") or ""
+                            finish_reason = choice.get("finish_reason") or finish_reason
+                            if text:
+                                parts.append(text)
+                                yield StreamChunk(text, self.name)
                 metadata = _metadata(facts, response.headers)
         except BackendError:
             raise
@@ -176,7 +185,7 @@ class {{ cookiecutter.class_name }}(BaseBackend):
     async def health_check(self) -> bool:
         """True when ``GET /models`` answers 200 (listing models costs nothing)."""
         try:
-            response = await self.client.get(MODELS_PATH, headers=self._headers())
+            response = await self.client.get(self.url_for(MODELS_PATH), headers=self._headers())
         except httpx.HTTPError:
             return False
         return response.status_code == 200
