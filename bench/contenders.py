@@ -51,20 +51,28 @@ def _payload(stream: bool) -> dict[str, Any]:
     return payload
 
 
+def _client(base_url: str, transport: Any = None) -> Any:
+    """An ``httpx.AsyncClient`` with claudette's pool settings (and ``transport``, if given)."""
+    import httpx
+
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(TIMEOUT, connect=10.0),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
 class RawHttpx:
     """The physical limit: the same HTTP call with nothing around it."""
 
     name = "raw"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, transport: Any = None) -> None:
         import httpx
 
-        self.client = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(TIMEOUT, connect=10.0),
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE),
-            follow_redirects=False,
-        )
+        self.client = _client(base_url, transport)
         self.headers = {"authorization": f"Bearer {API_KEY}"}
         # The URL parsed once, as claudette's backends do (BaseBackend.url_for): given the
         # string "/chat/completions", httpx would parse it and join it to the base URL on
@@ -122,7 +130,7 @@ class Claudette:
 
     name = "claudette"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, transport: Any = None) -> None:
         from claudette import (
             BackendRouter,
             BackendSettings,
@@ -136,7 +144,9 @@ class Claudette:
         pm = ClaudettePlugins(autoload=False, plugins=[plugin])
         self.router = BackendRouter(RouterOptions(health_checks=False), plugins=pm)
         backend = pm.registry.create(
-            "openai", BackendSettings(base_url=base_url, api_key=API_KEY, model=MODEL)
+            "openai",
+            BackendSettings(base_url=base_url, api_key=API_KEY, model=MODEL),
+            client=_client(base_url, transport) if transport is not None else None,
         )
         self.router.register_backend(backend)
 

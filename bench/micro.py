@@ -4,7 +4,7 @@
     python bench/micro.py memory REQUESTS                 -> RSS after 1,000 and after REQUESTS
     python bench/micro.py inflight CONCURRENCY            -> bytes held per in-flight request
     python bench/micro.py paired BASE_URL REQUESTS        -> raw and claudette, alternating
-    python bench/micro.py pairedcpu BASE_URL ROUNDS PER_ROUND MODE -> CPU per request at 64 in flight, alternating
+    python bench/micro.py pairedcpu ROUNDS PER_ROUND MODE -> CPU per request at 64 in flight, alternating
     python bench/micro.py plugins                         -> modules loaded by import claudette
     python bench/micro.py overhead REQUESTS               -> CPU µs the router adds (no HTTP)
     python bench/micro.py calibrate                       -> seconds for a fixed pure-Python loop
@@ -257,17 +257,40 @@ def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
     return asyncio.run(go())
 
 
-def bench_paired_cpu(base_url: str, rounds: int, per_round: int, stream: bool, concurrency: int = 64) -> dict[str, Any]:
+def _memory_transport(stream: bool) -> Any:
+    """An in-memory upstream: every request answered with the recorded transcript after
+    one event-loop turn (as a socket read would take), without a network or a server."""
+    import httpx
+    from upstream import chat_body, sse_body
+
+    body = (sse_body() if stream else chat_body()).encode()
+    headers = {
+        "content-type": "text/event-stream" if stream else "application/json",
+        "x-request-id": "req_bench",
+    }
+
+    class MemoryTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await request.aread()
+            await asyncio.sleep(0)
+            return httpx.Response(200, headers=headers, content=body)
+
+    return MemoryTransport()
+
+
+def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int = 64) -> dict[str, Any]:
     """CPU per request with ``concurrency`` in flight, raw and claudette in one process.
 
-    Bursts of ``per_round`` requests, raw then claudette (the order alternating each
-    round), each burst timed with ``process_time``: both see the same machine at the same
-    moment, so their difference is what claudette adds to the client's CPU, without the
-    spread between separate processes. The upstream runs in its own processes.
+    Both contenders talk to the same in-memory transport (:func:`_memory_transport`), so
+    the process's CPU time is the clients' own: no upstream process competing for the
+    cores, no sockets. Bursts of ``per_round`` requests, raw then claudette (the order
+    alternating each round), each timed with ``process_time``; their difference is what
+    claudette adds per request.
     """
     from contenders import Claudette, RawHttpx
 
     each = max(1, per_round // concurrency)
+    base = "http://upstream.invalid/v1"
 
     async def burst(contender: Any) -> float:
         call = contender.stream if stream else contender.send
@@ -281,11 +304,12 @@ def bench_paired_cpu(base_url: str, rounds: int, per_round: int, stream: bool, c
         return (time.process_time() - c0) / (each * concurrency) * 1e6
 
     async def go() -> dict[str, Any]:
-        raw, cl = RawHttpx(base_url), Claudette(base_url)
+        transport = _memory_transport(stream)
+        raw, cl = RawHttpx(base, transport), Claudette(base, transport)
         out: dict[str, list[float]] = {"raw": [], "claudette": []}
         try:
             pairs = ((raw, out["raw"]), (cl, out["claudette"]))
-            for _ in range(2):
+            for _ in range(3):
                 for c, _cpu in pairs:
                     await burst(c)
             for i in range(rounds):
@@ -347,7 +371,7 @@ def main() -> None:
     elif what == "paired":
         result = bench_paired(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "stream")
     elif what == "pairedcpu":
-        result = bench_paired_cpu(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "stream")
+        result = bench_paired_cpu(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "stream")
     elif what == "plugins":
         result = bench_plugins()
     elif what == "overhead":

@@ -74,7 +74,10 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     measured,
                     "≤ 60 µs",
                     primary["median"] <= 60,
-                    "paired = bursts of 64 in flight, raw and claudette alternating in one process" if pcpu else "",
+                    "paired = bursts of 64 in flight, raw and claudette alternating in one process, "
+                    "against an in-memory transport; the other figure: separate processes against nginx"
+                    if pcpu
+                    else "",
                 )
             )
     worst: float | None = None
@@ -274,7 +277,9 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         if cpu_rows:
             lines += [
                 "CPU per request at 64 in flight, paired the same way (bursts of requests, raw and "
-                "claudette alternating in one process; the upstream's CPU is not counted):",
+                "claudette alternating in one process) against an in-memory httpx transport that "
+                "answers the same recorded bodies (no upstream process, no sockets: the CPU is the "
+                "clients' own):",
                 "",
                 "| mode | raw CPU µs/req | claudette CPU µs/req | added µs |",
                 "|---|---:|---:|---:|",

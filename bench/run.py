@@ -228,11 +228,12 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
         }
         log(f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs")
         # CPU per request at 64 in flight, paired the same way (bursts alternating in one
-        # process): the precise form of the separate-process CPU figure.
+        # process) against an in-memory transport: the precise form of the separate-process
+        # CPU figure, without an upstream process competing for the two cores.
         pc = prof["paired_cpu"]
         raw_cpu, cl_cpu, added_cpu = [], [], []
         for _ in range(pc["repeats"]):
-            p = _python("micro.py", "pairedcpu", base, str(pc["rounds"]), str(pc["per_round"]), mode)
+            p = _python("micro.py", "pairedcpu", str(pc["rounds"]), str(pc["per_round"]), mode)
             if p.returncode != 0:
                 raise RuntimeError(f"paired CPU run failed:\n{p.stderr[-3000:]}")
             cpu = json.loads(p.stdout)["cpu_us"]

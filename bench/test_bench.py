@@ -70,6 +70,25 @@ def test_targets_judge_the_paired_added_time_first() -> None:
     assert target["measured"].startswith("30 µs paired")
 
 
+def test_targets_judge_cpu_at_64_by_the_paired_figure_and_show_the_other() -> None:
+    results = {
+        "derived": {"claudette/stream/c64": {"added_cpu_us_per_req": _sp(180.0)}},
+        "paired": {"stream": {"c64_cpu": {"added_cpu_us": _sp(75.0)}}},
+    }
+    (target,) = report.evaluate_targets(results)
+    assert target["met"] is False
+    assert target["measured"].startswith("75 µs paired (separate processes: 180 µs)")
+
+
+def test_the_memory_transport_answers_both_contenders_alike() -> None:
+    """The paired CPU measurement's in-memory upstream gives each client a whole answer."""
+    import micro
+
+    result = micro.bench_paired_cpu(rounds=1, per_round=8, stream=True, concurrency=4)
+    assert len(result["cpu_us"]["raw"]) == len(result["cpu_us"]["claudette"]) == 1
+    assert all(x > 0 for x in result["cpu_us"]["raw"] + result["cpu_us"]["claudette"])
+
+
 def test_targets_report_an_infinite_ratio_when_claudette_adds_nothing() -> None:
     results = {
         "derived": {

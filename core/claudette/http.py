@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from claudette._deadline import fail_after
 from claudette.errors import (
     AuthenticationError,
     BackendError,
@@ -200,8 +201,6 @@ async def drain(rest: AsyncIterator[Any], timeout: float = DRAIN_TIMEOUT) -> boo
     keeps sending or holds the body open is given up on after ``timeout`` seconds (the
     connection is then closed, as before). Returns True when the body was read to its end.
     """
-    from claudette._deadline import fail_after
-
     try:
         with fail_after(timeout):
             async for _ in rest:

@@ -276,20 +276,6 @@ class OpenAICompatibleBackend(BaseBackend):
             request=request,
         )
 
-    @staticmethod
-    def _metadata(
-        data: Mapping[str, Any], request_id: str | None, reasoning: str | None
-    ) -> dict[str, Any]:
-        metadata: dict[str, Any] = {}
-        if request_id:
-            metadata["request_id"] = request_id
-        response_id = data.get("id")
-        if isinstance(response_id, str):
-            metadata["response_id"] = response_id
-        if reasoning:
-            metadata["reasoning_content"] = reasoning
-        return metadata
-
     # -- streamed ---------------------------------------------------------------------------------
 
     async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
@@ -412,9 +398,14 @@ class OpenAICompatibleBackend(BaseBackend):
         latency_ms: float,
         request: ClaudetteRequest,
     ) -> ClaudetteResponse:
-        metadata = self._metadata(
-            {"id": state.response_id}, headers.get(REQUEST_ID_HEADER), "".join(state.reasoning)
-        )
+        metadata: dict[str, Any] = {}
+        request_id = headers.get(REQUEST_ID_HEADER)
+        if request_id:
+            metadata["request_id"] = request_id
+        if state.response_id is not None:
+            metadata["response_id"] = state.response_id
+        if state.reasoning:
+            metadata["reasoning_content"] = "".join(state.reasoning)
         return self.create_success_response(
             "".join(state.parts),
             state.tokens_in,
