@@ -57,7 +57,16 @@ def install_llama(session: nox.Session) -> Path:
 def tests(session: nox.Session) -> None:
     """The core's unit and integration tests (real package installs included)."""
     _install_core_and_plugins(session)
-    _pytest(session, "tests", "-m", "not llama and not redis and not chaos", "--ignore=tests/template", "--ignore=tests/chaos", "--ignore=tests/redis")
+    _pytest(
+        session,
+        "tests",
+        "bench/test_bench.py",
+        "-m",
+        "not llama and not redis and not chaos",
+        "--ignore=tests/template",
+        "--ignore=tests/chaos",
+        "--ignore=tests/redis",
+    )
 
 
 @nox.session

@@ -108,3 +108,42 @@ def test_all_zero_weights_are_rejected():
 def test_seed_presets(name, weights):
     o = RouterOptions.preset(name)
     assert (o.cost_weight, o.latency_weight, o.availability_weight) == weights
+
+
+@pytest.mark.parametrize(
+    "settings_kw",
+    [
+        {"cost_per_token": 1e-6},
+        {"input_cost_per_token": 2e-6, "output_cost_per_token": 8e-6, "max_tokens": 900},
+        {"cost_per_token": 1e-6, "output_cost_per_token": 0.0},
+        {},
+    ],
+)
+@pytest.mark.parametrize("max_tokens", [None, 50])
+def test_the_built_in_scorer_is_the_seed_sum_for_every_pricing(settings_kw, max_tokens):
+    from claudette.scoring import DefaultScoring, score_parts
+
+    backend = FakeBackend("a", settings(**settings_kw))
+    backend.stats.record_success(1234.0)
+    request = ClaudetteRequest(
+        prompt="x" * 4001, messages=[{"role": "system", "content": "be brief"}],
+        options={"max_tokens": max_tokens} if max_tokens else None,
+    )
+    options = RouterOptions()
+    fast = DefaultScoring().claudette_score_backend(backend, request, backend.stats, options)
+    assert fast == score_parts(backend, request, backend.stats, options).total
+
+
+def test_the_built_in_scorer_uses_a_backends_own_pricing():
+    from claudette.scoring import DefaultScoring
+
+    class Tiered(FakeBackend):
+        def cost_for_usage(self, tokens_input, tokens_output):
+            return 0.5  # a flat price, whatever the usage
+
+    cheap_looking = Tiered("a", settings(cost_per_token=0.0))
+    request = ClaudetteRequest(prompt="hello")
+    score = DefaultScoring().claudette_score_backend(
+        cheap_looking, request, cheap_looking.stats, RouterOptions()
+    )
+    assert score == pytest.approx(1.0 * RouterOptions().cost_weight)  # 0.5 € scores 1 (capped)

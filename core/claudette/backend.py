@@ -34,6 +34,9 @@ __all__ = ["Backend", "BaseBackend"]
 
 #: Characters per token used when a provider reports no usage (a common rule of thumb).
 CHARS_PER_TOKEN = 4
+#: Output tokens a cost estimate assumes when neither the request nor the backend sets
+#: ``max_tokens``.
+DEFAULT_OUTPUT_TOKENS = 256
 #: Latency reference of the seed formula: 10 s scores 1.0.
 LATENCY_REFERENCE_MS = 10_000.0
 #: Endpoint URLs a backend remembers (parsed once) before it starts over.
@@ -286,7 +289,7 @@ class BaseBackend(abc.ABC):
     def estimate_request_cost(self, request: ClaudetteRequest) -> float:
         """EUR a request is expected to cost here: its prompt plus its output budget."""
         tokens_in = math.ceil(request.text_length / CHARS_PER_TOKEN)
-        tokens_out = request.options.max_tokens or self.settings.max_tokens or 256
+        tokens_out = request.options.max_tokens or self.settings.max_tokens or DEFAULT_OUTPUT_TOKENS
         return self.cost_for_usage(tokens_in, tokens_out)
 
     def record_latency(self, latency_ms: float) -> None:

@@ -23,6 +23,7 @@ import attrs
 
 from claudette._deadline import fail_after
 from claudette._log import logger
+from claudette.backend import DEFAULT_OUTPUT_TOKENS
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
     BackendError,
@@ -59,8 +60,6 @@ _CLOSED = CircuitBreakerState.CLOSED
 _default_score = DefaultScoring.claudette_score_backend
 #: Skip reasons of the budget start with this.
 _OVER_BUDGET = "over budget"
-#: Output tokens assumed when neither the request nor the backend sets ``max_tokens``.
-_DEFAULT_OUTPUT_TOKENS = 256
 
 
 @attrs.define
@@ -275,7 +274,8 @@ class BackendRouter:
         region = request.region or options.region
         # The built-in scorer is a pure function: a lone usable backend wins without it,
         # so the first candidate is scored only once a second one shows up.
-        lazy = region is None and getattr(score, "__func__", None) is _default_score
+        builtin = getattr(score, "__func__", None) is _default_score
+        lazy = region is None and builtin
         pending: tuple[BaseBackend, BackendStats] | None = None
         best: BaseBackend | None = None
         best_score = 0.0
@@ -309,9 +309,12 @@ class BackendRouter:
                         pending = (backend, stats)
                         continue
                     first, first_stats = pending
-                    best_score = score(backend=first, request=request, stats=first_stats, options=options)
+                    best_score = score(first, request, first_stats, options)
                     best = first
-            s = score(backend=backend, request=request, stats=stats, options=options)
+            if builtin:  # its parameter order is known: a positional call is cheaper
+                s = score(backend, request, stats, options)
+            else:
+                s = score(backend=backend, request=request, stats=stats, options=options)
             if s is None:
                 s = 0.0
             if best is None or s < best_score:
@@ -760,7 +763,7 @@ class BackendRouter:
     @staticmethod
     def _tokens_needed(backend: BaseBackend, request: ClaudetteRequest) -> int:
         tokens_in = -(-request.text_length // 4)
-        return tokens_in + (request.options.max_tokens or backend.settings.max_tokens or _DEFAULT_OUTPUT_TOKENS)
+        return tokens_in + (request.options.max_tokens or backend.settings.max_tokens or DEFAULT_OUTPUT_TOKENS)
 
     def _gate_reason(self, backend: BaseBackend, request: ClaudetteRequest, now: float) -> str | None:
         """Why the rate limit or the budget keeps ``backend`` from taking ``request``."""
