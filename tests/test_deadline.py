@@ -51,7 +51,13 @@ async def test_a_callers_cancellation_stays_a_cancellation():
         await task
 
 
-async def test_a_cancellation_arriving_with_the_deadline_is_not_swallowed():
+@pytest.mark.parametrize(
+    ("caller_cancels_too", "raised"),
+    [(False, TimeoutError), (True, asyncio.CancelledError)],
+)
+async def test_the_deadline_alone_is_a_timeout_and_a_callers_cancel_is_never_swallowed(
+    caller_cancels_too, raised
+):
     scopes: list[fail_after] = []
     entered = asyncio.Event()
 
@@ -64,25 +70,9 @@ async def test_a_cancellation_arriving_with_the_deadline_is_not_swallowed():
     task = asyncio.ensure_future(worker())
     await entered.wait()
     scopes[0].expire()  # the deadline fires (what the watchdog's timer does) ...
-    task.cancel()  # ... and the caller cancels too, before the task runs again
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-async def test_the_deadline_alone_becomes_a_timeout():
-    scopes: list[fail_after] = []
-    entered = asyncio.Event()
-
-    async def worker() -> None:
-        with fail_after(5) as scope:
-            scopes.append(scope)
-            entered.set()
-            await asyncio.sleep(5)
-
-    task = asyncio.ensure_future(worker())
-    await entered.wait()
-    scopes[0].expire()
-    with pytest.raises(TimeoutError):
+    if caller_cancels_too:
+        task.cancel()  # ... and the caller cancels too, before the task runs again
+    with pytest.raises(raised):
         await task
 
 

@@ -167,3 +167,22 @@ def test_ndjson_feed_names_the_backend_on_a_bad_line():
     with pytest.raises(ResponseFormatError, match="malformed JSON") as info:
         decoder.feed('{"a": 1}\n{"trunc\n')
     assert info.value.backend == "ollama"
+
+
+async def test_read_steps_through_a_body_then_says_it_has_ended():
+    async def pieces():
+        for piece in ('{"a": 1}\n{"b"', ': 2}\n', '{"c": 3}'):
+            yield piece
+
+    decoder, texts, batches = NDJSONDecoder("ollama"), pieces(), []
+    while (batch := await decoder.read(texts)) is not None:
+        batches.append(batch)
+    assert batches == [[{"a": 1}], [{"b": 2}], [], [{"c": 3}]]  # the last one: the body's end
+    assert await decoder.read(texts) is None
+
+    sse = SSEDecoder()
+    body = _lines("data: 1\n\ndata: ", "2")
+    assert await sse.read(body) == [SSEEvent("message", "1")]
+    assert await sse.read(body) == []
+    assert await sse.read(body) == [SSEEvent("message", "2")]
+    assert await sse.read(body) is None

@@ -21,7 +21,7 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import httpx
 
@@ -217,15 +217,51 @@ class SSEEvent(NamedTuple):
     data: str
 
 
+_Item = TypeVar("_Item")
+
+
+class _TextDecoder(Generic[_Item]):
+    """What both stream decoders share: :meth:`read`, the loop step over a text iterator."""
+
+    __slots__ = ("_ended",)
+
+    def __init__(self) -> None:
+        self._ended = False
+
+    def feed(self, text: str) -> list[_Item]:  # pragma: no cover - abstract
+        """Feed the next piece of the body; the items it completes."""
+        raise NotImplementedError
+
+    def flush(self) -> list[_Item]:  # pragma: no cover - abstract
+        """The items the body ended in without closing."""
+        raise NotImplementedError
+
+    async def read(self, texts: AsyncIterator[str]) -> list[_Item] | None:
+        """The items completed by the next piece of ``texts`` (``response.aiter_text()``);
+        at the body's end the ones it left unclosed, then None.
+
+        ``while (items := await decoder.read(texts)) is not None: ...`` is the whole loop,
+        with no generator layer between the body and the caller.
+        """
+        if self._ended:
+            return None
+        try:
+            text = await texts.__anext__()
+        except StopAsyncIteration:
+            self._ended = True
+            return self.flush()
+        return self.feed(text)
+
+
 def _event(name: str, data: str) -> SSEEvent:
     return tuple.__new__(SSEEvent, (name, data))  # SSEEvent(...) without its Python __new__
 
 
-class SSEDecoder:
+class SSEDecoder(_TextDecoder[SSEEvent]):
     """Server-sent events from a streamed body, decoded in the caller's own loop.
 
-    Two ways to feed it: :meth:`feed` takes text as it arrives (``response.aiter_text()``)
-    and returns the events it completes, splitting in C and handling the usual one-line
+    Two ways to feed it: :meth:`feed` takes text as it arrives (``response.aiter_text()``;
+    :meth:`read` takes the next piece from it) and returns the events it completes, splitting in C and handling the usual one-line
     ``data:`` event without a per-line step (the way provider SDKs read SSE); :meth:`decode`
     takes one line at a time (``response.aiter_lines()``). Either way :meth:`flush` returns
     an event the body ended without closing. Follows the SSE framing: ``event:`` and
@@ -237,6 +273,7 @@ class SSEDecoder:
     __slots__ = ("_buffer", "_data", "_event")
 
     def __init__(self) -> None:
+        super().__init__()
         self._event = ""
         self._data: list[str] = []
         self._buffer = ""
@@ -304,7 +341,7 @@ class SSEDecoder:
         return events
 
 
-class NDJSONDecoder:
+class NDJSONDecoder(_TextDecoder[Any]):
     """Newline-delimited JSON from a streamed body, decoded in the caller's own loop.
 
     :meth:`feed` takes text as it arrives (``response.aiter_text()``) and returns the
@@ -317,6 +354,7 @@ class NDJSONDecoder:
     __slots__ = ("_backend", "_buffer")
 
     def __init__(self, backend: str) -> None:
+        super().__init__()
         self._backend = backend
         self._buffer = ""
 

@@ -212,24 +212,16 @@ class ClaudeBackend(BaseBackend):
                 # line); the loop owns the text iterator and closes it if it stops early.
                 texts = cast("AsyncGenerator[str, None]", response.aiter_text())
                 try:
-                    async for piece in texts:
-                        for event in decoder.feed(piece):
+                    while (events := await decoder.read(texts)) is not None:
+                        for event in events:
                             text = on_event(state, event, headers)
                             if text:
                                 yield StreamChunk(text, self.name)
                             if state.stopped:
                                 break
                         if state.stopped:
+                            await drain(texts)  # the end of the body: the connection is reused
                             break
-                    else:
-                        for event in decoder.flush():
-                            text = on_event(state, event, headers)
-                            if text:
-                                yield StreamChunk(text, self.name)
-                            if state.stopped:
-                                break
-                    if state.stopped:
-                        await drain(texts)  # the end of the body: the connection is reused
                 except BaseException:
                     await texts.aclose()
                     raise

@@ -200,18 +200,10 @@ class OllamaBackend(BaseBackend):
                 # text iterator if it stops early.
                 texts = cast("AsyncGenerator[str, None]", response.aiter_text())
                 try:
-                    async for piece in texts:
-                        for raw in decoder.feed(piece):
-                            if final is None:
-                                chunk = on_object(raw)
-                                if chunk is None:
-                                    continue
-                                if chunk.response is not None:
-                                    final = chunk
-                                else:
-                                    yield chunk
-                    for raw in decoder.flush():  # a last line without its line break
-                        if final is None:
+                    while (objects := await decoder.read(texts)) is not None:
+                        for raw in objects:
+                            if final is not None:
+                                continue  # read to the end, so the connection can be reused
                             chunk = on_object(raw)
                             if chunk is None:
                                 continue

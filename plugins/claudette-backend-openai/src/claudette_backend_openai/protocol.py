@@ -294,8 +294,7 @@ class OpenAICompatibleBackend(BaseBackend):
                     body = await reply.aread()
                     raise self.translate_error(reply.status_code, body, reply.headers)
                 state = _StreamState()
-                decoder = SSEDecoder()
-                feed = decoder.feed
+                read = SSEDecoder().read
                 apply_event = self._apply_event
                 headers = reply.headers
                 name = self.name
@@ -303,24 +302,16 @@ class OpenAICompatibleBackend(BaseBackend):
                 # line); the loop owns the text iterator and closes it if it stops early.
                 texts = cast("AsyncGenerator[str, None]", reply.aiter_text())
                 try:
-                    async for text in texts:
-                        for event in feed(text):
+                    while (events := await read(texts)) is not None:
+                        for event in events:
                             piece = apply_event(state, event.data, headers)
                             if piece:
                                 yield StreamChunk(piece, name)
                             elif state.done:
                                 break
                         if state.done:
+                            await drain(texts)  # the end of the body: the connection is reused
                             break
-                    else:
-                        for event in decoder.flush():
-                            piece = apply_event(state, event.data, headers)
-                            if piece:
-                                yield StreamChunk(piece, name)
-                            elif state.done:
-                                break
-                    if state.done:
-                        await drain(texts)  # the end of the body: the connection is reused
                 except BaseException:
                     await texts.aclose()
                     raise
