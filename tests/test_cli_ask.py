@@ -374,9 +374,13 @@ def test_ctrl_c_while_waiting_exits_130(tmp_path: Path, env: dict[str, str]) -> 
 
     with OllamaEmulator(reply="too late", delay=20) as slow:
         write_config(tmp_path / "claudette.toml", backend("slow", slow.url))
+        # As from a terminal: SIGINT at its default even when this suite runs where it is
+        # ignored (a job started with `&` by a non-interactive shell inherits SIG_IGN, and
+        # Python then leaves Ctrl-C ignored, which is right for such a job).
         process = subprocess.Popen(
             [sys.executable, "-m", "claudette", "ask", "hi"],
             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 30
