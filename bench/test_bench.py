@@ -80,8 +80,9 @@ def test_targets_judge_cpu_at_64_by_the_paired_figure_and_show_the_other() -> No
     assert target["measured"].startswith("75 µs paired (separate processes: 180 µs)")
 
 
-def test_the_memory_transport_answers_both_contenders_alike() -> None:
-    """The paired CPU measurement's in-memory upstream gives each client a whole answer."""
+def test_paired_cpu_gets_whole_answers_for_both_contenders_from_the_memory_transport() -> None:
+    """A bad body would raise in either client (each parses the whole answer), so a result
+    with one timed burst each means both read complete answers."""
     import micro
 
     result = micro.bench_paired_cpu(rounds=1, per_round=8, stream=True, concurrency=4)

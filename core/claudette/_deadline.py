@@ -7,7 +7,7 @@ request) each block is an entry in its loop's :class:`Watchdog`, whose one timer
 re-armed only when an earlier deadline comes in or when it fires. A fired deadline cancels
 the block's task; leaving the block turns that cancellation into a ``TimeoutError``, told
 apart from a caller's own cancellation by counting cancellation requests
-(:func:`cancelling` / :func:`uncancel`), as ``asyncio.timeout`` does.
+(``Task.cancelling`` / ``Task.uncancel``), as ``asyncio.timeout`` does.
 
 It is a plain (synchronous) context manager, so it also works around one ``await`` inside
 an async generator. Like ``asyncio.timeout`` it must be entered and left in one task.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Watchdog", "cancelling", "fail_after", "uncancel", "watchdog_for"]
+__all__ = ["Watchdog", "fail_after", "watchdog_for"]
 
 
 class fail_after:  # lower case: used like a function, as anyio and trio name it
@@ -54,7 +54,6 @@ class fail_after:  # lower case: used like a function, as anyio and trio name it
         if watchdog is None or watchdog._loop() is not task.get_loop():
             watchdog = watchdog_for(task.get_loop())
         self._watchdog = watchdog
-        # Watchdog.watch, inlined: this runs once per request.
         when = watchdog.time() + seconds
         watchdog.deadlines[self] = when
         if when < watchdog.at:
@@ -114,26 +113,6 @@ class Watchdog:
         #: When the timer fires (infinity when it is not armed); never after a deadline.
         self.at = math.inf
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop this watchdog times (None once that loop is gone)."""
-        return self._loop()
-
-    def watch(self, block: fail_after, when: float) -> None:
-        """Expire ``block`` at loop time ``when`` unless :meth:`unwatch` comes first."""
-        self.deadlines[block] = when
-        if when < self.at:
-            self._arm(when)
-
-    def unwatch(self, block: fail_after) -> None:
-        """The block ended: forget its deadline."""
-        self.deadlines.pop(block, None)
-
-    def stop(self) -> None:
-        """Disarm the timer."""
-        self._cancel_timer()
-        self.at = math.inf
-
     def _cancel_timer(self) -> None:
         handle = self._handle() if self._handle is not None else None
         if handle is not None:
@@ -188,19 +167,11 @@ _COUNTS_CANCELS = sys.version_info >= (3, 11)
 
 if sys.version_info >= (3, 11):
 
-    def cancelling(task: asyncio.Task[Any]) -> int:
-        """Cancellation requests pending on ``task``."""
-        return task.cancelling()
-
     def uncancel(task: asyncio.Task[Any]) -> int:
         """Withdraw the deadline's cancellation request; the requests still pending."""
         return task.uncancel()
 
 else:  # pragma: no cover - 3.10: no request counting; a fired deadline is a timeout
-
-    def cancelling(task: asyncio.Task[Any]) -> int:
-        """Cancellation requests pending on ``task`` (not counted on 3.10)."""
-        return 0
 
     def uncancel(task: asyncio.Task[Any]) -> int:
         """Withdraw the deadline's cancellation request (nothing to withdraw on 3.10)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar, cast
 
 import httpx
@@ -209,9 +210,8 @@ class ClaudeBackend(BaseBackend):
                 on_event = self._on_event
                 headers = response.headers
                 # The body is read as text and split into events by the decoder (no step per
-                # line); the loop owns the text iterator and closes it if it stops early.
-                texts = cast("AsyncGenerator[str, None]", response.aiter_text())
-                try:
+                # line); aclosing() closes the text iterator if the loop stops early.
+                async with aclosing(cast("AsyncGenerator[str, None]", response.aiter_text())) as texts:
                     while (events := await decoder.read(texts)) is not None:
                         for event in events:
                             text = on_event(state, event, headers)
@@ -222,9 +222,6 @@ class ClaudeBackend(BaseBackend):
                         if state.stopped:
                             await drain(texts)  # the end of the body: the connection is reused
                             break
-                except BaseException:
-                    await texts.aclose()
-                    raise
                 if not state.stopped:
                     raise ResponseFormatError(
                         "the event stream ended without message_stop", self.name, True, 200,

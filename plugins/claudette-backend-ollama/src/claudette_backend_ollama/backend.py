@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar, cast
 
 import attrs
@@ -196,10 +197,9 @@ class OllamaBackend(BaseBackend):
                     return StreamChunk(delta, self.name)
 
                 # The body is read as text and split into lines by the decoder (no step per
-                # line), to its end so that the connection is reused; the loop closes the
-                # text iterator if it stops early.
-                texts = cast("AsyncGenerator[str, None]", response.aiter_text())
-                try:
+                # line), to its end so that the connection is reused; aclosing() closes the
+                # text iterator if the loop stops early.
+                async with aclosing(cast("AsyncGenerator[str, None]", response.aiter_text())) as texts:
                     while (objects := await decoder.read(texts)) is not None:
                         for raw in objects:
                             if final is not None:
@@ -211,9 +211,6 @@ class OllamaBackend(BaseBackend):
                                 final = chunk
                             else:
                                 yield chunk
-                except BaseException:
-                    await texts.aclose()
-                    raise
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         if final is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar, cast
 
 import httpx
@@ -299,9 +300,8 @@ class OpenAICompatibleBackend(BaseBackend):
                 headers = reply.headers
                 name = self.name
                 # The body is read as text and split into events by the decoder (no step per
-                # line); the loop owns the text iterator and closes it if it stops early.
-                texts = cast("AsyncGenerator[str, None]", reply.aiter_text())
-                try:
+                # line); aclosing() closes the text iterator if the loop stops early.
+                async with aclosing(cast("AsyncGenerator[str, None]", reply.aiter_text())) as texts:
                     while (events := await read(texts)) is not None:
                         for event in events:
                             piece = apply_event(state, event.data, headers)
@@ -312,9 +312,6 @@ class OpenAICompatibleBackend(BaseBackend):
                         if state.done:
                             await drain(texts)  # the end of the body: the connection is reused
                             break
-                except BaseException:
-                    await texts.aclose()
-                    raise
                 if not state.done:
                     raise self._format_error(
                         "the stream ended without its [DONE] terminator",
