@@ -133,3 +133,83 @@ def test_each_loop_has_its_own_watchdog():
     first = asyncio.run(which())
     second = asyncio.run(which())
     assert first is not second
+
+
+# The task lookup: after the first block on a loop, the loop is asked for its current task
+# directly (no running-loop lookup, which costs a getpid() system call on 3.11) — but only
+# when that loop runs in the calling thread, and never with a forked parent's loop.
+
+
+async def test_later_blocks_skip_the_running_loop_lookup(monkeypatch: pytest.MonkeyPatch):
+    with fail_after(5):  # makes this loop's watchdog the last one used
+        await asyncio.sleep(0)
+    looked_up: list[object] = []
+    real = asyncio.current_task
+
+    def counting(loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[object] | None:
+        looked_up.append(loop)
+        return real(loop)
+
+    monkeypatch.setattr(asyncio, "current_task", counting)
+    for _ in range(3):
+        with fail_after(5) as block:
+            await asyncio.sleep(0)
+        assert block._task is real()
+    assert looked_up == []
+
+
+def test_a_loop_busy_in_another_thread_never_lends_its_task():
+    """Thread B's loop, caught in the middle of a task step, was the last one used; a
+    block in the main thread's loop must still cancel the main thread's own task."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    async def held_in_a_step() -> None:
+        with fail_after(30):
+            await asyncio.sleep(0)
+        with fail_after(30):
+            inside.set()
+            release.wait(10)  # blocks thread B inside this task's step
+
+    other = threading.Thread(target=asyncio.run, args=(held_in_a_step(),))
+    other.start()
+    try:
+        assert inside.wait(10)
+
+        async def mine() -> bool:
+            with fail_after(5) as block:
+                await asyncio.sleep(0)
+            return block._task is asyncio.current_task()
+
+        assert asyncio.run(mine())
+    finally:
+        release.set()
+        other.join(10)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_take_the_parents_task():
+    """Forked inside a task step, the child starts a new loop: its blocks must hold the
+    child's task, not the parent's task frozen mid-step."""
+    import os
+
+    async def fork_in_a_step() -> int:
+        with fail_after(30):
+            await asyncio.sleep(0)
+        pid = os.fork()
+        if pid == 0:  # the child: a new loop in the same thread
+            async def mine() -> bool:
+                with fail_after(5) as block:
+                    await asyncio.sleep(0)
+                return block._task is asyncio.current_task()
+
+            ok = False
+            try:
+                ok = asyncio.new_event_loop().run_until_complete(mine())
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    assert asyncio.run(fork_in_a_step()) == 0

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import sys
 import time
 import weakref
 from collections.abc import Callable
+from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
 
@@ -43,16 +45,27 @@ class fail_after:  # lower case: used like a function, as anyio and trio name it
 
     def __enter__(self) -> fail_after:
         seconds = self._seconds
-        if seconds is None or seconds == math.inf:
+        if seconds is None or seconds == _INF:
             return self
-        task = asyncio.current_task()
+        # The task to cancel at the deadline. asyncio.current_task() finds the running loop
+        # first, and on 3.11 that costs a getpid() system call per call; instead the loop
+        # of the last watchdog is asked directly, when it is running in this very thread
+        # (only one loop can be: its current task is then ours).
+        watchdog = _last
+        loop = watchdog._loop() if watchdog is not None else None
+        task = (
+            _current_task(loop)
+            if loop is not None and getattr(loop, "_thread_id", None) == _get_ident()
+            else None
+        )
         if task is None:
-            raise RuntimeError("fail_after() must be used inside a task")
+            task = asyncio.current_task()
+            if task is None:
+                raise RuntimeError("fail_after() must be used inside a task")
+            watchdog = watchdog_for(task.get_loop())
+        assert watchdog is not None
         self._task = task
         self._pending = task.cancelling() if _COUNTS_CANCELS else 0  # type: ignore[attr-defined]
-        watchdog = _last
-        if watchdog is None or watchdog._loop() is not task.get_loop():
-            watchdog = watchdog_for(task.get_loop())
         self._watchdog = watchdog
         when = watchdog.time() + seconds
         watchdog.deadlines[self] = when
@@ -164,6 +177,19 @@ def watchdog_for(loop: asyncio.AbstractEventLoop) -> Watchdog:
 
 
 _COUNTS_CANCELS = sys.version_info >= (3, 11)
+_INF = math.inf
+#: ``asyncio.current_task`` with a loop given: no running-loop lookup.
+_current_task = asyncio.current_task
+
+
+def _forget_last() -> None:
+    """In a forked child: the parent's loop may still look as if it ran in this thread."""
+    global _last
+    _last = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_last)
 
 if sys.version_info >= (3, 11):
 
