@@ -471,24 +471,37 @@ class BackendRouter:
 
     # -- routing ------------------------------------------------------------------------------
 
+    def _acquire_now(
+        self,
+        request: ClaudetteRequest,
+        exclude: set[str] | None,
+        reasons: dict[str, str] | None,
+    ) -> tuple[BaseBackend, CircuitBreaker] | None:
+        """The usual turn, without a coroutine: the selected backend and its breaker when
+        that breaker is closed (a closed breaker always lets the call through).
+
+        None otherwise, and :meth:`_next_backend` takes over: when nothing is usable now
+        (it may wait out a cool-down) or the breaker is open or half-open (it may have to
+        ask a shared store who probes). It selects again; that is the rare path.
+        """
+        try:
+            backend = self._select(request, exclude, reasons)
+        except NoBackendAvailableError:
+            return None
+        breaker = self._breakers[backend.name]
+        return (backend, breaker) if breaker._state is _CLOSED else None
+
     async def _next_backend(
         self,
         request: ClaudetteRequest,
         exclude: set[str] | None,
         reasons: dict[str, str] | None,
         waited: list[float],
-        selected: BaseBackend | None = None,
     ) -> tuple[BaseBackend, CircuitBreaker]:
-        """Select and acquire a backend, waiting out brief cool-downs within the budget.
-
-        ``selected``: a backend already selected for this turn (only acquired here).
-        """
+        """Select and acquire a backend, waiting out brief cool-downs within the budget."""
         while True:
             try:
-                if selected is not None:
-                    backend, selected = selected, None
-                else:
-                    backend = self._select(request, exclude, reasons)
+                backend = self._select(request, exclude, reasons)
             except NoBackendAvailableError:
                 wait = None if request.backend else self._cooldown_wait(exclude)
                 budget = self.options.max_cooldown_wait - waited[0]
@@ -540,19 +553,12 @@ class BackendRouter:
         last_error: BackendError | None = None
         try:
             for attempt in range(self.options.max_attempts):
-                # The usual turn without a coroutine: select, and a closed breaker always
-                # lets the call through; anything else (nothing usable now, a breaker to
-                # probe or shared) takes the full path, which may wait or ask the store.
-                try:
-                    backend = self._select(request, exclude, reasons)
-                except NoBackendAvailableError:
-                    backend, breaker = await self._next_backend(request, exclude, reasons, waited)
-                else:
-                    breaker = self._breakers[backend.name]
-                    if breaker._state is not _CLOSED:
-                        backend, breaker = await self._next_backend(
-                            request, exclude, reasons, waited, backend
-                        )
+                acquired = self._acquire_now(request, exclude, reasons)
+                backend, breaker = (
+                    acquired
+                    if acquired is not None
+                    else await self._next_backend(request, exclude, reasons, waited)
+                )
                 if attempt:
                     counters.fallbacks += 1
                 try:
@@ -612,7 +618,12 @@ class BackendRouter:
         last_error: BackendError | None = None
         try:
             for attempt in range(self.options.max_attempts):
-                backend, breaker = await self._next_backend(request, exclude, reasons, waited)
+                acquired = self._acquire_now(request, exclude, reasons)
+                backend, breaker = (
+                    acquired
+                    if acquired is not None
+                    else await self._next_backend(request, exclude, reasons, waited)
+                )
                 if attempt:
                     counters.fallbacks += 1
                 sent = self.plugins.preprocess_request(request, backend) if processors else request
