@@ -3,6 +3,8 @@
 - ``raw``: a bare ``httpx.AsyncClient`` with claudette's pool settings: the limit.
 - ``claudette``: :class:`claudette.BackendRouter` with the ``openai`` plugin.
 - ``litellm``: ``litellm.Router`` with the same deployment.
+- ``floor`` (paired measurements only): the raw call wrapped in claudette's public types,
+  a yardstick for how much of claudette's added cost those types alone impose.
 
 Each one sends the same chat request and reads the whole answer (parsing the JSON, or
 every SSE event), so that the difference between them is the client's own cost.
@@ -14,7 +16,7 @@ import json
 import time
 from typing import Any, Protocol
 
-__all__ = ["CONTENDERS", "PROMPT", "Contender", "make_contender", "openai_plugin_module"]
+__all__ = ["CONTENDERS", "PROMPT", "Contender", "ContractFloor", "make_contender", "openai_plugin_module"]
 
 PROMPT = "Say hello in two words."
 MODEL = "gpt-4o-mini"
@@ -108,6 +110,81 @@ class RawHttpx:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class ContractFloor(RawHttpx):
+    """The raw call wrapped in the objects claudette's API gives every caller, and nothing
+    else: a :class:`~claudette.ClaudetteRequest` in, a :class:`~claudette.ClaudetteResponse`
+    out, and for a stream a :class:`~claudette.StreamChunk` per text piece through one
+    async generator. No routing, no pricing, no plugin, no deadline.
+
+    Not a client anyone would use: a yardstick. Its cost above raw is the part of
+    claudette's added cost that its public types alone impose (frozen attrs objects are
+    validated and built field by field); what claudette adds above this floor is its own
+    machinery (routing, breaker, deadline, accounting, the provider plugin).
+    """
+
+    name = "floor"
+
+    def __init__(self, base_url: str, transport: Any = None) -> None:
+        from claudette import ClaudetteRequest, ClaudetteResponse, StreamChunk
+
+        super().__init__(base_url, transport)
+        self.types = ClaudetteRequest, ClaudetteResponse, StreamChunk
+
+    async def send(self) -> str:
+        request_type, response_type, _ = self.types
+        request_type(prompt=PROMPT)  # the caller's request, as claudette's API has it built
+        r = await self.client.post(self.url, json=_payload(False), headers=self.headers)
+        if r.status_code != 200:
+            raise RuntimeError(f"upstream answered {r.status_code}")
+        data = json.loads(r.content)
+        choice, usage = data["choices"][0], data["usage"]
+        response = response_type(
+            choice["message"]["content"],
+            "openai",
+            data["model"],
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            0.0,
+            0.0,
+            False,
+            choice["finish_reason"],
+            {"request_id": r.headers.get("x-request-id")},
+        )
+        return str(response.content)
+
+    async def _chunks(self) -> Any:
+        request_type, response_type, chunk_type = self.types
+        request_type(prompt=PROMPT, stream=True)
+        parts: list[str] = []
+        async with self.client.stream("POST", self.url, json=_payload(True), headers=self.headers) as r:
+            if r.status_code != 200:
+                raise RuntimeError(f"upstream answered {r.status_code}")
+            async for line in r.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    continue
+                event = json.loads(data)
+                for choice in event.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        parts.append(text)
+                        yield chunk_type(text, "openai")
+        response = response_type(
+            "".join(parts), "openai", MODEL, 9, 2, 0.0, 0.0, False, "stop",
+            {"request_id": r.headers.get("x-request-id")},
+        )
+        yield chunk_type("", "openai", response)
+
+    async def stream(self) -> tuple[float, float]:
+        first = 0.0
+        async for chunk in self._chunks():
+            if chunk.text and not first:
+                first = time.perf_counter()
+        return first, time.perf_counter()
 
 
 def openai_plugin_module() -> tuple[Any, str]:

@@ -3,8 +3,8 @@
     python bench/micro.py select N_BACKENDS DECISIONS     -> µs per select_backend decision
     python bench/micro.py memory REQUESTS                 -> RSS after 1,000 and after REQUESTS
     python bench/micro.py inflight CONCURRENCY            -> bytes held per in-flight request
-    python bench/micro.py paired BASE_URL REQUESTS        -> raw and claudette, alternating
-    python bench/micro.py pairedcpu ROUNDS PER_ROUND MODE -> CPU per request at 64 in flight, alternating
+    python bench/micro.py paired BASE_URL REQUESTS        -> raw, claudette, floor, in turn
+    python bench/micro.py pairedcpu ROUNDS PER_ROUND MODE -> CPU per request at 64 in flight, in turn
     python bench/micro.py plugins                         -> modules loaded by import claudette
     python bench/micro.py overhead REQUESTS               -> CPU µs the router adds (no HTTP)
     python bench/micro.py calibrate                       -> seconds for a fixed pure-Python loop
@@ -227,20 +227,21 @@ def bench_inflight(concurrency: int) -> dict[str, Any]:
 
 
 def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
-    """Raw httpx and claudette in one process and loop, one request each in turn (1 in flight)."""
-    from contenders import Claudette, RawHttpx
+    """Raw httpx, claudette and the contract floor in one process and loop, one request
+    each in turn (1 in flight), the order rotating."""
+    from contenders import Claudette, ContractFloor, RawHttpx
 
     async def go() -> dict[str, Any]:
-        raw, cl = RawHttpx(base_url), Claudette(base_url)
-        out: dict[str, list[float]] = {"raw": [], "claudette": []}
+        raw, cl, floor = RawHttpx(base_url), Claudette(base_url), ContractFloor(base_url)
+        out: dict[str, list[float]] = {"raw": [], "claudette": [], "floor": []}
         try:
-            pairs = ((raw, out["raw"]), (cl, out["claudette"]))
+            pairs = ((raw, out["raw"]), (cl, out["claudette"]), (floor, out["floor"]))
             for _ in range(50):
                 for c, _lat in pairs:
                     await (c.stream() if stream else c.send())
             gc.collect()
             for i in range(requests):
-                order = pairs if i % 2 == 0 else pairs[::-1]
+                order = pairs[i % 3 :] + pairs[: i % 3]
                 for c, lat in order:
                     t0 = time.perf_counter()
                     if stream:
@@ -250,8 +251,8 @@ def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
                         await c.send()
                         lat.append((time.perf_counter() - t0) * 1000.0)
         finally:
-            await raw.aclose()
-            await cl.aclose()
+            for c, _lat in pairs:
+                await c.aclose()
         return {"stream": stream, "latency_ms": out}
 
     return asyncio.run(go())
@@ -279,15 +280,16 @@ def _memory_transport(stream: bool) -> Any:
 
 
 def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int = 64) -> dict[str, Any]:
-    """CPU per request with ``concurrency`` in flight, raw and claudette in one process.
+    """CPU per request with ``concurrency`` in flight: raw, claudette and the contract
+    floor (:class:`contenders.ContractFloor`) in one process.
 
-    Both contenders talk to the same in-memory transport (:func:`_memory_transport`), so
-    the process's CPU time is the clients' own: no upstream process competing for the
-    cores, no sockets. Bursts of ``per_round`` requests, raw then claudette (the order
-    alternating each round), each timed with ``process_time``; their difference is what
-    claudette adds per request.
+    All talk to the same in-memory transport (:func:`_memory_transport`), so the process's
+    CPU time is the clients' own: no upstream process competing for the cores, no sockets.
+    Bursts of ``per_round`` requests, one per contender in an order rotating each round,
+    each timed with ``process_time``; a contender's difference to raw in the same round is
+    what it adds per request.
     """
-    from contenders import Claudette, RawHttpx
+    from contenders import Claudette, ContractFloor, RawHttpx
 
     each = max(1, per_round // concurrency)
     base = "http://upstream.invalid/v1"
@@ -305,20 +307,19 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
 
     async def go() -> dict[str, Any]:
         transport = _memory_transport(stream)
-        raw, cl = RawHttpx(base, transport), Claudette(base, transport)
-        out: dict[str, list[float]] = {"raw": [], "claudette": []}
+        contenders = (RawHttpx(base, transport), Claudette(base, transport), ContractFloor(base, transport))
+        out: dict[str, list[float]] = {c.name: [] for c in contenders}
         try:
-            pairs = ((raw, out["raw"]), (cl, out["claudette"]))
             for _ in range(3):
-                for c, _cpu in pairs:
+                for c in contenders:
                     await burst(c)
             for i in range(rounds):
                 gc.collect()
-                for c, cpu in pairs if i % 2 == 0 else pairs[::-1]:
-                    cpu.append(await burst(c))
+                for c in contenders[i % 3 :] + contenders[: i % 3]:
+                    out[c.name].append(await burst(c))
         finally:
-            await raw.aclose()
-            await cl.aclose()
+            for c in contenders:
+                await c.aclose()
         return {"stream": stream, "concurrency": concurrency, "cpu_us": out}
 
     return asyncio.run(go())

@@ -127,3 +127,40 @@ def test_the_default_scorer_equals_the_seed_formula(failures: int, latency_ms: f
     options = RouterOptions.preset("balanced")
     fast = DefaultScoring().claudette_score_backend(backend, request, stats, options)
     assert fast == score_parts(backend, request, stats, options).total
+
+
+def test_the_contract_floor_joins_both_paired_measurements_and_is_reported() -> None:
+    import micro
+
+    result = micro.bench_paired_cpu(rounds=2, per_round=8, stream=False, concurrency=4)
+    assert set(result["cpu_us"]) == {"raw", "claudette", "floor"}
+    assert all(len(v) == 2 and min(v) > 0 for v in result["cpu_us"].values())
+    results = {
+        "paired": {
+            "stream": {
+                "c64_cpu": {"added_cpu_us": _sp(75.0), "floor_added_cpu_us": _sp(30.0)},
+            }
+        }
+    }
+    (target,) = report.evaluate_targets(results)
+    assert target["measured"].endswith("; contract floor 30 µs")
+
+
+async def test_the_contract_floor_reads_whole_answers_in_its_types() -> None:
+    import contenders
+    import micro
+    from claudette import StreamChunk
+
+    for stream in (False, True):
+        floor = contenders.ContractFloor("http://upstream.invalid/v1", micro._memory_transport(stream))
+        try:
+            if stream:
+                chunks = [c async for c in floor._chunks()]
+                assert [c.text for c in chunks] == ["Hello", " there", ""]
+                assert all(isinstance(c, StreamChunk) for c in chunks)
+                assert chunks[-1].response is not None
+                assert chunks[-1].response.content == "Hello there"
+            else:
+                assert await floor.send() == "Hello there"
+        finally:
+            await floor.aclose()
