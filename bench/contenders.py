@@ -158,6 +158,8 @@ class ContractFloor(RawHttpx):
         request_type, response_type, chunk_type = self.types
         request_type(prompt=PROMPT, stream=True)
         parts: list[str] = []
+        # RawHttpx.stream's loop, repeated on purpose: a helper shared by both would put a
+        # call (or a generator layer) into the raw client, and raw must stay the limit.
         async with self.client.stream("POST", self.url, json=_payload(True), headers=self.headers) as r:
             if r.status_code != 200:
                 raise RuntimeError(f"upstream answered {r.status_code}")
