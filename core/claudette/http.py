@@ -366,18 +366,21 @@ class NDJSONDecoder(_TextDecoder[Any]):
             return []
         lines = buffer.split("\n")
         self._buffer = lines.pop()
-        return [self._parse(line) for line in lines if line and not line.isspace()]
+        backend = self._backend
+        return [_json_line(backend, line) for line in lines if line and not line.isspace()]
 
     def flush(self) -> list[Any]:
         """The object on a last line without its line break, if any (as a list)."""
         rest, self._buffer = self._buffer, ""
-        return [self._parse(rest)] if rest and not rest.isspace() else []
+        return [_json_line(self._backend, rest)] if rest and not rest.isspace() else []
 
-    def _parse(self, line: str) -> Any:
-        try:
-            return json.loads(line)
-        except ValueError:
-            return parse_json(self._backend, line)  # raises, naming the backend
+
+def _json_line(backend: str, line: str) -> Any:
+    """One NDJSON line decoded; a malformed one raises :class:`ResponseFormatError`."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        return parse_json(backend, line)  # raises, naming the backend
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
@@ -402,8 +405,8 @@ async def iter_ndjson(backend: str, lines: AsyncIterator[str]) -> AsyncIterator[
     """Parse newline-delimited JSON objects from a stream of lines, skipping blank ones."""
     try:
         async for line in lines:
-            if line.strip():
-                yield parse_json(backend, line)
+            if line and not line.isspace():
+                yield _json_line(backend, line)
     finally:
         await _close(lines)
 
