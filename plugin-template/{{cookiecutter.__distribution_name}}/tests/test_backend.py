@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import attrs
 import pytest
 from claudette import (
     AuthenticationError,
@@ -13,6 +15,7 @@ from claudette import (
     ClaudetteRequest,
     RateLimitError,
 )
+from claudette.http import DRAIN_TIMEOUT
 from claudette.testing import Fault, LoopbackServer
 
 import wire
@@ -74,6 +77,37 @@ async def test_stream_yields_pieces_then_the_whole_response(
     assert final is not None
     assert (final.content, final.tokens_input, final.tokens_output) == ("Bonjour", 5, 2)
     assert loopback_server.requests[-1].json()["stream"] is True
+
+
+async def test_streams_read_their_body_to_the_end_so_one_connection_serves_them_all(
+    loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
+    loopback_server.script(*[wire.stream(["Bon", "jour"])] * 3)
+    backend = make_backend()
+
+    for _ in range(3):
+        chunks = [c async for c in backend.stream(ClaudetteRequest(prompt="hi"))]
+        assert "".join(c.text for c in chunks) == "Bonjour"
+
+    assert loopback_server.connections == 1
+
+
+async def test_a_body_held_open_after_the_last_event_costs_at_most_the_drain_window(
+    loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
+    complete = wire.stream(["Bon", "jour"])
+    assert complete.chunks is not None
+    # Every event is sent, then the server neither ends the body nor closes the connection.
+    sent = len(complete.chunks)
+    loopback_server.script(attrs.evolve(complete, chunks=[*complete.chunks, b"\n"], hang_after_chunks=sent))
+    backend = make_backend(timeout=30.0)
+
+    started = time.monotonic()
+    chunks = [c async for c in backend.stream(ClaudetteRequest(prompt="hi"))]
+
+    assert chunks[-1].response is not None
+    assert chunks[-1].response.content == "Bonjour"
+    assert DRAIN_TIMEOUT * 0.9 <= time.monotonic() - started < DRAIN_TIMEOUT + 3.0
 
 
 async def test_rate_limit_keeps_retry_after(loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:

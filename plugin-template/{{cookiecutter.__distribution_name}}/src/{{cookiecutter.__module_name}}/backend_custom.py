@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import httpx
 from claudette import BackendError, BaseBackend, ClaudetteRequest, ClaudetteResponse, StreamChunk
 from claudette.errors import ResponseFormatError
-from claudette.http import error_from_exception, error_from_status, iter_ndjson, parse_json
+from claudette.http import drain, error_from_exception, error_from_status, iter_ndjson, parse_json
 
 __all__ = ["{{ cookiecutter.class_name }}"]
 
@@ -129,12 +129,9 @@ class {{ cookiecutter.class_name }}(BaseBackend):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_for(response)
-                # Read the body to its end (the connection then goes back to the pool);
                 # aclosing() closes the line parser at once if the loop stops early.
                 async with aclosing(iter_ndjson(self.name, response.aiter_lines())) as events:
                     async for event in events:
-                        if last is not None:
-                            continue
                         if not isinstance(event, Mapping):
                             raise ResponseFormatError("a stream event is not an object", self.name, True)
                         if "error" in event:
@@ -147,7 +144,10 @@ class {{ cookiecutter.class_name }}(BaseBackend):
                             )
                         if event.get("done"):
                             last = event
-                            continue
+                            # Read what is left of the body (given up after a second on a
+                            # server that holds it open): the connection goes back to the pool.
+                            await drain(events)
+                            break
                         text = event.get("delta") or ""
                         if text:
                             parts.append(text)

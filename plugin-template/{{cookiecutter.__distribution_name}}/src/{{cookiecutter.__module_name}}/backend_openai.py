@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 from claudette import BackendError, BaseBackend, ClaudetteRequest, ClaudetteResponse, StreamChunk
 from claudette.errors import ResponseFormatError
-from claudette.http import error_from_exception, error_from_status, iter_sse, parse_json
+from claudette.http import drain, error_from_exception, error_from_status, iter_sse, parse_json
 
 __all__ = ["{{ cookiecutter.class_name }}"]
 
@@ -129,15 +129,15 @@ class {{ cookiecutter.class_name }}(BaseBackend):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_for(response)
-                # Read the body to its end (the connection then goes back to the pool);
                 # aclosing() closes the event parser at once if the loop stops early.
                 async with aclosing(iter_sse(response.aiter_lines())) as events:
                     async for event in events:
-                        if done:
-                            continue
                         if event.data.strip() == "[DONE]":
                             done = True
-                            continue
+                            # Read what is left of the body (given up after a second on a
+                            # server that holds it open): the connection goes back to the pool.
+                            await drain(events)
+                            break
                         chunk = parse_json(self.name, event.data)
                         if "error" in chunk:
                             raise self._stream_error(chunk["error"])
