@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 from claudette import ClaudetteRequest, StreamChunk
+from claudette.http import DRAIN_TIMEOUT
 from claudette.testing import LoopbackServer, Reply
 
 from claudette_backend_openai import OpenAIBackend
@@ -169,10 +171,6 @@ async def test_a_body_held_open_after_done_costs_at_most_the_drain_window(
     make_backend: Callable[..., OpenAIBackend],
     transcript: Callable[[str], bytes],
 ) -> None:
-    import time
-
-    from claudette.http import DRAIN_TIMEOUT
-
     backend = make_backend(f"{loopback_server.url}/v1", timeout=30.0)
     events = _events(transcript("openai-chat-stream.sse"))
     # Every event, [DONE] included, then the server neither ends the body nor closes.

@@ -254,16 +254,13 @@ class OpenAICompatibleBackend(BaseBackend):
                     "the message content is not text", 200, headers.get(REQUEST_ID_HEADER)
                 )
         tokens_in, tokens_out = usage_of(data)
-        metadata: dict[str, Any] = {}
-        request_id = headers.get(REQUEST_ID_HEADER)
-        if request_id:
-            metadata["request_id"] = request_id
         response_id = data.get("id")
-        if response_id.__class__ is str:
-            metadata["response_id"] = response_id
         reasoning = message.get("reasoning_content")
-        if reasoning and reasoning.__class__ is str:
-            metadata["reasoning_content"] = reasoning
+        metadata = _metadata(
+            headers.get(REQUEST_ID_HEADER),
+            response_id if response_id.__class__ is str else None,
+            reasoning if reasoning.__class__ is str else None,
+        )
         finish = choice.get("finish_reason")
         model = data.get("model")
         return self.create_success_response(
@@ -386,14 +383,11 @@ class OpenAICompatibleBackend(BaseBackend):
         latency_ms: float,
         request: ClaudetteRequest,
     ) -> ClaudetteResponse:
-        metadata: dict[str, Any] = {}
-        request_id = headers.get(REQUEST_ID_HEADER)
-        if request_id:
-            metadata["request_id"] = request_id
-        if state.response_id is not None:
-            metadata["response_id"] = state.response_id
-        if state.reasoning:
-            metadata["reasoning_content"] = "".join(state.reasoning)
+        metadata = _metadata(
+            headers.get(REQUEST_ID_HEADER),
+            state.response_id,
+            "".join(state.reasoning) if state.reasoning else None,
+        )
         return self.create_success_response(
             "".join(state.parts),
             state.tokens_in,
@@ -425,6 +419,20 @@ class OpenAICompatibleBackend(BaseBackend):
             return await self.check_url(self.models_path) == 200
         except Exception:  # a health check must never raise
             return False
+
+
+def _metadata(
+    request_id: str | None, response_id: str | None, reasoning: str | None
+) -> dict[str, Any]:
+    """A response's metadata: the request and response ids and the reasoning text, where set."""
+    metadata: dict[str, Any] = {}
+    if request_id:
+        metadata["request_id"] = request_id
+    if response_id is not None:
+        metadata["response_id"] = response_id
+    if reasoning:
+        metadata["reasoning_content"] = reasoning
+    return metadata
 
 
 class _StreamState:
