@@ -63,7 +63,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     + _floor(paired.get(mode, {}).get("floor_added_p50_us")),
                     "≤ 50 µs",
                     med <= 50,
-                    "paired = raw and claudette alternating in one process; the other figure compares separate processes",
+                    "paired = raw, claudette and the contract floor in turn in one process; the other figure compares separate processes",
                 )
             )
     for mode in MODES:
@@ -83,7 +83,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     measured,
                     "≤ 60 µs",
                     primary["median"] <= 60,
-                    "paired = bursts of 64 in flight, raw and claudette alternating in one process, "
+                    "paired = bursts of 64 in flight, raw, claudette and the contract floor in turn in one process, "
                     "against an in-memory transport; the other figure: separate processes against nginx"
                     if pcpu
                     else "",
@@ -274,7 +274,7 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         lines += ["### Added over raw httpx (same upstream, same pool settings)", ""] + _added_table(r) + [""]
     if "paired" in r:
         lines += [
-            "### Added time, paired (raw and claudette alternating in one process, 1 in flight)",
+            "### Added time, paired (raw, claudette and the contract floor in turn in one process, 1 in flight)",
             "",
             "The contract floor is a third client in the same rotation: the raw call wrapped in "
             "claudette's public types and nothing else (a `ClaudetteRequest` in, a "
@@ -295,8 +295,8 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         cpu_rows = [(mode, p["c64_cpu"]) for mode, p in r["paired"].items() if "c64_cpu" in p]
         if cpu_rows:
             lines += [
-                "CPU per request at 64 in flight, paired the same way (bursts of requests, raw and "
-                "claudette alternating in one process) against an in-memory httpx transport that "
+                "CPU per request at 64 in flight, paired the same way (bursts of requests, one per "
+                "client in turn in one process) against an in-memory httpx transport that "
                 "answers the same recorded bodies (no upstream process, no sockets: the CPU is the "
                 "clients' own):",
                 "",

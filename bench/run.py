@@ -233,7 +233,7 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs "
             f"(contract floor {out[mode]['floor_added_p50_us']['median']:.0f} µs)"
         )
-        # CPU per request at 64 in flight, paired the same way (bursts alternating in one
+        # CPU per request at 64 in flight, paired the same way (bursts in turn in one
         # process) against an in-memory transport: the precise form of the separate-process
         # CPU figure, without an upstream process competing for the two cores.
         pc = prof["paired_cpu"]

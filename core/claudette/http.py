@@ -261,9 +261,10 @@ class SSEDecoder(_TextDecoder[SSEEvent]):
     """Server-sent events from a streamed body, decoded in the caller's own loop.
 
     Two ways to feed it: :meth:`feed` takes text as it arrives (``response.aiter_text()``;
-    :meth:`read` takes the next piece from it) and returns the events it completes, splitting in C and handling the usual one-line
-    ``data:`` event without a per-line step (the way provider SDKs read SSE); :meth:`decode`
-    takes one line at a time (``response.aiter_lines()``). Either way :meth:`flush` returns
+    :meth:`read` takes the next piece from it) and returns the events it completes,
+    splitting in C and handling the usual one-line ``data:`` event without a per-line step
+    (the way provider SDKs read SSE); :meth:`decode` takes one line at a time
+    (``response.aiter_lines()``). Either way :meth:`flush` returns
     an event the body ended without closing. Follows the SSE framing: ``event:`` and
     ``data:`` fields, several data lines joined by ``\\n``, comment lines (``:``) ignored,
     ``\\r\\n``, ``\\r`` and ``\\n`` line ends (a ``\\r\\n`` split between two reads included).
