@@ -120,11 +120,14 @@ def test_seed_presets(name, weights):
     ],
 )
 @pytest.mark.parametrize("max_tokens", [None, 50])
-def test_the_built_in_scorer_is_the_seed_sum_for_every_pricing(settings_kw, max_tokens):
+@pytest.mark.parametrize("failures", [0, 2])
+def test_the_built_in_scorer_is_the_seed_sum_for_every_pricing(settings_kw, max_tokens, failures):
     from claudette.scoring import DefaultScoring, score_parts
 
     backend = FakeBackend("a", settings(**settings_kw))
     backend.stats.record_success(1234.0)
+    for _ in range(failures):  # the availability term is skipped only without failures
+        backend.stats.record_failure()
     request = ClaudetteRequest(
         prompt="x" * 4001, messages=[{"role": "system", "content": "be brief"}],
         options={"max_tokens": max_tokens} if max_tokens else None,
