@@ -5,6 +5,9 @@
 - ``litellm``: ``litellm.Router`` with the same deployment.
 - ``floor`` (paired measurements only): the raw call wrapped in claudette's public types,
   a yardstick for how much of claudette's added cost those types alone impose.
+- ``plugin`` (paired measurements only): the ``openai`` plugin's backend called directly,
+  with no router: a yardstick for the provider protocol's share (building the body,
+  decoding and checking the reply, pricing) against the router's.
 
 Each one sends the same chat request and reads the whole answer (parsing the JSON, or
 every SSE event), so that the difference between them is the client's own cost.
@@ -16,7 +19,15 @@ import json
 import time
 from typing import Any, Protocol
 
-__all__ = ["CONTENDERS", "PROMPT", "Contender", "ContractFloor", "make_contender", "openai_plugin_module"]
+__all__ = [
+    "CONTENDERS",
+    "PROMPT",
+    "Contender",
+    "ContractFloor",
+    "PluginAlone",
+    "make_contender",
+    "openai_plugin_module",
+]
 
 PROMPT = "Say hello in two words."
 MODEL = "gpt-4o-mini"
@@ -242,6 +253,34 @@ class Claudette:
 
     async def aclose(self) -> None:
         await self.router.aclose()
+
+
+class PluginAlone(Claudette):
+    """The ``openai`` plugin's backend called directly: ``backend.send(request)`` and
+    ``backend.stream(request)``, with no router around it.
+
+    Not a way to use claudette (no selection, breaker, deadline, fallback or accounting):
+    a yardstick. Its cost above the contract floor is the provider protocol's (the body
+    built from the request, the reply decoded and checked, the answer priced); claudette's
+    cost above it is the router's.
+    """
+
+    name = "plugin"
+
+    def __init__(self, base_url: str, transport: Any = None) -> None:
+        super().__init__(base_url, transport)
+        self.backend = self.router.get_backend("openai")
+
+    async def send(self) -> str:
+        response = await self.backend.send(self.request_type(prompt=PROMPT))
+        return response.content
+
+    async def stream(self) -> tuple[float, float]:
+        first = 0.0
+        async for chunk in self.backend.stream(self.request_type(prompt=PROMPT, stream=True)):
+            if chunk.text and not first:
+                first = time.perf_counter()
+        return first, time.perf_counter()
 
 
 class LiteLLM:

@@ -227,21 +227,22 @@ def bench_inflight(concurrency: int) -> dict[str, Any]:
 
 
 def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
-    """Raw httpx, claudette and the contract floor in one process and loop, one request
-    each in turn (1 in flight), the order rotating."""
-    from contenders import Claudette, ContractFloor, RawHttpx
+    """Raw httpx, claudette and the two yardsticks (the contract floor, the plugin alone)
+    in one process and loop, one request each in turn (1 in flight), the order rotating."""
+    from contenders import Claudette, ContractFloor, PluginAlone, RawHttpx
 
     async def go() -> dict[str, Any]:
-        raw, cl, floor = RawHttpx(base_url), Claudette(base_url), ContractFloor(base_url)
-        out: dict[str, list[float]] = {"raw": [], "claudette": [], "floor": []}
+        clients = (RawHttpx(base_url), Claudette(base_url), ContractFloor(base_url), PluginAlone(base_url))
+        out: dict[str, list[float]] = {c.name: [] for c in clients}
         try:
-            pairs = ((raw, out["raw"]), (cl, out["claudette"]), (floor, out["floor"]))
+            pairs = tuple((c, out[c.name]) for c in clients)
             for _ in range(50):
                 for c, _lat in pairs:
                     await (c.stream() if stream else c.send())
             gc.collect()
+            n = len(pairs)
             for i in range(requests):
-                order = pairs[i % 3 :] + pairs[: i % 3]
+                order = pairs[i % n :] + pairs[: i % n]
                 for c, lat in order:
                     t0 = time.perf_counter()
                     if stream:
@@ -280,8 +281,9 @@ def _memory_transport(stream: bool) -> Any:
 
 
 def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int = 64) -> dict[str, Any]:
-    """CPU per request with ``concurrency`` in flight: raw, claudette and the contract
-    floor (:class:`contenders.ContractFloor`) in one process.
+    """CPU per request with ``concurrency`` in flight: raw, claudette and the two
+    yardsticks (:class:`contenders.ContractFloor`, :class:`contenders.PluginAlone`) in one
+    process.
 
     All talk to the same in-memory transport (:func:`_memory_transport`), so the process's
     CPU time is the clients' own: no upstream process competing for the cores, no sockets.
@@ -289,7 +291,7 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
     each timed with ``process_time``; a contender's difference to raw in the same round is
     what it adds per request.
     """
-    from contenders import Claudette, ContractFloor, RawHttpx
+    from contenders import Claudette, ContractFloor, PluginAlone, RawHttpx
 
     each = max(1, per_round // concurrency)
     base = "http://upstream.invalid/v1"
@@ -307,7 +309,9 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
 
     async def go() -> dict[str, Any]:
         transport = _memory_transport(stream)
-        contenders = (RawHttpx(base, transport), Claudette(base, transport), ContractFloor(base, transport))
+        contenders = tuple(
+            cls(base, transport) for cls in (RawHttpx, Claudette, ContractFloor, PluginAlone)
+        )
         out: dict[str, list[float]] = {c.name: [] for c in contenders}
         try:
             for _ in range(3):
@@ -315,7 +319,8 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
                     await burst(c)
             for i in range(rounds):
                 gc.collect()
-                for c in contenders[i % 3 :] + contenders[: i % 3]:
+                k = i % len(contenders)
+                for c in contenders[k:] + contenders[:k]:
                     out[c.name].append(await burst(c))
         finally:
             for c in contenders:

@@ -34,11 +34,14 @@ def _s(sp: dict[str, Any] | None, digits: int = 2) -> str:
     return f"{_f(sp['median'], digits)} ({_f(sp['min'], digits)}–{_f(sp['max'], digits)})"
 
 
-def _floor(sp: dict[str, Any] | None) -> str:
-    """``; of which the contract floor: N µs`` when the run measured it."""
-    if not sp or not sp.get("n"):
-        return ""
-    return f"; contract floor {_f(sp['median'], 0)} µs"
+def _yardsticks(floor: dict[str, Any] | None, plugin: dict[str, Any] | None = None) -> str:
+    """``; contract floor N µs, plugin alone M µs``: the yardsticks the run measured."""
+    parts = [
+        f"{label} {_f(sp['median'], 0)} µs"
+        for label, sp in (("contract floor", floor), ("plugin alone", plugin))
+        if sp and sp.get("n")
+    ]
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def _target(name: str, measured: str, target: str, ok: bool | None, note: str = "") -> dict[str, Any]:
@@ -60,10 +63,13 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 _target(
                     f"added time, 1 in flight, {label}",
                     f"{_f(med, 0)} µs paired (separate processes: {_s(s, 0)} µs)"
-                    + _floor(paired.get(mode, {}).get("floor_added_p50_us")),
+                    + _yardsticks(
+                        paired.get(mode, {}).get("floor_added_p50_us"),
+                        paired.get(mode, {}).get("plugin_added_p50_us"),
+                    ),
                     "≤ 50 µs",
                     med <= 50,
-                    "paired = raw, claudette and the contract floor in turn in one process; the other figure compares separate processes",
+                    "paired = raw, claudette and the two yardsticks in turn in one process; the other figure compares separate processes",
                 )
             )
     for mode in MODES:
@@ -73,7 +79,10 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         if primary:
             measured = (
                 f"{_f(pcpu['median'], 0)} µs paired (separate processes: {_s(cpu, 0)} µs)"
-                + _floor(paired[mode]["c64_cpu"].get("floor_added_cpu_us"))
+                + _yardsticks(
+                    paired[mode]["c64_cpu"].get("floor_added_cpu_us"),
+                    paired[mode]["c64_cpu"].get("plugin_added_cpu_us"),
+                )
                 if pcpu
                 else f"{_s(cpu, 0)} µs"
             )
@@ -83,7 +92,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     measured,
                     "≤ 60 µs",
                     primary["median"] <= 60,
-                    "paired = bursts of 64 in flight, raw, claudette and the contract floor in turn in one process, "
+                    "paired = bursts of 64 in flight, raw, claudette and the two yardsticks in turn in one process, "
                     "against an in-memory transport; the other figure: separate processes against nginx"
                     if pcpu
                     else "",
@@ -274,22 +283,29 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         lines += ["### Added over raw httpx (same upstream, same pool settings)", ""] + _added_table(r) + [""]
     if "paired" in r:
         lines += [
-            "### Added time, paired (raw, claudette and the contract floor in turn in one process, 1 in flight)",
+            "### Added time, paired (raw, claudette and two yardsticks in turn in one process, 1 in flight)",
             "",
-            "The contract floor is a third client in the same rotation: the raw call wrapped in "
-            "claudette's public types and nothing else (a `ClaudetteRequest` in, a "
-            "`ClaudetteResponse` out, a `StreamChunk` per text piece through one async "
-            "generator; `bench/contenders.py: ContractFloor`). What it adds is the part of "
-            "claudette's added cost that the types alone impose; the rest is claudette's own "
-            "machinery (routing, breaker, deadline, accounting, the provider plugin).",
+            "Two yardsticks run in the same rotation and split claudette's added cost in three "
+            "layers (`bench/contenders.py`):",
             "",
-            "| mode | raw p50 ms | claudette p50 ms | added µs | contract floor µs |",
-            "|---|---:|---:|---:|---:|",
+            "- the **contract floor** (`ContractFloor`): the raw call wrapped in claudette's "
+            "public types and nothing else (a `ClaudetteRequest` in, a `ClaudetteResponse` out, "
+            "a `StreamChunk` per text piece through one async generator). What it adds is what "
+            "the types alone cost;",
+            "- the **plugin alone** (`PluginAlone`): the `openai` plugin's backend called "
+            "directly, with no router. What it adds above the floor is the provider protocol's "
+            "share (the body built from the request, every reply event decoded and checked, the "
+            "answer priced); what claudette adds above it is the router's (selection, breaker, "
+            "deadline, fallback, accounting).",
+            "",
+            "| mode | raw p50 ms | claudette p50 ms | added µs | contract floor µs | plugin alone µs |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for mode, p in r["paired"].items():
             lines.append(
                 f"| {mode} ({p['what']}) | {_s(p['raw_p50_ms'], 3)} | {_s(p['claudette_p50_ms'], 3)} "
-                f"| {_s(p['added_p50_us'], 0)} | {_s(p.get('floor_added_p50_us'), 0)} |"
+                f"| {_s(p['added_p50_us'], 0)} | {_s(p.get('floor_added_p50_us'), 0)} "
+                f"| {_s(p.get('plugin_added_p50_us'), 0)} |"
             )
         lines.append("")
         cpu_rows = [(mode, p["c64_cpu"]) for mode, p in r["paired"].items() if "c64_cpu" in p]
@@ -300,13 +316,14 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
                 "answers the same recorded bodies (no upstream process, no sockets: the CPU is the "
                 "clients' own):",
                 "",
-                "| mode | raw CPU µs/req | claudette CPU µs/req | added µs | contract floor µs |",
-                "|---|---:|---:|---:|---:|",
+                "| mode | raw CPU µs/req | claudette CPU µs/req | added µs | contract floor µs | plugin alone µs |",
+                "|---|---:|---:|---:|---:|---:|",
             ]
             for mode, c in cpu_rows:
                 lines.append(
                     f"| {mode} | {_s(c['raw_cpu_us'], 0)} | {_s(c['claudette_cpu_us'], 0)} "
-                    f"| {_s(c['added_cpu_us'], 0)} | {_s(c.get('floor_added_cpu_us'), 0)} |"
+                    f"| {_s(c['added_cpu_us'], 0)} | {_s(c.get('floor_added_cpu_us'), 0)} "
+                    f"| {_s(c.get('plugin_added_cpu_us'), 0)} |"
                 )
             lines.append("")
     if "formats" in r:

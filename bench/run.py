@@ -205,12 +205,13 @@ def derive(http: dict[str, Any], contenders: tuple[str, ...]) -> dict[str, Any]:
 
 
 def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
-    """Raw, claudette and the contract floor in turn in one process (1 in flight): the
-    added time, paired; then the CPU per request at 64 in flight, paired the same way."""
+    """Raw, claudette and the two yardsticks (the contract floor, the plugin alone) in turn
+    in one process (1 in flight): the added time, paired; then the CPU per request at 64
+    in flight, paired the same way."""
     out: dict[str, Any] = {}
     for mode in MODES:
         base = upstream.sse_base if mode == "stream" else upstream.json_base
-        diffs, raws, cls, floor_diffs = [], [], [], []
+        diffs, raws, cls, floor_diffs, plugin_diffs = [], [], [], [], []
         for _ in range(prof["repeats"]):
             p = _python("micro.py", "paired", base, str(prof["paired"]), mode)
             if p.returncode != 0:
@@ -222,22 +223,25 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             cls.append(c50)
             diffs.append((c50 - r50) * 1000.0)
             floor_diffs.append((summarize_latencies(lat["floor"])["p50"] - r50) * 1000.0)
+            plugin_diffs.append((summarize_latencies(lat["plugin"])["p50"] - r50) * 1000.0)
         out[mode] = {
             "what": "p50 of time to first chunk" if mode == "stream" else "p50 of wall time",
             "raw_p50_ms": spread(raws),
             "claudette_p50_ms": spread(cls),
             "added_p50_us": spread(diffs),
             "floor_added_p50_us": spread(floor_diffs),
+            "plugin_added_p50_us": spread(plugin_diffs),
         }
         log(
             f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs "
-            f"(contract floor {out[mode]['floor_added_p50_us']['median']:.0f} µs)"
+            f"(contract floor {out[mode]['floor_added_p50_us']['median']:.0f} µs, "
+            f"plugin alone {out[mode]['plugin_added_p50_us']['median']:.0f} µs)"
         )
         # CPU per request at 64 in flight, paired the same way (bursts in turn in one
         # process) against an in-memory transport: the precise form of the separate-process
         # CPU figure, without an upstream process competing for the two cores.
         pc = prof["paired_cpu"]
-        raw_cpu, cl_cpu, added_cpu, floor_cpu = [], [], [], []
+        raw_cpu, cl_cpu, added_cpu, floor_cpu, plugin_cpu = [], [], [], [], []
         for _ in range(pc["repeats"]):
             p = _python("micro.py", "pairedcpu", str(pc["rounds"]), str(pc["per_round"]), mode)
             if p.returncode != 0:
@@ -247,15 +251,18 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             cl_cpu.append(statistics.median(cpu["claudette"]))
             added_cpu.append(statistics.median(c - r for c, r in zip(cpu["claudette"], cpu["raw"], strict=True)))
             floor_cpu.append(statistics.median(f - r for f, r in zip(cpu["floor"], cpu["raw"], strict=True)))
+            plugin_cpu.append(statistics.median(p - r for p, r in zip(cpu["plugin"], cpu["raw"], strict=True)))
         out[mode]["c64_cpu"] = {
             "raw_cpu_us": spread(raw_cpu),
             "claudette_cpu_us": spread(cl_cpu),
             "added_cpu_us": spread(added_cpu),
             "floor_added_cpu_us": spread(floor_cpu),
+            "plugin_added_cpu_us": spread(plugin_cpu),
         }
         log(
             f"paired {mode} CPU at 64 in flight: added {out[mode]['c64_cpu']['added_cpu_us']['median']:.0f} µs "
-            f"(contract floor {out[mode]['c64_cpu']['floor_added_cpu_us']['median']:.0f} µs)"
+            f"(contract floor {out[mode]['c64_cpu']['floor_added_cpu_us']['median']:.0f} µs, "
+            f"plugin alone {out[mode]['c64_cpu']['plugin_added_cpu_us']['median']:.0f} µs)"
         )
     return out
 

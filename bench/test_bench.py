@@ -129,21 +129,94 @@ def test_the_default_scorer_equals_the_seed_formula(failures: int, latency_ms: f
     assert fast == score_parts(backend, request, stats, options).total
 
 
-def test_the_contract_floor_joins_both_paired_measurements_and_is_reported() -> None:
+def test_both_yardsticks_join_the_paired_cpu_measurement_and_are_reported() -> None:
     import micro
 
     result = micro.bench_paired_cpu(rounds=2, per_round=8, stream=False, concurrency=4)
-    assert set(result["cpu_us"]) == {"raw", "claudette", "floor"}
+    assert set(result["cpu_us"]) == {"raw", "claudette", "floor", "plugin"}
     assert all(len(v) == 2 and min(v) > 0 for v in result["cpu_us"].values())
     results = {
         "paired": {
             "stream": {
-                "c64_cpu": {"added_cpu_us": _sp(75.0), "floor_added_cpu_us": _sp(30.0)},
+                "c64_cpu": {
+                    "added_cpu_us": _sp(75.0),
+                    "floor_added_cpu_us": _sp(30.0),
+                    "plugin_added_cpu_us": _sp(52.0),
+                },
             }
         }
     }
     (target,) = report.evaluate_targets(results)
+    assert target["measured"].endswith("; contract floor 30 µs, plugin alone 52 µs")
+    results["paired"]["stream"]["c64_cpu"].pop("plugin_added_cpu_us")  # a run from before it
+    (target,) = report.evaluate_targets(results)
     assert target["measured"].endswith("; contract floor 30 µs")
+
+
+def test_both_yardsticks_join_the_paired_latency_measurement_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client gets the same number of requests, one at a time, in a rotating order."""
+    import contenders
+    import micro
+
+    calls: list[str] = []
+    for cls in (contenders.RawHttpx, contenders.Claudette, contenders.ContractFloor, contenders.PluginAlone):
+
+        async def send(self: object, _name: str = cls.name) -> str:
+            calls.append(_name)
+            return "ok"
+
+        async def aclose(self: object) -> None:
+            return None
+
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, **k: None)
+        monkeypatch.setattr(cls, "send", send)
+        monkeypatch.setattr(cls, "aclose", aclose)
+    result = micro.bench_paired("http://upstream.invalid/v1", 4, stream=False)
+    assert {k: len(v) for k, v in result["latency_ms"].items()} == {
+        "raw": 4, "claudette": 4, "floor": 4, "plugin": 4
+    }
+    timed = calls[-16:]  # after the warm-up
+    assert [timed[i * 4] for i in range(4)] == ["raw", "claudette", "floor", "plugin"]
+
+
+def test_the_report_splits_the_added_cost_into_its_three_layers() -> None:
+    paired = {
+        "added_p50_us": _sp(60.0),
+        "floor_added_p50_us": _sp(20.0),
+        "plugin_added_p50_us": _sp(40.0),
+        "raw_p50_ms": _sp(1.0),
+        "claudette_p50_ms": _sp(1.06),
+        "what": "p50 of wall time",
+        "c64_cpu": {
+            "raw_cpu_us": _sp(300.0),
+            "claudette_cpu_us": _sp(350.0),
+            "added_cpu_us": _sp(50.0),
+            "floor_added_cpu_us": _sp(17.0),
+            "plugin_added_cpu_us": _sp(29.0),
+        },
+    }
+    machine = {"cores": 2, "implementation": "CPython", "python": "3.11", "platform": "Linux"}
+    run = {"command": "bench/run.py", "profile": "full", "elapsed_s": 1.0, "machine": machine}
+    text = report.markdown({**run, "paired": {"send": paired}}, None)
+    assert "| send (p50 of wall time) | 1.000 | 1.060 | 60 | 20 | 40 |" in text
+    assert "| send | 300 | 350 | 50 | 17 | 29 |" in text
+
+
+async def test_the_plugin_alone_reads_whole_answers_without_the_router() -> None:
+    import contenders
+    import micro
+
+    for stream in (False, True):
+        plugin = contenders.PluginAlone("http://upstream.invalid/v1", micro._memory_transport(stream))
+        try:
+            if stream:
+                first, last = await plugin.stream()
+                assert 0 < first <= last
+            else:
+                assert await plugin.send() == "Hello there"
+            assert plugin.router.counters.requests == 0  # the backend answered, not the router
+        finally:
+            await plugin.aclose()
 
 
 async def test_the_contract_floor_reads_whole_answers_in_its_types() -> None:
