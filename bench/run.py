@@ -48,6 +48,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "litellm_share": 0.3,
         "paired": 100,
         "paired_cpu": {"repeats": 2, "rounds": 4, "per_round": 256},
+        "paired_concurrent": {"rounds": 4, "per_round": {16: 32, 64: 128}},
         "select_decisions": {2: 5000, 10: 2000, 100: 300},
         "overhead_requests": 5000,
         "memory_requests": 20000,
@@ -59,6 +60,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "litellm_share": 0.15,
         "paired": 1000,
         "paired_cpu": {"repeats": 3, "rounds": 10, "per_round": 640},
+        # Short bursts (4 requests per worker), many rounds: the two clients see nearly
+        # the same machine, and the median of 40 differences settles where 5 long runs
+        # in separate processes did not.
+        "paired_concurrent": {"rounds": 40, "per_round": {16: 64, 64: 256}},
         "select_decisions": {2: 50000, 10: 20000, 100: 2000},
         "overhead_requests": 30000,
         "memory_requests": 100000,
@@ -207,7 +212,8 @@ def derive(http: dict[str, Any], contenders: tuple[str, ...]) -> dict[str, Any]:
 def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
     """Raw, claudette and the two yardsticks (the contract floor, the plugin alone) in turn
     in one process (1 in flight): the added time, paired; then the CPU per request at 64
-    in flight, paired the same way."""
+    in flight, paired the same way; then raw and claudette's added time at 16 and 64 in
+    flight, in paired bursts against the upstream."""
     out: dict[str, Any] = {}
     for mode in MODES:
         base = upstream.sse_base if mode == "stream" else upstream.json_base
@@ -264,6 +270,25 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             f"(contract floor {out[mode]['c64_cpu']['floor_added_cpu_us']['median']:.0f} µs, "
             f"plugin alone {out[mode]['c64_cpu']['plugin_added_cpu_us']['median']:.0f} µs)"
         )
+        # Added time at 16 and 64 in flight, paired: bursts of raw and claudette in turn in
+        # one process, against the same upstream (run_http's separate processes drown this
+        # difference in their spread).
+        pcc = prof["paired_concurrent"]
+        for c, per_round in pcc["per_round"].items():
+            p = _python("micro.py", "pairedc", base, str(pcc["rounds"]), str(per_round), mode, str(c))
+            if p.returncode != 0:
+                raise RuntimeError(f"paired run at {c} in flight failed:\n{p.stderr[-3000:]}")
+            p50 = json.loads(p.stdout)["p50_ms"]
+            added = [(cl - r) * 1000.0 for r, cl in zip(p50["raw"], p50["claudette"], strict=True)]
+            q1, _, q3 = statistics.quantiles(added, n=4) if len(added) > 1 else (added[0],) * 3
+            out[mode][f"c{c}"] = {
+                "raw_p50_ms": spread(p50["raw"]),
+                "claudette_p50_ms": spread(p50["claudette"]),
+                "added_p50_us": spread(added),
+                "added_p50_us_quartiles": [q1, q3],
+                "rounds": len(added),
+            }
+            log(f"paired {mode} at {c} in flight: added {out[mode][f'c{c}']['added_p50_us']['median']:.0f} µs")
     return out
 
 

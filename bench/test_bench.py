@@ -237,3 +237,60 @@ async def test_the_contract_floor_reads_whole_answers_in_its_types() -> None:
                 assert await floor.send() == "Hello there"
         finally:
             await floor.aclose()
+
+
+def test_paired_bursts_at_concurrency_alternate_and_time_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contenders
+    import micro
+
+    calls: list[str] = []
+    for cls in (contenders.RawHttpx, contenders.Claudette):
+
+        async def stream(self: object, _name: str = cls.name) -> tuple[float, float]:
+            calls.append(_name)
+            return 1.0, 2.0
+
+        async def aclose(self: object) -> None:
+            return None
+
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, **k: None)
+        monkeypatch.setattr(cls, "stream", stream)
+        monkeypatch.setattr(cls, "aclose", aclose)
+    result = micro.bench_paired_concurrent("http://upstream.invalid/v1", 3, 8, True, 4)
+    assert {k: len(v) for k, v in result["p50_ms"].items()} == {"raw": 3, "claudette": 3}
+    assert len(calls) == 8 * 2 * 4  # a warm-up burst each, then three rounds each
+    bursts = [calls[i : i + 8] for i in range(16, len(calls), 8)]
+    assert [b[0] for b in bursts] == ["raw", "claudette", "claudette", "raw", "raw", "claudette"]
+    assert all(len(set(b)) == 1 for b in bursts)  # one client per burst
+
+
+def test_the_litellm_ratio_takes_claudettes_paired_added_time_where_measured() -> None:
+    results = {
+        "derived": {
+            "claudette/send/c64": {"added_p50_us": _sp(13000.0)},  # separate processes: noise
+            "litellm/send/c64": {"added_p50_us": _sp(500000.0)},
+            "claudette/send/c16": {"added_p50_us": _sp(2000.0)},
+            "litellm/send/c16": {"added_p50_us": _sp(150000.0)},
+        },
+        "paired": {"send": {"c64": {"added_p50_us": _sp(4000.0)}}},
+    }
+    (target,) = report.evaluate_targets(results)
+    assert "send c64: 125×" in target["measured"]  # 500,000 / 4,000, not / 13,000
+    assert "send c16: 75×" in target["measured"]  # no paired figure: the separate one
+    assert target["met"] is True
+    assert "paired runs" in target["note"]
+
+
+def test_the_report_shows_the_paired_added_time_at_concurrency_with_quartiles() -> None:
+    machine = {"cores": 2, "implementation": "CPython", "python": "3.11", "platform": "Linux"}
+    run = {"command": "bench/run.py", "profile": "full", "elapsed_s": 1.0, "machine": machine}
+    c64 = {
+        "raw_p50_ms": _sp(129.0),
+        "claudette_p50_ms": _sp(133.4),
+        "added_p50_us": _sp(4438.0),
+        "added_p50_us_quartiles": [2619.0, 7231.0],
+        "rounds": 40,
+    }
+    one = {"what": "p50 of time to first chunk", "raw_p50_ms": _sp(1.5), "claudette_p50_ms": _sp(1.57)}
+    text = report.markdown({**run, "paired": {"stream": {**one, "added_p50_us": _sp(70.0), "c64": c64}}}, None)
+    assert "| stream (first chunk) | 64 | 40 | 129.00 | 133.40 | 4,438 (2,619–7,231) |" in text
