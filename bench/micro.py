@@ -268,7 +268,7 @@ def bench_paired_concurrent(
     the first chunk for streams).
 
     At 16 or 64 in flight a request's latency is mostly its wait behind the others, so
-    what a client adds per request is multiplied by the concurrency, and two processes
+    what a client adds per request shows multiplied by about the concurrency, and two processes
     run minutes apart on a shared machine differ by more than that. Paired bursts see the
     same machine at the same moment: their difference, round by round, is what the client
     adds at that concurrency.
