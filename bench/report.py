@@ -125,7 +125,10 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     cpu_cells = []
     for mode in MODES:
         for c in CONCURRENCY:
-            cl = d.get(f"claudette/{mode}/c{c}", {}).get("added_cpu_us_per_req")
+            # At 64 in flight the paired CPU figure, where measured (as for the time above).
+            cl = (paired.get(mode, {}).get("c64_cpu", {}).get("added_cpu_us") if c == 64 else None) or d.get(
+                f"claudette/{mode}/c{c}", {}
+            ).get("added_cpu_us_per_req")
             ll = d.get(f"litellm/{mode}/c{c}", {}).get("added_cpu_us_per_req")
             if cl and ll:
                 ratio = ll["median"] / cl["median"] if cl["median"] > 0 else math.inf
@@ -484,9 +487,15 @@ def write_all(r: dict[str, Any], out: Path, *, publish: bool, root: Path) -> Non
     r["targets"] = evaluate_targets(r)
     png = out / "bench-latency.png"
     has_plot = plot(r, png)
+    earlier = Path(r["_plot"]) if r.get("_plot") else None
+    if not has_plot and earlier is not None and earlier.exists():
+        if earlier.resolve() != png.resolve():
+            shutil.copyfile(earlier, png)
+        has_plot = True
     public = {k: v for k, v in r.items() if not k.startswith("_")}
     (out / "results.json").write_text(json.dumps(public, indent=1, default=str))
-    (out / "samples.json").write_text(json.dumps(r.get("_samples", {})))
+    if r.get("_samples"):  # a re-render without them keeps the samples already there
+        (out / "samples.json").write_text(json.dumps(r["_samples"]))
     md = markdown(r, png.name if has_plot else None)
     (out / "results.md").write_text(md)
     print(md)

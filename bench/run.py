@@ -392,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         samples = args.render.with_name("samples.json")
         if samples.exists():
             saved["_samples"] = json.loads(samples.read_text())
+        png = args.render.with_name("bench-latency.png")
+        if not saved.get("_samples") and png.exists():
+            saved["_plot"] = str(png)  # no samples to redraw from: that run's own plot
         report.write_all(saved, args.out, publish=args.publish, root=ROOT)
         return 0
     if args.nice:

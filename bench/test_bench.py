@@ -274,8 +274,12 @@ def test_the_litellm_ratio_takes_claudettes_paired_added_time_where_measured() -
         },
         "paired": {"send": {"c64": {"added_p50_us": _sp(4000.0)}}},
     }
-    (target,) = report.evaluate_targets(results)
+    results["derived"]["claudette/send/c64"]["added_cpu_us_per_req"] = _sp(200.0)
+    results["derived"]["litellm/send/c64"]["added_cpu_us_per_req"] = _sp(9000.0)
+    results["paired"]["send"]["c64_cpu"] = {"added_cpu_us": _sp(60.0)}
+    (_cpu, target) = report.evaluate_targets(results)
     assert "send c64: 125×" in target["measured"]  # 500,000 / 4,000, not / 13,000
+    assert "in added CPU per request: send c64: 150×" in target["measured"]  # 9,000 / 60, not / 200
     assert "send c16: 75×" in target["measured"]  # no paired figure: the separate one
     assert target["met"] is True
     assert "paired runs" in target["note"]
@@ -294,3 +298,29 @@ def test_the_report_shows_the_paired_added_time_at_concurrency_with_quartiles() 
     one = {"what": "p50 of time to first chunk", "raw_p50_ms": _sp(1.5), "claudette_p50_ms": _sp(1.57)}
     text = report.markdown({**run, "paired": {"stream": {**one, "added_p50_us": _sp(70.0), "c64": c64}}}, None)
     assert "| stream (first chunk) | 64 | 40 | 129.00 | 133.40 | 4,438 (2,619–7,231) |" in text
+
+
+def test_a_re_render_keeps_the_runs_samples_and_its_plot(tmp_path: Path) -> None:
+    """``run.py --render`` from a results.json whose samples are gone keeps what is there:
+    the samples file is not overwritten with nothing, and the run's own plot stays linked."""
+    import run
+
+    machine = {"cores": 2, "implementation": "CPython", "python": "3.11", "platform": "Linux"}
+    results = {"command": "bench/run.py", "profile": "full", "elapsed_s": 1.0, "machine": machine}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(results))
+    (out / "samples.json").write_text("{}")
+    (out / "bench-latency.png").write_bytes(b"\x89PNG the run's plot")
+    elsewhere = tmp_path / "copy"
+    elsewhere.mkdir()
+    (elsewhere / "results.json").write_text(json.dumps(results))
+    (out / "samples.json").write_text('{"raw/send/c1": [1.0]}')
+
+    assert run.main(["--render", str(elsewhere / "results.json"), "--out", str(out)]) == 0
+    assert json.loads((out / "samples.json").read_text()) == {"raw/send/c1": [1.0]}
+
+    (out / "samples.json").write_text("{}")
+    assert run.main(["--render", str(out / "results.json"), "--out", str(out)]) == 0
+    assert "![latency distributions](bench-latency.png)" in (out / "results.md").read_text()
+    assert (out / "bench-latency.png").read_bytes() == b"\x89PNG the run's plot"
