@@ -226,6 +226,38 @@ def bench_inflight(concurrency: int) -> dict[str, Any]:
     return asyncio.run(go())
 
 
+async def _in_turn(
+    clients: tuple[Any, ...], measure: Any, rounds: int, warm_ups: int
+) -> dict[str, list[float]]:
+    """``measure(client)`` for every client once per round, the order rotating each round
+    (after ``warm_ups`` unrecorded rounds, and a garbage collection before each round);
+    each client's results by name. Closes the clients at the end."""
+    out: dict[str, list[float]] = {c.name: [] for c in clients}
+    try:
+        for _ in range(warm_ups):
+            for c in clients:
+                await measure(c)
+        for i in range(rounds):
+            gc.collect()
+            k = i % len(clients)
+            for c in clients[k:] + clients[:k]:
+                out[c.name].append(await measure(c))
+    finally:
+        for c in clients:
+            await c.aclose()
+    return out
+
+
+async def _timed(contender: Any, stream: bool) -> float:
+    """One request's milliseconds: to the first chunk for a stream, else to the answer."""
+    t0 = time.perf_counter()
+    if stream:
+        first, _ = await contender.stream()
+        return (first - t0) * 1000.0
+    await contender.send()
+    return (time.perf_counter() - t0) * 1000.0
+
+
 def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
     """Raw httpx, claudette and the two yardsticks (the contract floor, the plugin alone)
     in one process and loop, one request each in turn (1 in flight), the order rotating."""
@@ -244,13 +276,7 @@ def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
             for i in range(requests):
                 order = pairs[i % n :] + pairs[: i % n]
                 for c, lat in order:
-                    t0 = time.perf_counter()
-                    if stream:
-                        first, _ = await c.stream()
-                        lat.append((first - t0) * 1000.0)
-                    else:
-                        await c.send()
-                        lat.append((time.perf_counter() - t0) * 1000.0)
+                    lat.append(await _timed(c, stream))
         finally:
             for c, _lat in pairs:
                 await c.aclose()
@@ -268,8 +294,8 @@ def bench_paired_concurrent(
     the first chunk for streams).
 
     At 16 or 64 in flight a request's latency is mostly its wait behind the others, so
-    what a client adds per request shows multiplied by about the concurrency, and two processes
-    run minutes apart on a shared machine differ by more than that. Paired bursts see the
+    what a client adds per request shows multiplied by about the concurrency, and two
+    processes run minutes apart on a shared machine differ by more than that. Paired bursts see the
     same machine at the same moment: their difference, round by round, is what the client
     adds at that concurrency.
     """
@@ -283,30 +309,13 @@ def bench_paired_concurrent(
 
         async def worker() -> None:
             for _ in range(each):
-                t0 = time.perf_counter()
-                if stream:
-                    first, _ = await contender.stream()
-                    latencies.append((first - t0) * 1000.0)
-                else:
-                    await contender.send()
-                    latencies.append((time.perf_counter() - t0) * 1000.0)
+                latencies.append(await _timed(contender, stream))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return percentile(latencies, 50)
 
     async def go() -> dict[str, Any]:
-        clients = (RawHttpx(base_url), Claudette(base_url))
-        out: dict[str, list[float]] = {c.name: [] for c in clients}
-        try:
-            for c in clients:  # warm-up: connections opened, code paths run
-                await burst(c)
-            for i in range(rounds):
-                gc.collect()
-                for c in clients if i % 2 == 0 else clients[::-1]:
-                    out[c.name].append(await burst(c))
-        finally:
-            for c in clients:
-                await c.aclose()
+        out = await _in_turn((RawHttpx(base_url), Claudette(base_url)), burst, rounds, warm_ups=1)
         return {"stream": stream, "concurrency": concurrency, "p50_ms": out}
 
     return asyncio.run(go())
@@ -365,19 +374,7 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
         contenders = tuple(
             cls(base, transport) for cls in (RawHttpx, Claudette, ContractFloor, PluginAlone)
         )
-        out: dict[str, list[float]] = {c.name: [] for c in contenders}
-        try:
-            for _ in range(3):
-                for c in contenders:
-                    await burst(c)
-            for i in range(rounds):
-                gc.collect()
-                k = i % len(contenders)
-                for c in contenders[k:] + contenders[:k]:
-                    out[c.name].append(await burst(c))
-        finally:
-            for c in contenders:
-                await c.aclose()
+        out = await _in_turn(contenders, burst, rounds, warm_ups=3)
         return {"stream": stream, "concurrency": concurrency, "cpu_us": out}
 
     return asyncio.run(go())
