@@ -426,7 +426,7 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
     if plot_name:
         lines += [f"![latency distributions]({plot_name})", ""]
     lines += [
-        "Reproduce: `nox -s bench` (full, about 10–15 minutes on 2 cores) or `nox -s bench -- --quick` "
+        "Reproduce: `nox -s bench` (full, about 15–20 minutes on 2 cores) or `nox -s bench -- --quick` "
         "(about two minutes; the LiteLLM import alone takes 6 s a time); raw results land in `bench-results/results.json`.",
     ]
     return "\n".join(lines) + "\n"

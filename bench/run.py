@@ -1,7 +1,7 @@
 """claudette's benchmark suite: claudette vs the physical limit (raw httpx) vs LiteLLM.
 
     python bench/run.py --quick        # small counts, about two minutes
-    python bench/run.py                # the full run (about 10-15 minutes on 2 cores)
+    python bench/run.py                # the full run (about 15-20 minutes on 2 cores)
     nox -s bench -- --quick            # the same, in the bench virtualenv
 
 Writes ``bench-results/results.json``, ``results.md`` and ``bench-latency.png``; with
