@@ -57,6 +57,10 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context
 
 
+#: Connections a backend's own client opens at most (to its provider, all pools together).
+MAX_CONNECTIONS = 100
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What the router needs of a backend; :class:`BaseBackend` provides all but ``send``."""
@@ -206,15 +210,22 @@ class BaseBackend(abc.ABC):
         return url
 
     def build_client(self) -> httpx.AsyncClient:
-        """Create the pooled client: timeouts from the settings, no cross-host redirects."""
+        """Create the pooled client: timeouts from the settings, no cross-host redirects,
+        up to :data:`MAX_CONNECTIONS` connections spread over a few smaller pools
+        (:class:`claudette.transport.ShardedTransport`: httpx's pool costs more CPU per
+        request the more requests it holds)."""
         import httpx
+
+        from claudette.transport import ShardedTransport
 
         s = self.settings
         return httpx.AsyncClient(
             base_url=s.base_url or "",
             timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            verify=_shared_ssl_context() if s.verify_tls else False,
+            transport=ShardedTransport(
+                max_connections=MAX_CONNECTIONS,
+                verify=_shared_ssl_context() if s.verify_tls else False,
+            ),
             follow_redirects=False,
             headers=dict(s.headers) if s.headers else None,
         )

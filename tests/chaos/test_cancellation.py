@@ -21,8 +21,8 @@ from claudette.types import BreakerPolicy, RouterOptions
 
 
 def _connections(backend) -> list:
-    """The connections of a backend's httpx pool."""
-    return list(backend.client._transport._pool.connections)
+    """The connections of a backend's httpx pools (its ShardedTransport has several)."""
+    return [c for pool in backend.client._transport.pools for c in pool._pool.connections]
 
 
 async def _until(predicate, seconds: float = 5.0) -> bool:

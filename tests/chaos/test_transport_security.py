@@ -28,7 +28,9 @@ def _make(name: str, base_url: str, **overrides):
 
 
 def _ssl_context(backend) -> ssl.SSLContext:
-    return backend.client._transport._pool._ssl_context
+    """The SSL context of a backend's connections: one, shared by all its pools."""
+    (context,) = {pool._pool._ssl_context for pool in backend.client._transport.pools}
+    return context
 
 
 @pytest.mark.parametrize("name", CLASSES)
