@@ -1,6 +1,7 @@
 """The three clients under test, behind one small interface.
 
-- ``raw``: a bare ``httpx.AsyncClient`` with claudette's pool settings: the limit.
+- ``raw``: a bare ``httpx.AsyncClient`` with httpx's usual pool (100 connections, 20 kept
+  alive): the limit, as an application would write it.
 - ``claudette``: :class:`claudette.BackendRouter` with the ``openai`` plugin.
 - ``litellm``: ``litellm.Router`` with the same deployment.
 - ``floor`` (paired measurements only): the raw call wrapped in claudette's public types,
@@ -32,7 +33,8 @@ __all__ = [
 PROMPT = "Say hello in two words."
 MODEL = "gpt-4o-mini"
 API_KEY = "sk-bench"
-#: The pool settings of ``BaseBackend.build_client``; the raw client uses the same.
+#: The raw client's pool: httpx's usual limits. claudette's own backends have the same
+#: 100 connections, spread over several smaller pools (``claudette.transport``).
 MAX_CONNECTIONS = 100
 MAX_KEEPALIVE = 20
 TIMEOUT = 60.0
@@ -65,7 +67,7 @@ def _payload(stream: bool) -> dict[str, Any]:
 
 
 def _client(base_url: str, transport: Any = None) -> Any:
-    """An ``httpx.AsyncClient`` with claudette's pool settings (and ``transport``, if given)."""
+    """An ``httpx.AsyncClient`` with one pool of 100 connections (and ``transport``, if given)."""
     import httpx
 
     return httpx.AsyncClient(

@@ -301,7 +301,7 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         lines.append("")
     if "http" in r:
         lines += ["### Latency, throughput and CPU per request", ""] + _http_table(r) + [""]
-        lines += ["### Added over raw httpx (same upstream, same pool settings)", ""] + _added_table(r) + [""]
+        lines += ["### Added over raw httpx (same upstream, 100 connections each)", ""] + _added_table(r) + [""]
     if "paired" in r:
         lines += [
             "### Added time, paired (raw, claudette and two yardsticks in turn in one process, 1 in flight)",
