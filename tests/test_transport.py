@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import httpx
 import pytest
 from claudette import BackendSettings
-from claudette.backend import MAX_CONNECTIONS, BaseBackend
+from claudette.backend import BaseBackend
 from claudette.testing import Fault, LoopbackServer, Reply
-from claudette.transport import ShardedTransport
+from claudette.transport import DEFAULT_MAX_CONNECTIONS, ShardedTransport
 
 
 class _Plain(BaseBackend):
@@ -87,8 +88,11 @@ async def test_a_backends_own_client_spreads_its_connections_and_keeps_its_setti
     client = backend.client
     transport = client._transport
     assert isinstance(transport, ShardedTransport)
-    assert sum(transport.sizes) == MAX_CONNECTIONS
+    assert sum(transport.sizes) == DEFAULT_MAX_CONNECTIONS == 100
     assert len(transport.sizes) > 1
+    # verify_tls=False: one non-verifying context, shared by every pool
+    (context,) = {pool._pool._ssl_context for pool in transport.pools}
+    assert context.verify_mode == ssl.CERT_NONE
     assert client.timeout.read == 7.0
     assert str(client.base_url) == "https://api.example/v1/"
     await backend.aclose()

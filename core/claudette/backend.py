@@ -57,10 +57,6 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context
 
 
-#: Connections a backend's own client opens at most (to its provider, all pools together).
-MAX_CONNECTIONS = 100
-
-
 @runtime_checkable
 class Backend(Protocol):
     """What the router needs of a backend; :class:`BaseBackend` provides all but ``send``."""
@@ -211,9 +207,9 @@ class BaseBackend(abc.ABC):
 
     def build_client(self) -> httpx.AsyncClient:
         """Create the pooled client: timeouts from the settings, no cross-host redirects,
-        up to :data:`MAX_CONNECTIONS` connections spread over a few smaller pools
-        (:class:`claudette.transport.ShardedTransport`: httpx's pool costs more CPU per
-        request the more requests it holds)."""
+        up to :data:`claudette.transport.DEFAULT_MAX_CONNECTIONS` connections spread over
+        a few smaller pools (:class:`claudette.transport.ShardedTransport`: httpx's pool
+        costs more CPU per request the more requests it holds)."""
         import httpx
 
         from claudette.transport import ShardedTransport
@@ -222,10 +218,7 @@ class BaseBackend(abc.ABC):
         return httpx.AsyncClient(
             base_url=s.base_url or "",
             timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            transport=ShardedTransport(
-                max_connections=MAX_CONNECTIONS,
-                verify=_shared_ssl_context() if s.verify_tls else False,
-            ),
+            transport=ShardedTransport(verify=_shared_ssl_context() if s.verify_tls else False),
             follow_redirects=False,
             headers=dict(s.headers) if s.headers else None,
         )

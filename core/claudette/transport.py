@@ -21,10 +21,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_SHARDS", "ShardedTransport"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "DEFAULT_SHARDS", "ShardedTransport"]
 
 #: Pools per backend by default: at 64 in flight each sees about 8 requests.
 DEFAULT_SHARDS = 8
+#: Connections a backend's own client opens at most, all its pools together (httpx's own
+#: default for one pool).
+DEFAULT_MAX_CONNECTIONS = 100
 
 
 class _Tracked(httpx.AsyncByteStream):
@@ -66,7 +69,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         self,
         *,
         shards: int = DEFAULT_SHARDS,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         keepalive_expiry: float | None = 5.0,
         **transport_options: Any,
     ) -> None:
