@@ -51,6 +51,11 @@ def _paired_added(paired_mode: dict[str, Any], concurrency: int) -> dict[str, An
     return paired_mode.get(f"c{concurrency}", {}).get("added_p50_us")
 
 
+def _paired_added_cpu(paired_mode: dict[str, Any], concurrency: int) -> dict[str, Any] | None:
+    """claudette's paired added CPU per request (measured at 64 in flight only)."""
+    return paired_mode.get("c64_cpu", {}).get("added_cpu_us") if concurrency == 64 else None
+
+
 def _target(name: str, measured: str, target: str, ok: bool | None, note: str = "") -> dict[str, Any]:
     return {"target": name, "measured": measured, "goal": target, "met": ok, "note": note}
 
@@ -125,10 +130,9 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     cpu_cells = []
     for mode in MODES:
         for c in CONCURRENCY:
-            # At 64 in flight the paired CPU figure, where measured (as for the time above).
-            cl = (paired.get(mode, {}).get("c64_cpu", {}).get("added_cpu_us") if c == 64 else None) or d.get(
-                f"claudette/{mode}/c{c}", {}
-            ).get("added_cpu_us_per_req")
+            cl = _paired_added_cpu(paired.get(mode, {}), c) or d.get(f"claudette/{mode}/c{c}", {}).get(
+                "added_cpu_us_per_req"
+            )
             ll = d.get(f"litellm/{mode}/c{c}", {}).get("added_cpu_us_per_req")
             if cl and ll:
                 ratio = ll["median"] / cl["median"] if cl["median"] > 0 else math.inf
