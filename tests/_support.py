@@ -99,3 +99,15 @@ def unavailable(name: str, **kw: Any) -> BackendError:
     from claudette import BackendUnavailableError
 
     return BackendUnavailableError("server error", name, True, kw.pop("status", 500), **kw)
+
+
+#: Environment variables that name a proxy (httpx and urllib read both cases).
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def clear_proxy_environment(monkeypatch: Any) -> None:
+    """Remove every proxy variable for one test: a backend builds its own fast client
+    only when the environment names no proxy."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)

@@ -7,6 +7,7 @@ import ssl
 
 import httpx
 import pytest
+from _support import clear_proxy_environment
 from claudette import BackendSettings
 from claudette.backend import BaseBackend
 from claudette.testing import Fault, LoopbackServer, Reply
@@ -83,7 +84,10 @@ async def test_a_failed_or_cancelled_request_gives_its_slot_back() -> None:
             assert transport.in_flight == (0, 0)
 
 
-async def test_a_backends_own_client_spreads_its_connections_and_keeps_its_settings() -> None:
+async def test_a_backends_own_client_spreads_its_connections_and_keeps_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clear_proxy_environment(monkeypatch)
     backend = _Plain("p", BackendSettings(base_url="https://api.example/v1", timeout=7.0, verify_tls=False))
     client = backend.client
     transport = client._transport

@@ -206,22 +206,34 @@ class BaseBackend(abc.ABC):
         return url
 
     def build_client(self) -> httpx.AsyncClient:
-        """Create the pooled client: timeouts from the settings, no cross-host redirects,
-        up to :data:`claudette.transport.DEFAULT_MAX_CONNECTIONS` connections spread over
-        a few smaller pools (:class:`claudette.transport.ShardedTransport`: httpx's pool
-        costs more CPU per request the more requests it holds)."""
+        """Create the pooled client: timeouts from the settings, no redirects followed,
+        up to :data:`claudette.transport.DEFAULT_MAX_CONNECTIONS` connections.
+
+        Usually a :class:`claudette.client.DirectClient` (requests go straight to the
+        transport, without httpx's cookie jar and auth and redirect loops) over a
+        :class:`claudette.transport.ShardedTransport` (the connections in a few smaller
+        pools: httpx's pool costs more CPU per request the more it holds). When the
+        environment names a proxy (``HTTPS_PROXY`` ...), a plain ``httpx.AsyncClient``
+        that routes through it exactly as httpx does.
+        """
         import httpx
 
-        from claudette.transport import ShardedTransport
+        from claudette.client import DirectClient, proxies_in_environment
+        from claudette.transport import DEFAULT_MAX_CONNECTIONS, ShardedTransport
 
         s = self.settings
-        return httpx.AsyncClient(
-            base_url=s.base_url or "",
-            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            transport=ShardedTransport(verify=_shared_ssl_context() if s.verify_tls else False),
-            follow_redirects=False,
-            headers=dict(s.headers) if s.headers else None,
-        )
+        verify: ssl.SSLContext | bool = _shared_ssl_context() if s.verify_tls else False
+        options: dict[str, Any] = {
+            "base_url": s.base_url or "",
+            "timeout": httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            "follow_redirects": False,
+            "headers": dict(s.headers) if s.headers else None,
+        }
+        if proxies_in_environment():
+            return httpx.AsyncClient(
+                verify=verify, limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS), **options
+            )
+        return DirectClient(transport=ShardedTransport(verify=verify), **options)
 
     async def aclose(self) -> None:
         """Close the backend's own HTTP client (an injected one is left open)."""
