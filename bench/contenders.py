@@ -9,6 +9,10 @@
 - ``plugin`` (paired measurements only): the ``openai`` plugin's backend called directly,
   with no router: a yardstick for the provider protocol's share (building the body,
   decoding and checking the reply, pricing) against the router's.
+- ``transport`` (paired measurements only): raw's request and reading, handed straight to
+  httpx's transport (no ``AsyncClient``): the leanest call httpx allows, a yardstick below
+  raw. claudette's backends skip the client's machinery the same way
+  (``claudette.client.DirectClient``), so claudette's cost above *this* line is its own.
 
 Each one sends the same chat request and reads the whole answer (parsing the JSON, or
 every SSE event), so that the difference between them is the client's own cost.
@@ -16,6 +20,7 @@ every SSE event), so that the difference between them is the client's own cost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any, Protocol
@@ -26,6 +31,7 @@ __all__ = [
     "Contender",
     "ContractFloor",
     "PluginAlone",
+    "TransportAlone",
     "make_contender",
     "openai_plugin_module",
 ]
@@ -64,6 +70,20 @@ def _payload(stream: bool) -> dict[str, Any]:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return payload
+
+
+def _claudette_client(base_url: str, transport: Any) -> Any:
+    """The client type a claudette backend builds for itself (its ``build_client``), over
+    ``transport`` instead of the backend's own pools: for in-memory measurements."""
+    import httpx
+    from claudette.client import DirectClient
+
+    return DirectClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(TIMEOUT, connect=10.0),
+        follow_redirects=False,
+        transport=transport,
+    )
 
 
 def _client(base_url: str, transport: Any = None) -> Any:
@@ -123,6 +143,72 @@ class RawHttpx:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class _TransportCalls:
+    """The two calls :class:`RawHttpx` makes of its client (``post`` and ``stream``), made
+    of an httpx transport directly: the request built as the client would build it (its
+    default headers included, so the same bytes go out), no cookie jar, auth or redirect
+    loop, no event hooks."""
+
+    def __init__(self, client: Any, transport: Any) -> None:
+        import httpx
+
+        self.transport = transport
+        self.headers = httpx.Headers(client.headers)
+        self.extensions = {"timeout": client.timeout.as_dict()}
+
+    def _request(self, method: str, url: Any, json: Any, headers: dict[str, str]) -> Any:
+        import httpx
+
+        merged = self.headers.copy()
+        merged.update(headers)
+        return httpx.Request(method, url, json=json, headers=merged, extensions=dict(self.extensions))
+
+    async def post(self, url: Any, *, json: Any, headers: dict[str, str]) -> Any:
+        response = await self.transport.handle_async_request(self._request("POST", url, json, headers))
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, url: Any, *, json: Any, headers: dict[str, str]) -> Any:
+        response = await self.transport.handle_async_request(self._request(method, url, json, headers))
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+
+class TransportAlone:
+    """Raw's exact request and reading (:meth:`RawHttpx.send`, :meth:`RawHttpx.stream`),
+    with the client's two calls made of its transport directly (:class:`_TransportCalls`).
+
+    Not how an application usually writes it: a yardstick below raw, the leanest call httpx
+    allows. Its difference to raw is what ``httpx.AsyncClient``'s per-request machinery
+    costs; claudette's backends skip that machinery too, so claudette's cost above this
+    line is claudette's own.
+    """
+
+    name = "transport"
+    send = RawHttpx.send
+    stream = RawHttpx.stream
+
+    def __init__(self, base_url: str, transport: Any = None) -> None:
+        import httpx
+
+        raw = RawHttpx(base_url, transport)
+        self._owner = raw.client  # owns the pool (or the injected transport) and closes it
+        self.url, self.headers = raw.url, raw.headers
+        pool = transport if transport is not None else raw.client._transport
+        self.client = _TransportCalls(raw.client, pool)
+        assert isinstance(pool, httpx.AsyncBaseTransport)
+
+    async def aclose(self) -> None:
+        await self._owner.aclose()
 
 
 class ContractFloor(RawHttpx):
@@ -238,7 +324,7 @@ class Claudette:
         backend = pm.registry.create(
             "openai",
             BackendSettings(base_url=base_url, api_key=API_KEY, model=MODEL),
-            client=_client(base_url, transport) if transport is not None else None,
+            client=_claudette_client(base_url, transport) if transport is not None else None,
         )
         self.router.register_backend(backend)
         # What answers a request (bound once, as an application would): the router here.

@@ -259,12 +259,15 @@ async def _timed(contender: Any, stream: bool) -> float:
 
 
 def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
-    """Raw httpx, claudette and the two yardsticks (the contract floor, the plugin alone)
-    in one process and loop, one request each in turn (1 in flight), the order rotating."""
-    from contenders import Claudette, ContractFloor, PluginAlone, RawHttpx
+    """Raw httpx, claudette and the three yardsticks (the contract floor, the plugin alone,
+    the httpx transport alone) in one process and loop, one request each in turn (1 in
+    flight), the order rotating."""
+    from contenders import Claudette, ContractFloor, PluginAlone, RawHttpx, TransportAlone
 
     async def go() -> dict[str, Any]:
-        clients = (RawHttpx(base_url), Claudette(base_url), ContractFloor(base_url), PluginAlone(base_url))
+        clients = tuple(
+            cls(base_url) for cls in (RawHttpx, Claudette, ContractFloor, PluginAlone, TransportAlone)
+        )
         out: dict[str, list[float]] = {c.name: [] for c in clients}
         try:
             pairs = tuple((c, out[c.name]) for c in clients)
@@ -343,9 +346,9 @@ def _memory_transport(stream: bool) -> Any:
 
 
 def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int = 64) -> dict[str, Any]:
-    """CPU per request with ``concurrency`` in flight: raw, claudette and the two
-    yardsticks (:class:`contenders.ContractFloor`, :class:`contenders.PluginAlone`) in one
-    process.
+    """CPU per request with ``concurrency`` in flight: raw, claudette and the three
+    yardsticks (:class:`contenders.ContractFloor`, :class:`contenders.PluginAlone`,
+    :class:`contenders.TransportAlone`) in one process.
 
     All talk to the same in-memory transport (:func:`_memory_transport`), so the process's
     CPU time is the clients' own: no upstream process competing for the cores, no sockets.
@@ -353,7 +356,7 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
     each timed with ``process_time``; a contender's difference to raw in the same round is
     what it adds per request.
     """
-    from contenders import Claudette, ContractFloor, PluginAlone, RawHttpx
+    from contenders import Claudette, ContractFloor, PluginAlone, RawHttpx, TransportAlone
 
     each = max(1, per_round // concurrency)
     base = "http://upstream.invalid/v1"
@@ -372,7 +375,8 @@ def bench_paired_cpu(rounds: int, per_round: int, stream: bool, concurrency: int
     async def go() -> dict[str, Any]:
         transport = _memory_transport(stream)
         contenders = tuple(
-            cls(base, transport) for cls in (RawHttpx, Claudette, ContractFloor, PluginAlone)
+            cls(base, transport)
+            for cls in (RawHttpx, Claudette, ContractFloor, PluginAlone, TransportAlone)
         )
         out = await _in_turn(contenders, burst, rounds, warm_ups=3)
         return {"stream": stream, "concurrency": concurrency, "cpu_us": out}

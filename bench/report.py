@@ -34,14 +34,29 @@ def _s(sp: dict[str, Any] | None, digits: int = 2) -> str:
     return f"{_f(sp['median'], digits)} ({_f(sp['min'], digits)}–{_f(sp['max'], digits)})"
 
 
-def _yardsticks(floor: dict[str, Any] | None, plugin: dict[str, Any] | None = None) -> str:
-    """``; contract floor N µs, plugin alone M µs``: the yardsticks the run measured."""
+#: The yardsticks paired runs measure beside raw and claudette (``bench/contenders.py``):
+#: result key and label.
+YARDSTICKS = (
+    ("floor", "contract floor"),
+    ("plugin", "plugin alone"),
+    ("transport", "httpx transport alone"),
+)
+
+
+def _yardsticks(group: dict[str, Any], suffix: str) -> str:
+    """``; contract floor N µs, plugin alone M µs, ...``: the yardsticks the run measured
+    (``group[f"{key}_{suffix}"]``; a run from before a yardstick existed has none)."""
     parts = [
         f"{label} {_f(sp['median'], 0)} µs"
-        for label, sp in (("contract floor", floor), ("plugin alone", plugin))
-        if sp and sp.get("n")
+        for key, label in YARDSTICKS
+        if (sp := group.get(f"{key}_{suffix}")) and sp.get("n")
     ]
     return "; " + ", ".join(parts) if parts else ""
+
+
+def _yardstick_columns(groups: list[dict[str, Any]], suffix: str) -> list[tuple[str, str]]:
+    """The yardsticks (key, label) that any of ``groups`` measured, in order."""
+    return [(k, label) for k, label in YARDSTICKS if any(g.get(f"{k}_{suffix}") for g in groups)]
 
 
 def _paired_added(paired_mode: dict[str, Any], concurrency: int) -> dict[str, Any] | None:
@@ -75,13 +90,10 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 _target(
                     f"added time, 1 in flight, {label}",
                     f"{_f(med, 0)} µs paired (separate processes: {_s(s, 0)} µs)"
-                    + _yardsticks(
-                        paired.get(mode, {}).get("floor_added_p50_us"),
-                        paired.get(mode, {}).get("plugin_added_p50_us"),
-                    ),
+                    + _yardsticks(paired.get(mode, {}), "added_p50_us"),
                     "≤ 50 µs",
                     med <= 50,
-                    "paired = raw, claudette and the two yardsticks in turn in one process; the other figure compares separate processes",
+                    "paired = raw, claudette and the yardsticks in turn in one process; the other figure compares separate processes",
                 )
             )
     for mode in MODES:
@@ -91,10 +103,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         if primary:
             measured = (
                 f"{_f(pcpu['median'], 0)} µs paired (separate processes: {_s(cpu, 0)} µs)"
-                + _yardsticks(
-                    paired[mode]["c64_cpu"].get("floor_added_cpu_us"),
-                    paired[mode]["c64_cpu"].get("plugin_added_cpu_us"),
-                )
+                + _yardsticks(paired[mode]["c64_cpu"], "added_cpu_us")
                 if pcpu
                 else f"{_s(cpu, 0)} µs"
             )
@@ -104,7 +113,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     measured,
                     "≤ 60 µs",
                     primary["median"] <= 60,
-                    "paired = bursts of 64 in flight, raw, claudette and the two yardsticks in turn in one process, "
+                    "paired = bursts of 64 in flight, raw, claudette and the yardsticks in turn in one process, "
                     "against an in-memory transport; the other figure: separate processes against nginx"
                     if pcpu
                     else "",
@@ -308,47 +317,63 @@ def markdown(r: dict[str, Any], plot_name: str | None) -> str:
         lines += ["### Added over raw httpx (same upstream, 100 connections each)", ""] + _added_table(r) + [""]
     if "paired" in r:
         lines += [
-            "### Added time, paired (raw, claudette and two yardsticks in turn in one process, 1 in flight)",
+            "### Added time, paired (raw, claudette and the yardsticks in turn in one process, 1 in flight)",
             "",
-            "Two yardsticks run in the same rotation and split claudette's added cost in three "
-            "layers (`bench/contenders.py`):",
+            "Three yardsticks run in the same rotation (`bench/contenders.py`):",
             "",
-            "- the **contract floor** (`ContractFloor`): the raw call wrapped in claudette's "
+            "- the **contract floor** (`ContractFloor`): raw's call wrapped in claudette's "
             "public types and nothing else (a `ClaudetteRequest` in, a `ClaudetteResponse` out, "
             "a `StreamChunk` per text piece through one async generator). What it adds is what "
             "the types alone cost;",
             "- the **plugin alone** (`PluginAlone`): the `openai` plugin's backend called "
-            "directly, with no router. What it adds above the floor is the provider protocol's "
-            "share (the body built from the request, every reply event decoded and checked, the "
-            "answer priced); what claudette adds above it is the router's (selection, breaker, "
-            "deadline, fallback, accounting).",
+            "directly, with no router: the provider protocol (the body built from the request, "
+            "every reply event decoded and checked, the answer priced) over the backend's own "
+            "HTTP client. What claudette adds above it is the router's (selection, breaker, "
+            "deadline, fallback, accounting);",
+            "- the **httpx transport alone** (`TransportAlone`): raw's exact request and reading, "
+            "handed straight to httpx's transport, without `httpx.AsyncClient` (its cookie jar, "
+            "auth and redirect loops, event hooks). It is below raw: the leanest call httpx "
+            "allows. claudette's backends skip that machinery too (`claudette.client.DirectClient`), "
+            "so **claudette above the transport alone** is claudette's own cost, all layers "
+            "together.",
             "",
-            "| mode | raw p50 ms | claudette p50 ms | added µs | contract floor µs | plugin alone µs |",
-            "|---|---:|---:|---:|---:|---:|",
         ]
-        for mode, p in r["paired"].items():
+        rows = list(r["paired"].items())
+        cols = _yardstick_columns([p for _, p in rows], "added_p50_us")
+        lines += [
+            "| mode | raw p50 ms | claudette p50 ms | added µs | "
+            + "".join(f"{label} µs | " for _, label in cols)
+            + "claudette above the transport alone µs |",
+            "|---|---:|---:|---:|" + "---:|" * len(cols) + "---:|",
+        ]
+        for mode, p in rows:
             lines.append(
                 f"| {mode} ({p['what']}) | {_s(p['raw_p50_ms'], 3)} | {_s(p['claudette_p50_ms'], 3)} "
-                f"| {_s(p['added_p50_us'], 0)} | {_s(p.get('floor_added_p50_us'), 0)} "
-                f"| {_s(p.get('plugin_added_p50_us'), 0)} |"
+                f"| {_s(p['added_p50_us'], 0)} | "
+                + "".join(f"{_s(p.get(f'{k}_added_p50_us'), 0)} | " for k, _ in cols)
+                + f"{_s(p.get('own_p50_us'), 0)} |"
             )
         lines.append("")
         cpu_rows = [(mode, p["c64_cpu"]) for mode, p in r["paired"].items() if "c64_cpu" in p]
         if cpu_rows:
+            cols = _yardstick_columns([c for _, c in cpu_rows], "added_cpu_us")
             lines += [
                 "CPU per request at 64 in flight, paired the same way (bursts of requests, one per "
                 "client in turn in one process) against an in-memory httpx transport that "
-                "answers the same recorded bodies (no upstream process, no sockets: the CPU is the "
-                "clients' own):",
+                "answers the same recorded bodies (no upstream process, no sockets, no pool: the "
+                "CPU is the clients' own):",
                 "",
-                "| mode | raw CPU µs/req | claudette CPU µs/req | added µs | contract floor µs | plugin alone µs |",
-                "|---|---:|---:|---:|---:|---:|",
+                "| mode | raw CPU µs/req | claudette CPU µs/req | added µs | "
+                + "".join(f"{label} µs | " for _, label in cols)
+                + "claudette above the transport alone µs |",
+                "|---|---:|---:|---:|" + "---:|" * len(cols) + "---:|",
             ]
             for mode, c in cpu_rows:
                 lines.append(
                     f"| {mode} | {_s(c['raw_cpu_us'], 0)} | {_s(c['claudette_cpu_us'], 0)} "
-                    f"| {_s(c['added_cpu_us'], 0)} | {_s(c.get('floor_added_cpu_us'), 0)} "
-                    f"| {_s(c.get('plugin_added_cpu_us'), 0)} |"
+                    f"| {_s(c['added_cpu_us'], 0)} | "
+                    + "".join(f"{_s(c.get(f'{k}_added_cpu_us'), 0)} | " for k, _ in cols)
+                    + f"{_s(c.get('own_cpu_us'), 0)} |"
                 )
             lines.append("")
         conc_rows = [

@@ -210,14 +210,15 @@ def derive(http: dict[str, Any], contenders: tuple[str, ...]) -> dict[str, Any]:
 
 
 def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
-    """Raw, claudette and the two yardsticks (the contract floor, the plugin alone) in turn
-    in one process (1 in flight): the added time, paired; then the CPU per request at 64
+    """Raw, claudette and the yardsticks (the contract floor, the plugin alone, the httpx
+    transport alone) in turn in one process (1 in flight): the added time, paired; then the CPU per request at 64
     in flight, paired the same way; then raw and claudette's added time at 16 and 64 in
     flight, in paired bursts against the upstream."""
     out: dict[str, Any] = {}
     for mode in MODES:
         base = upstream.sse_base if mode == "stream" else upstream.json_base
-        diffs, raws, cls, floor_diffs, plugin_diffs = [], [], [], [], []
+        diffs, raws, cls = [], [], []
+        yard: dict[str, list[float]] = {}
         for _ in range(prof["repeats"]):
             p = _python("micro.py", "paired", base, str(prof["paired"]), mode)
             if p.returncode != 0:
@@ -228,26 +229,26 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             raws.append(r50)
             cls.append(c50)
             diffs.append((c50 - r50) * 1000.0)
-            floor_diffs.append((summarize_latencies(lat["floor"])["p50"] - r50) * 1000.0)
-            plugin_diffs.append((summarize_latencies(lat["plugin"])["p50"] - r50) * 1000.0)
+            for key, _ in report.YARDSTICKS:
+                if key in lat:
+                    yard.setdefault(key, []).append((summarize_latencies(lat[key])["p50"] - r50) * 1000.0)
         out[mode] = {
             "what": "p50 of time to first chunk" if mode == "stream" else "p50 of wall time",
             "raw_p50_ms": spread(raws),
             "claudette_p50_ms": spread(cls),
             "added_p50_us": spread(diffs),
-            "floor_added_p50_us": spread(floor_diffs),
-            "plugin_added_p50_us": spread(plugin_diffs),
+            **{f"{key}_added_p50_us": spread(values) for key, values in yard.items()},
         }
-        log(
-            f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs "
-            f"(contract floor {out[mode]['floor_added_p50_us']['median']:.0f} µs, "
-            f"plugin alone {out[mode]['plugin_added_p50_us']['median']:.0f} µs)"
-        )
+        if "transport" in yard:  # claudette's own cost: above the leanest httpx call
+            out[mode]["own_p50_us"] = spread([c - t for c, t in zip(diffs, yard["transport"], strict=True)])
+        log(f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs" + report._yardsticks(out[mode], "added_p50_us"))
         # CPU per request at 64 in flight, paired the same way (bursts in turn in one
         # process) against an in-memory transport: the precise form of the separate-process
         # CPU figure, without an upstream process competing for the two cores.
         pc = prof["paired_cpu"]
-        raw_cpu, cl_cpu, added_cpu, floor_cpu, plugin_cpu = [], [], [], [], []
+        raw_cpu, cl_cpu, added_cpu = [], [], []
+        yard_cpu: dict[str, list[float]] = {}
+        own_cpu: list[float] = []
         for _ in range(pc["repeats"]):
             p = _python("micro.py", "pairedcpu", str(pc["rounds"]), str(pc["per_round"]), mode)
             if p.returncode != 0:
@@ -256,19 +257,24 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             raw_cpu.append(statistics.median(cpu["raw"]))
             cl_cpu.append(statistics.median(cpu["claudette"]))
             added_cpu.append(statistics.median(c - r for c, r in zip(cpu["claudette"], cpu["raw"], strict=True)))
-            floor_cpu.append(statistics.median(f - r for f, r in zip(cpu["floor"], cpu["raw"], strict=True)))
-            plugin_cpu.append(statistics.median(p - r for p, r in zip(cpu["plugin"], cpu["raw"], strict=True)))
+            for key, _ in report.YARDSTICKS:
+                if key in cpu:
+                    yard_cpu.setdefault(key, []).append(
+                        statistics.median(y - r for y, r in zip(cpu[key], cpu["raw"], strict=True))
+                    )
+            if "transport" in cpu:
+                own_cpu.append(statistics.median(c - t for c, t in zip(cpu["claudette"], cpu["transport"], strict=True)))
         out[mode]["c64_cpu"] = {
             "raw_cpu_us": spread(raw_cpu),
             "claudette_cpu_us": spread(cl_cpu),
             "added_cpu_us": spread(added_cpu),
-            "floor_added_cpu_us": spread(floor_cpu),
-            "plugin_added_cpu_us": spread(plugin_cpu),
+            **{f"{key}_added_cpu_us": spread(values) for key, values in yard_cpu.items()},
         }
+        if own_cpu:
+            out[mode]["c64_cpu"]["own_cpu_us"] = spread(own_cpu)
         log(
-            f"paired {mode} CPU at 64 in flight: added {out[mode]['c64_cpu']['added_cpu_us']['median']:.0f} µs "
-            f"(contract floor {out[mode]['c64_cpu']['floor_added_cpu_us']['median']:.0f} µs, "
-            f"plugin alone {out[mode]['c64_cpu']['plugin_added_cpu_us']['median']:.0f} µs)"
+            f"paired {mode} CPU at 64 in flight: added {out[mode]['c64_cpu']['added_cpu_us']['median']:.0f} µs"
+            + report._yardsticks(out[mode]["c64_cpu"], "added_cpu_us")
         )
         # Added time at 16 and 64 in flight, paired: bursts of raw and claudette in turn in
         # one process, against the same upstream (run_http's separate processes drown this

@@ -129,11 +129,11 @@ def test_the_default_scorer_equals_the_seed_formula(failures: int, latency_ms: f
     assert fast == score_parts(backend, request, stats, options).total
 
 
-def test_both_yardsticks_join_the_paired_cpu_measurement_and_are_reported() -> None:
+def test_the_yardsticks_join_the_paired_cpu_measurement_and_are_reported() -> None:
     import micro
 
     result = micro.bench_paired_cpu(rounds=2, per_round=8, stream=False, concurrency=4)
-    assert set(result["cpu_us"]) == {"raw", "claudette", "floor", "plugin"}
+    assert set(result["cpu_us"]) == {"raw", "claudette", "floor", "plugin", "transport"}
     assert all(len(v) == 2 and min(v) > 0 for v in result["cpu_us"].values())
     results = {
         "paired": {
@@ -142,24 +142,32 @@ def test_both_yardsticks_join_the_paired_cpu_measurement_and_are_reported() -> N
                     "added_cpu_us": _sp(75.0),
                     "floor_added_cpu_us": _sp(30.0),
                     "plugin_added_cpu_us": _sp(52.0),
+                    "transport_added_cpu_us": _sp(-90.0),
                 },
             }
         }
     }
     (target,) = report.evaluate_targets(results)
-    assert target["measured"].endswith("; contract floor 30 µs, plugin alone 52 µs")
-    results["paired"]["stream"]["c64_cpu"].pop("plugin_added_cpu_us")  # a run from before it
+    assert target["measured"].endswith("; contract floor 30 µs, plugin alone 52 µs, httpx transport alone -90 µs")
+    results["paired"]["stream"]["c64_cpu"].pop("transport_added_cpu_us")  # runs from before them
+    results["paired"]["stream"]["c64_cpu"].pop("plugin_added_cpu_us")
     (target,) = report.evaluate_targets(results)
     assert target["measured"].endswith("; contract floor 30 µs")
 
 
-def test_both_yardsticks_join_the_paired_latency_measurement_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_yardsticks_join_the_paired_latency_measurement_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every client gets the same number of requests, one at a time, in a rotating order."""
     import contenders
     import micro
 
     calls: list[str] = []
-    for cls in (contenders.RawHttpx, contenders.Claudette, contenders.ContractFloor, contenders.PluginAlone):
+    for cls in (
+        contenders.RawHttpx,
+        contenders.Claudette,
+        contenders.ContractFloor,
+        contenders.PluginAlone,
+        contenders.TransportAlone,
+    ):
 
         async def send(self: object, _name: str = cls.name) -> str:
             calls.append(_name)
@@ -173,17 +181,19 @@ def test_both_yardsticks_join_the_paired_latency_measurement_in_turn(monkeypatch
         monkeypatch.setattr(cls, "aclose", aclose)
     result = micro.bench_paired("http://upstream.invalid/v1", 4, stream=False)
     assert {k: len(v) for k, v in result["latency_ms"].items()} == {
-        "raw": 4, "claudette": 4, "floor": 4, "plugin": 4
+        "raw": 4, "claudette": 4, "floor": 4, "plugin": 4, "transport": 4
     }
-    timed = calls[-16:]  # after the warm-up
-    assert [timed[i * 4] for i in range(4)] == ["raw", "claudette", "floor", "plugin"]
+    timed = calls[-20:]  # after the warm-up
+    assert [timed[i * 5] for i in range(4)] == ["raw", "claudette", "floor", "plugin"]
 
 
-def test_the_report_splits_the_added_cost_into_its_three_layers() -> None:
+def test_the_report_splits_the_added_cost_into_its_layers() -> None:
     paired = {
         "added_p50_us": _sp(60.0),
         "floor_added_p50_us": _sp(20.0),
         "plugin_added_p50_us": _sp(40.0),
+        "transport_added_p50_us": _sp(-100.0),
+        "own_p50_us": _sp(160.0),
         "raw_p50_ms": _sp(1.0),
         "claudette_p50_ms": _sp(1.06),
         "what": "p50 of wall time",
@@ -193,13 +203,68 @@ def test_the_report_splits_the_added_cost_into_its_three_layers() -> None:
             "added_cpu_us": _sp(50.0),
             "floor_added_cpu_us": _sp(17.0),
             "plugin_added_cpu_us": _sp(29.0),
+            "transport_added_cpu_us": _sp(-40.0),
+            "own_cpu_us": _sp(90.0),
         },
     }
     machine = {"cores": 2, "implementation": "CPython", "python": "3.11", "platform": "Linux"}
     run = {"command": "bench/run.py", "profile": "full", "elapsed_s": 1.0, "machine": machine}
     text = report.markdown({**run, "paired": {"send": paired}}, None)
-    assert "| send (p50 of wall time) | 1.000 | 1.060 | 60 | 20 | 40 |" in text
-    assert "| send | 300 | 350 | 50 | 17 | 29 |" in text
+    assert "| send (p50 of wall time) | 1.000 | 1.060 | 60 | 20 | 40 | -100 | 160 |" in text
+    assert "| send | 300 | 350 | 50 | 17 | 29 | -40 | 90 |" in text
+    # a run from before the transport yardstick: its column is left out, not left empty
+    for group in (paired, paired["c64_cpu"]):
+        for key in ("transport_added_p50_us", "own_p50_us", "transport_added_cpu_us", "own_cpu_us"):
+            group.pop(key, None)
+    text = report.markdown({**run, "paired": {"send": paired}}, None)
+    assert "| send (p50 of wall time) | 1.000 | 1.060 | 60 | 20 | 40 | – |" in text
+    assert "httpx transport alone µs" not in text
+
+
+async def test_the_transport_alone_sends_what_raw_sends_without_the_client() -> None:
+    import contenders
+    import httpx
+    from claudette.testing import LoopbackServer, Reply
+
+    from upstream import chat_body
+
+    with LoopbackServer(lambda _r: Reply(body=chat_body().encode(), headers={"content-type": "application/json"})) as server:
+        raw = contenders.RawHttpx(server.url + "/v1")
+        alone = contenders.TransportAlone(server.url + "/v1")
+        try:
+            assert await raw.send() == await alone.send() == "Hello there"
+        finally:
+            await raw.aclose()
+            await alone.aclose()
+        sent_raw, sent_alone = server.requests
+        assert sent_alone.path == sent_raw.path == "/v1/chat/completions"
+        assert sent_alone.body == sent_raw.body
+        assert sent_alone.headers == sent_raw.headers  # the client's default headers included
+    # and it does not go through the client: a client event hook never sees its requests
+    seen: list[httpx.Request] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request)
+
+    import micro
+
+    alone = contenders.TransportAlone("http://upstream.invalid/v1", micro._memory_transport(True))
+    alone._owner.event_hooks = {"request": [hook], "response": []}
+    first, last = await alone.stream()
+    assert 0 < first <= last and seen == []
+    await alone.aclose()
+
+
+async def test_claudette_measured_in_memory_uses_the_client_its_backends_build() -> None:
+    import contenders
+    import micro
+    from claudette.client import DirectClient
+
+    for cls in (contenders.Claudette, contenders.PluginAlone):
+        c = cls("http://upstream.invalid/v1", micro._memory_transport(False))
+        assert isinstance(c.router.get_backend("openai").client, DirectClient)
+        assert await c.send() == "Hello there"
+        await c.aclose()
 
 
 async def test_the_plugin_alone_reads_whole_answers_without_the_router() -> None:
