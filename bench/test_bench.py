@@ -100,6 +100,22 @@ def test_targets_report_an_infinite_ratio_when_claudette_adds_nothing() -> None:
     (target,) = report.evaluate_targets(results)
     assert target["met"] is True
     assert "send c16: ∞×" in target["measured"]
+    assert "transport alone" not in target["measured"]  # not measured in this run
+
+
+def test_the_litellm_target_also_divides_by_claudettes_cost_above_the_transport_alone() -> None:
+    results = {
+        "derived": {
+            "claudette/send/c1": {"added_p50_us": _sp(-80.0)},
+            "litellm/send/c1": {"added_p50_us": _sp(6600.0)},
+        },
+        "paired": {"send": {"added_p50_us": _sp(-80.0), "own_p50_us": _sp(110.0)}},
+    }
+    (target,) = [t for t in report.evaluate_targets(results) if "LiteLLM" in t["target"]]
+    assert target["measured"] == (
+        "send c1: ∞× — LiteLLM's added time ÷ claudette's cost above the httpx transport alone, "
+        "1 in flight: send 60×"
+    )
 
 
 def test_targets_flag_rss_growth_above_five_megabytes() -> None:
