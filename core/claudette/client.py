@@ -8,9 +8,8 @@ a sixth of a loopback request's CPU at one in flight (see ``docs/performance.md`
 
 :class:`DirectClient` is an ``httpx.AsyncClient`` in every respect but one: when none of
 that machinery has anything to do (no auth, no redirects to follow, no event hooks, no
-proxy from the environment), :meth:`~DirectClient.send` hands the request straight to the
-client's transport. Otherwise it is httpx's own ``send``. What it leaves out on the direct
-path:
+mounted proxy), :meth:`~DirectClient.send` hands the request straight to the client's
+transport. Otherwise it is httpx's own ``send``. What it leaves out on the direct path:
 
 - cookies a response sets are not stored (an API client sends its credentials in
   headers); cookies set on the client by hand are still sent;
