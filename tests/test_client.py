@@ -76,6 +76,26 @@ async def test_the_full_path_is_httpx_own() -> None:
             assert client.cookies.get("session") == "abc"
 
 
+async def test_elapsed_is_set_when_the_body_is_closed() -> None:
+    """As httpx's own client does; backends use it for the latency they report."""
+    slow_body = Reply.stream(["a", "b"], chunk_delay=0.05)
+    with LoopbackServer(lambda _r: slow_body) as server:
+        async with DirectClient(transport=_Spy(), base_url=server.url) as client:
+            whole = await client.get("/whole")
+            assert whole.elapsed.total_seconds() >= 0.1
+            async with client.stream("GET", "/streamed") as reply:
+                with pytest.raises(RuntimeError, match="elapsed"):
+                    _ = reply.elapsed  # not yet: httpx sets it when the body is closed
+                assert await reply.aread() == b"ab"
+            assert reply.elapsed.total_seconds() >= 0.1
+
+
+async def test_the_clients_default_encoding_decodes_a_body_without_charset() -> None:
+    with LoopbackServer(lambda _r: Reply(body="café".encode("latin-1"), headers={"content-type": "text/plain"})) as server:
+        async with DirectClient(transport=_Spy(), base_url=server.url, default_encoding="latin-1") as client:
+            assert (await client.get("/t")).text == "café"
+
+
 async def test_a_cookie_set_on_the_client_is_still_sent() -> None:
     with LoopbackServer(lambda _r: Reply.json({})) as server:
         async with DirectClient(transport=_Spy(), base_url=server.url, cookies={"k": "v"}) as client:

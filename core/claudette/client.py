@@ -13,9 +13,11 @@ transport. Otherwise it is httpx's own ``send``. What it leaves out on the direc
 
 - cookies a response sets are not stored (an API client sends its credentials in
   headers); cookies set on the client by hand are still sent;
-- ``response.elapsed`` is not set.
+- a redirect reply's ``response.next_request`` is not built (redirects are not followed
+  on the direct path; the reply itself is returned, as httpx returns it).
 
-Everything else is as httpx does it: the timeouts, the errors (with their ``request``), the
+Everything else is as httpx does it: the timeouts, the errors (with their ``request``),
+``response.elapsed`` (set when the body is closed), the client's ``default_encoding``, the
 ``httpx`` logger's ``HTTP Request:`` line, reading the body unless ``stream=True``, and
 closing it on failure.
 """
@@ -23,7 +25,10 @@ closing it on failure.
 from __future__ import annotations
 
 import logging
+import time
 import urllib.request
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -47,6 +52,25 @@ def proxies_in_environment() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
+class _Timed(httpx.AsyncByteStream):
+    """A response body that sets ``response.elapsed`` when it is closed, as httpx's client
+    does (but iterated without a generator layer of its own)."""
+
+    __slots__ = ("_response", "_started", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream, response: httpx.Response, started: float) -> None:
+        self._stream = stream
+        self._response = response
+        self._started = started
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()
+
+    async def aclose(self) -> None:
+        self._response.elapsed = timedelta(seconds=time.perf_counter() - self._started)
+        await self._stream.aclose()
+
+
 class DirectClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` that sends straight to its transport when it can.
 
@@ -59,6 +83,7 @@ class DirectClient(httpx.AsyncClient):
     def __init__(self, *, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> None:
         super().__init__(transport=transport, **kwargs)
         self._direct_transport = transport
+        self._direct_encoding = kwargs.get("default_encoding", "utf-8")
         # httpx mounts a transport for ``proxy=`` and ``mounts=``; those requests must go
         # through its routing. Unknown to a later httpx without the attribute: then always
         # the full path.
@@ -91,12 +116,15 @@ class DirectClient(httpx.AsyncClient):
             request.extensions["timeout"] = self.timeout.as_dict()
         if not isinstance(request.stream, httpx.AsyncByteStream):
             raise RuntimeError("Attempted to send a sync request with an AsyncClient instance.")
+        started = time.perf_counter()
         try:
             response = await self._direct_transport.handle_async_request(request)
         except httpx.RequestError as exc:
             exc.request = request  # as httpx does: the error names its request
             raise
         response.request = request
+        response.stream = _Timed(response.stream, response, started)  # type: ignore[arg-type]
+        response.default_encoding = self._direct_encoding
         if _httpx_logger.isEnabledFor(_INFO):
             _httpx_logger.info(
                 'HTTP Request: %s %s "%s %d %s"',
