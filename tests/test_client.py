@@ -4,7 +4,9 @@ httpx's full path whenever auth, redirects, event hooks or a proxy have work to 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 
 import httpx
 import pytest
@@ -88,6 +90,24 @@ async def test_elapsed_is_set_when_the_body_is_closed() -> None:
                     _ = reply.elapsed  # not yet: httpx sets it when the body is closed
                 assert await reply.aread() == b"ab"
             assert reply.elapsed.total_seconds() >= 0.1
+
+
+async def test_a_response_is_freed_at_once_not_by_the_garbage_collector() -> None:
+    """The body that times a response must not make a reference cycle with it: every
+    response would then wait for a collection (measured: 8-10 µs more CPU a request)."""
+    pre_read = httpx.MockTransport(lambda _r: httpx.Response(200, json={"ok": True}))
+    with LoopbackServer(lambda _r: Reply.json({"ok": True})) as server:
+        for transport in (_Spy(), pre_read):
+            async with DirectClient(transport=transport, base_url=server.url) as client:
+                gc.disable()
+                try:
+                    reply = await client.get("/x")
+                    assert reply.json() == {"ok": True}
+                    freed = weakref.ref(reply)
+                    del reply
+                    assert freed() is None
+                finally:
+                    gc.enable()
 
 
 async def test_the_clients_default_encoding_decodes_a_body_without_charset() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -52,22 +53,42 @@ def proxies_in_environment() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
-class _Timed(httpx.AsyncByteStream):
-    """A response body that sets ``response.elapsed`` when it is closed, as httpx's client
-    does (but iterated without a generator layer of its own)."""
+class _TimedBody(httpx.AsyncByteStream):
+    """A response body that sets its response's ``elapsed`` when it is closed, as httpx's
+    client does, once :meth:`time` has told it which response and since when.
+
+    Unlike httpx's wrapper it adds no generator layer to the iteration, and it holds its
+    response by a weak reference: a response holds its body, and a strong reference back
+    would make every response a cycle that only the garbage collector frees (measured: 8-10
+    µs more CPU per request in a loop). ``ShardedTransport``'s bodies are of this kind
+    already, so a :class:`DirectClient` over it wraps nothing.
+    """
 
     __slots__ = ("_response", "_started", "_stream")
 
-    def __init__(self, stream: httpx.AsyncByteStream, response: httpx.Response, started: float) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
         self._stream = stream
-        self._response = response
+        self._response: weakref.ref[httpx.Response] | None = None
+        self._started = 0.0
+
+    def time(self, response: httpx.Response, started: float) -> None:
+        """Set ``response.elapsed`` from ``started`` (a ``perf_counter``) when closed."""
+        self._response = weakref.ref(response)
         self._started = started
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._stream.__aiter__()
 
+    def _settle(self) -> None:
+        ref = self._response
+        if ref is not None:
+            self._response = None
+            response = ref()
+            if response is not None:
+                response.elapsed = timedelta(0, time.perf_counter() - self._started)
+
     async def aclose(self) -> None:
-        self._response.elapsed = timedelta(seconds=time.perf_counter() - self._started)
+        self._settle()
         await self._stream.aclose()
 
 
@@ -123,7 +144,10 @@ class DirectClient(httpx.AsyncClient):
             exc.request = request  # as httpx does: the error names its request
             raise
         response.request = request
-        response.stream = _Timed(response.stream, response, started)  # type: ignore[arg-type]
+        body = response.stream
+        if body.__class__ is not _TimedBody and not isinstance(body, _TimedBody):
+            body = response.stream = _TimedBody(body)  # type: ignore[arg-type]
+        body.time(response, started)
         response.default_encoding = self._direct_encoding
         if _httpx_logger.isEnabledFor(_INFO):
             _httpx_logger.info(

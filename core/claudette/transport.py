@@ -16,10 +16,11 @@ of the load: at 64 in flight, 8 pools brought the CPU per request from 3.7 to 1.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+
+from claudette.client import _TimedBody
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "DEFAULT_SHARDS", "ShardedTransport"]
 
@@ -30,24 +31,26 @@ DEFAULT_SHARDS = 8
 DEFAULT_MAX_CONNECTIONS = 100
 
 
-class _Tracked(httpx.AsyncByteStream):
-    """A response body that gives its pool's in-flight slot back when it is closed."""
+class _Tracked(_TimedBody):
+    """A response body that gives its pool's in-flight slot back when it is closed (and
+    times its response for a :class:`~claudette.client.DirectClient`, in the same step)."""
 
-    __slots__ = ("_busy", "_index", "_open", "_stream")
+    __slots__ = ("_busy", "_index", "_open")
 
     def __init__(self, stream: httpx.AsyncByteStream, busy: list[int], index: int) -> None:
         self._stream = stream
+        self._response = None
+        self._started = 0.0
         self._busy = busy
         self._index = index
         self._open = True
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._stream.__aiter__()
 
     async def aclose(self) -> None:
         if self._open:
             self._open = False
             self._busy[self._index] -= 1
+            if self._response is not None:
+                self._settle()
         await self._stream.aclose()
 
 
