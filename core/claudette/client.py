@@ -55,7 +55,7 @@ def proxies_in_environment() -> bool:
 
 class _TimedBody(httpx.AsyncByteStream):
     """A response body that sets its response's ``elapsed`` when it is closed, as httpx's
-    client does, once :meth:`time` has told it which response and since when.
+    client does, once :meth:`time_response` has told it which response and since when.
 
     Unlike httpx's wrapper it adds no generator layer to the iteration, and it holds its
     response by a weak reference: a response holds its body, and a strong reference back
@@ -71,7 +71,7 @@ class _TimedBody(httpx.AsyncByteStream):
         self._response: weakref.ref[httpx.Response] | None = None
         self._started = 0.0
 
-    def time(self, response: httpx.Response, started: float) -> None:
+    def time_response(self, response: httpx.Response, started: float) -> None:
         """Set ``response.elapsed`` from ``started`` (a ``perf_counter``) when closed."""
         self._response = weakref.ref(response)
         self._started = started
@@ -147,7 +147,7 @@ class DirectClient(httpx.AsyncClient):
         body = response.stream
         if body.__class__ is not _TimedBody and not isinstance(body, _TimedBody):
             body = response.stream = _TimedBody(body)  # type: ignore[arg-type]
-        body.time(response, started)
+        body.time_response(response, started)
         response.default_encoding = self._direct_encoding
         if _httpx_logger.isEnabledFor(_INFO):
             _httpx_logger.info(
