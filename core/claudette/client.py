@@ -145,7 +145,7 @@ class DirectClient(httpx.AsyncClient):
             raise
         response.request = request
         body = response.stream
-        if body.__class__ is not _TimedBody and not isinstance(body, _TimedBody):
+        if not isinstance(body, _TimedBody):  # ShardedTransport's bodies time themselves
             body = response.stream = _TimedBody(body)  # type: ignore[arg-type]
         body.time_response(response, started)
         response.default_encoding = self._direct_encoding

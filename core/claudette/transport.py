@@ -38,19 +38,18 @@ class _Tracked(_TimedBody):
     __slots__ = ("_busy", "_index", "_open")
 
     def __init__(self, stream: httpx.AsyncByteStream, busy: list[int], index: int) -> None:
-        self._stream = stream
-        self._response = None
-        self._started = 0.0
+        super().__init__(stream)
         self._busy = busy
         self._index = index
         self._open = True
 
     async def aclose(self) -> None:
+        # _TimedBody.aclose's two steps inline, not awaited through it: one coroutine
+        # fewer per request.
         if self._open:
             self._open = False
             self._busy[self._index] -= 1
-            if self._response is not None:
-                self._settle()
+        self._settle()
         await self._stream.aclose()
 
 
