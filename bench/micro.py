@@ -227,18 +227,21 @@ def bench_inflight(concurrency: int) -> dict[str, Any]:
 
 
 async def _in_turn(
-    clients: tuple[Any, ...], measure: Any, rounds: int, warm_ups: int
+    clients: tuple[Any, ...], measure: Any, rounds: int, warm_ups: int, *, collect_each_round: bool = True
 ) -> dict[str, list[float]]:
     """``measure(client)`` for every client once per round, the order rotating each round
-    (after ``warm_ups`` unrecorded rounds, and a garbage collection before each round);
-    each client's results by name. Closes the clients at the end."""
+    (after ``warm_ups`` unrecorded rounds, and a garbage collection before each round, or
+    only before the first when rounds are single requests); each client's results by name.
+    Closes the clients at the end."""
     out: dict[str, list[float]] = {c.name: [] for c in clients}
     try:
         for _ in range(warm_ups):
             for c in clients:
                 await measure(c)
+        gc.collect()
         for i in range(rounds):
-            gc.collect()
+            if collect_each_round and i:
+                gc.collect()
             k = i % len(clients)
             for c in clients[k:] + clients[:k]:
                 out[c.name].append(await measure(c))
@@ -268,21 +271,11 @@ def bench_paired(base_url: str, requests: int, stream: bool) -> dict[str, Any]:
         clients = tuple(
             cls(base_url) for cls in (RawHttpx, Claudette, ContractFloor, PluginAlone, TransportAlone)
         )
-        out: dict[str, list[float]] = {c.name: [] for c in clients}
-        try:
-            pairs = tuple((c, out[c.name]) for c in clients)
-            for _ in range(50):
-                for c, _lat in pairs:
-                    await (c.stream() if stream else c.send())
-            gc.collect()
-            n = len(pairs)
-            for i in range(requests):
-                order = pairs[i % n :] + pairs[: i % n]
-                for c, lat in order:
-                    lat.append(await _timed(c, stream))
-        finally:
-            for c, _lat in pairs:
-                await c.aclose()
+
+        async def timed(contender: Any) -> float:
+            return await _timed(contender, stream)
+
+        out = await _in_turn(clients, timed, requests, warm_ups=50, collect_each_round=False)
         return {"stream": stream, "latency_ms": out}
 
     return asyncio.run(go())

@@ -43,7 +43,7 @@ YARDSTICKS = (
 )
 
 
-def _yardsticks(group: dict[str, Any], suffix: str) -> str:
+def yardsticks_text(group: dict[str, Any], suffix: str) -> str:
     """``; contract floor N µs, plugin alone M µs, ...``: the yardsticks the run measured
     (``group[f"{key}_{suffix}"]``; a run from before a yardstick existed has none)."""
     parts = [
@@ -90,7 +90,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 _target(
                     f"added time, 1 in flight, {label}",
                     f"{_f(med, 0)} µs paired (separate processes: {_s(s, 0)} µs)"
-                    + _yardsticks(paired.get(mode, {}), "added_p50_us"),
+                    + yardsticks_text(paired.get(mode, {}), "added_p50_us"),
                     "≤ 50 µs",
                     med <= 50,
                     "paired = raw, claudette and the yardsticks in turn in one process; the other figure compares separate processes",
@@ -103,7 +103,7 @@ def evaluate_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         if primary:
             measured = (
                 f"{_f(pcpu['median'], 0)} µs paired (separate processes: {_s(cpu, 0)} µs)"
-                + _yardsticks(paired[mode]["c64_cpu"], "added_cpu_us")
+                + yardsticks_text(paired[mode]["c64_cpu"], "added_cpu_us")
                 if pcpu
                 else f"{_s(cpu, 0)} µs"
             )

@@ -209,6 +209,11 @@ def derive(http: dict[str, Any], contenders: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _median_difference(a: list[float], b: list[float]) -> float:
+    """The median of ``a[i] - b[i]``: two clients measured in the same rounds."""
+    return statistics.median(x - y for x, y in zip(a, b, strict=True))
+
+
 def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
     """Raw, claudette and the yardsticks (the contract floor, the plugin alone, the httpx
     transport alone) in turn in one process (1 in flight): the added time, paired; then the CPU per request at 64
@@ -241,7 +246,7 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
         }
         if "transport" in yard:  # claudette's own cost: above the leanest httpx call
             out[mode]["own_p50_us"] = spread([c - t for c, t in zip(diffs, yard["transport"], strict=True)])
-        log(f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs" + report._yardsticks(out[mode], "added_p50_us"))
+        log(f"paired {mode}: added {out[mode]['added_p50_us']['median']:.0f} µs" + report.yardsticks_text(out[mode], "added_p50_us"))
         # CPU per request at 64 in flight, paired the same way (bursts in turn in one
         # process) against an in-memory transport: the precise form of the separate-process
         # CPU figure, without an upstream process competing for the two cores.
@@ -256,14 +261,12 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             cpu = json.loads(p.stdout)["cpu_us"]
             raw_cpu.append(statistics.median(cpu["raw"]))
             cl_cpu.append(statistics.median(cpu["claudette"]))
-            added_cpu.append(statistics.median(c - r for c, r in zip(cpu["claudette"], cpu["raw"], strict=True)))
+            added_cpu.append(_median_difference(cpu["claudette"], cpu["raw"]))
             for key, _ in report.YARDSTICKS:
                 if key in cpu:
-                    yard_cpu.setdefault(key, []).append(
-                        statistics.median(y - r for y, r in zip(cpu[key], cpu["raw"], strict=True))
-                    )
+                    yard_cpu.setdefault(key, []).append(_median_difference(cpu[key], cpu["raw"]))
             if "transport" in cpu:
-                own_cpu.append(statistics.median(c - t for c, t in zip(cpu["claudette"], cpu["transport"], strict=True)))
+                own_cpu.append(_median_difference(cpu["claudette"], cpu["transport"]))
         out[mode]["c64_cpu"] = {
             "raw_cpu_us": spread(raw_cpu),
             "claudette_cpu_us": spread(cl_cpu),
@@ -274,7 +277,7 @@ def run_paired(upstream: Any, prof: dict[str, Any]) -> dict[str, Any]:
             out[mode]["c64_cpu"]["own_cpu_us"] = spread(own_cpu)
         log(
             f"paired {mode} CPU at 64 in flight: added {out[mode]['c64_cpu']['added_cpu_us']['median']:.0f} µs"
-            + report._yardsticks(out[mode]["c64_cpu"], "added_cpu_us")
+            + report.yardsticks_text(out[mode]["c64_cpu"], "added_cpu_us")
         )
         # Added time at 16 and 64 in flight, paired: bursts of raw and claudette in turn in
         # one process, against the same upstream (run_http's separate processes drown this

@@ -405,3 +405,41 @@ def test_a_re_render_keeps_the_runs_samples_and_its_plot(tmp_path: Path) -> None
     assert run.main(["--render", str(out / "results.json"), "--out", str(out)]) == 0
     assert "![latency distributions](bench-latency.png)" in (out / "results.md").read_text()
     assert (out / "bench-latency.png").read_bytes() == b"\x89PNG the run's plot"
+
+
+def test_run_paired_derives_each_yardstick_and_claudettes_cost_above_the_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From canned micro.py outputs: every figure is a difference taken within one run."""
+    import types
+
+    import run
+
+    latency = {"raw": [1.0] * 5, "claudette": [0.95] * 5, "floor": [1.02] * 5, "plugin": [0.9] * 5, "transport": [0.8] * 5}
+    cpu = {"raw": [300.0, 310.0], "claudette": [250.0, 262.0], "floor": [320.0, 330.0], "plugin": [230.0, 240.0], "transport": [180.0, 186.0]}
+
+    def fake_python(*args: str, timeout: float = 900) -> object:
+        what = args[1]
+        if what == "paired":
+            out: dict[str, object] = {"latency_ms": latency}
+        elif what == "pairedcpu":
+            out = {"cpu_us": cpu}
+        else:  # pairedc
+            out = {"p50_ms": {"raw": [20.0, 22.0], "claudette": [19.0, 20.0]}}
+        return types.SimpleNamespace(returncode=0, stdout=json.dumps(out), stderr="")
+
+    monkeypatch.setattr(run, "_python", fake_python)
+    upstream = types.SimpleNamespace(json_base="http://j", sse_base="http://s")
+    prof = {"repeats": 2, "paired": 5, "paired_cpu": {"repeats": 1, "rounds": 2, "per_round": 8},
+            "paired_concurrent": {"rounds": 2, "per_round": {16: 32}}}
+    send = run.run_paired(upstream, prof)["send"]
+    assert send["added_p50_us"]["median"] == pytest.approx(-50.0)
+    assert send["floor_added_p50_us"]["median"] == pytest.approx(20.0)
+    assert send["plugin_added_p50_us"]["median"] == pytest.approx(-100.0)
+    assert send["transport_added_p50_us"]["median"] == pytest.approx(-200.0)
+    assert send["own_p50_us"]["median"] == pytest.approx(150.0)  # claudette − transport
+    c64 = send["c64_cpu"]
+    assert c64["added_cpu_us"]["median"] == pytest.approx(-49.0)  # median of -50 and -48
+    assert c64["transport_added_cpu_us"]["median"] == pytest.approx(-122.0)  # -120, -124
+    assert c64["own_cpu_us"]["median"] == pytest.approx(73.0)  # 70 and 76
+    assert send["c16"]["added_p50_us"]["median"] == pytest.approx(-1500.0)  # -1000, -2000
