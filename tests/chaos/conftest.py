@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parent.parent))
 
 from _providers import Provider, four_providers
+from _support import clear_proxy_environment
 from hypothesis import settings
 
 # No example database in the checkout; the suite's own settings bound every search.
@@ -29,6 +31,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.chaos)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite looks into backends' own pools, which a backend builds only when the
+    environment names no proxy (the emulators are on loopback anyway)."""
+    clear_proxy_environment(monkeypatch)
 
 
 @pytest.fixture
