@@ -77,3 +77,19 @@ def test_the_readme_config_passes_config_check(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "sk-readme-test-123456" not in out.stdout + out.stderr
+
+
+def test_the_install_section_installs_from_paths_of_this_checkout():
+    install = README.split("## Install", 1)[1].split("\n## ", 1)[0]
+    assert "not on PyPI yet" in install
+    command = _blocks("bash")[1].replace("\\\n", " ")
+    paths = re.findall(r"-e (\S+)", command)
+    assert len(paths) == 5, paths
+    for path in paths:
+        assert (ROOT / path / "pyproject.toml").is_file(), path
+    assert "nox -s build" in install and "dist/*.whl" in install
+
+
+def test_the_build_session_named_by_the_readme_exists():
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert re.search(r"^def build\(session", noxfile, flags=re.M)
