@@ -28,7 +28,7 @@ def backend(name: str, price: float) -> BaseBackend:
 REQUEST = ClaudetteRequest(prompt="x" * 400, options={"max_tokens": 100})
 
 
-def seed(router, latencies: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
+def record_latencies(router, latencies: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
     for name, latency in latencies.items():
         router.get_backend(name).stats.record_latency(latency)
 
@@ -38,16 +38,16 @@ async def test_cheapest_backend_within_the_bound_wins() -> None:
         backend("cheap-slow", 0.0), backend("mid-fast", 0.00001), backend("dear-fast", 0.001),
         plugins=[LatencyBoundScoring(bound_ms=1000)],
     )
-    seed(router, {"cheap-slow": 4000, "mid-fast": 300, "dear-fast": 100})
+    record_latencies(router, {"cheap-slow": 4000, "mid-fast": 300, "dear-fast": 100})
 
     chosen = await router.select_backend(REQUEST)
 
     assert chosen.name == "mid-fast"
 
 
-async def test_without_the_plugin_the_seed_formula_prefers_the_free_slow_backend() -> None:
+async def test_without_the_plugin_the_default_formula_prefers_the_free_slow_backend() -> None:
     router = build_router(backend("cheap-slow", 0.0), backend("dear-fast", 0.001))
-    seed(router, {"cheap-slow": 4000, "dear-fast": 100})
+    record_latencies(router, {"cheap-slow": 4000, "dear-fast": 100})
 
     chosen = await router.select_backend(REQUEST)
 
