@@ -138,8 +138,6 @@ class BackendRouter:
         self._ordered: list[tuple[BaseBackend, BackendStats, CircuitBreaker]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._configure_patterns()
-        # True once a breaker needs an async step to leave OPEN (a shared store's breaker).
-        self._async_acquire = False
         # Cuts attempts at their deadline (one timer for all, on the loop that runs them).
 
     # -- registration ---------------------------------------------------------------------
@@ -157,8 +155,6 @@ class BackendRouter:
         backend.stats = stats
         breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
         breaker.on_transition = self._on_transition
-        if hasattr(breaker, "acquire_async"):
-            self._async_acquire = True
         self._backends[backend.name] = backend
         self._breakers[backend.name] = breaker
         if backend.settings.rpm or backend.settings.tpm:
@@ -511,12 +507,7 @@ class BackendRouter:
                 await asyncio.sleep(wait)
                 continue
             breaker = self._breakers[backend.name]
-            if self._async_acquire and breaker._state is not _CLOSED:
-                # A shared breaker asks its store who may probe (one prober everywhere).
-                acquired: bool = await breaker.acquire_async()  # type: ignore[attr-defined]
-            else:
-                acquired = breaker.try_acquire()
-            if acquired:
+            if await breaker.acquire():
                 return backend, breaker
             # Lost the half-open probe slot to a concurrent request: try the next one.
             if exclude is None:
