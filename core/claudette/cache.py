@@ -6,7 +6,9 @@ and ``cost_eur=0``. The cache lives behind the state store
 (``StateStore.response_cache``), so a shared store can share it between processes; any
 object with the :class:`ResponseCache` methods will do.
 
-Adaptive TTL (the seed's "intelligent cache"), see :func:`entry_ttl`:
+Adaptive TTL (``adaptive_ttl``, on by default), see :func:`entry_ttl`: an answer that was
+expensive, or is asked for often, is worth keeping longer, and one about the present goes
+stale fast:
 
 - expensive answers live longer: ``ttl * (1 + min(cost / EUR 0.01, 1))``;
 - answers to time-sensitive prompts ("today", "now", "latest" ...) live at most
@@ -34,7 +36,7 @@ __all__ = [
     "is_time_sensitive",
 ]
 
-#: The cost that doubles an entry's TTL (the seed formula's cost reference).
+#: The cost that doubles an entry's TTL (the cost that scores 1.0 in the default scoring).
 EXPENSIVE_EUR = 0.01
 #: Each read lengthens an entry's life by this fraction of its TTL.
 READ_BONUS = 0.25
