@@ -127,7 +127,7 @@ class RequestBatcher:
 
     def _batch_backend(self, request: ClaudetteRequest) -> BaseBackend | None:
         router = self.router
-        if router._cache is not None or router._gated:
+        if router.has_request_gates:
             return None
         try:
             backend = router._select(request, None, None)

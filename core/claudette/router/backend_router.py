@@ -23,16 +23,16 @@ import attrs
 
 from claudette._deadline import fail_after
 from claudette._log import logger
-from claudette.backend import DEFAULT_OUTPUT_TOKENS
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
     BackendError,
     BackendTimeoutError,
-    BudgetExceededError,
     ClaudetteError,
     NoBackendAvailableError,
     StreamInterruptedError,
 )
+from claudette.router.counters import RouterCounters
+from claudette.router.gates import OverBudget, RequestGates
 from claudette.scoring import DefaultScoring
 from claudette.state import InMemoryStateStore, StateStore
 from claudette.types import (
@@ -46,10 +46,8 @@ from claudette.types import (
 if TYPE_CHECKING:
     from claudette.adaptive import AdaptiveWeights
     from claudette.backend import BaseBackend
-    from claudette.budget import SpendLedger
     from claudette.cache import ResponseCache
     from claudette.plugins import ClaudettePlugins
-    from claudette.ratelimit import RateLimiter
     from claudette.scoring import ScoreParts
     from claudette.state import BackendStats
 
@@ -58,36 +56,6 @@ __all__ = ["BackendRouter", "Candidate", "RouterCounters"]
 _CLOSED = CircuitBreakerState.CLOSED
 #: The built-in scorer's function (pure: selection may skip it for a lone candidate).
 _default_score = DefaultScoring.claudette_score_backend
-#: Skip reasons of the budget start with this.
-_OVER_BUDGET = "over budget"
-
-
-@attrs.define
-class RouterCounters:
-    """Totals since the router started (one process's view).
-
-    :param requests: requests routed (``route_request`` and ``stream`` calls).
-    :param successes: requests answered.
-    :param failures: requests that ended in an error.
-    :param attempts: backend calls made (a request with fallbacks makes several).
-    :param fallbacks: attempts made after an earlier attempt of the same request failed.
-    :param cost_eur: money spent on answered attempts.
-    :param tokens_input: prompt tokens of answered attempts.
-    :param tokens_output: generated tokens of answered attempts.
-    :param retries: attempts repeated on the same backend (``max_retries``).
-    :param cache_hits: requests answered from the response cache.
-    """
-
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    attempts: int = 0
-    fallbacks: int = 0
-    cost_eur: float = 0.0
-    tokens_input: int = 0
-    tokens_output: int = 0
-    retries: int = 0
-    cache_hits: int = 0
 
 
 @attrs.frozen
@@ -157,16 +125,14 @@ class BackendRouter:
         breaker.on_transition = self._on_transition
         self._backends[backend.name] = backend
         self._breakers[backend.name] = breaker
-        if backend.settings.rpm or backend.settings.tpm:
-            self._add_limiter(backend)
+        self._gates.add_backend(backend)
         self._reorder()
 
     def unregister_backend(self, name: str) -> BaseBackend:
         """Remove a backend and forget its state; returns it (not closed)."""
         backend = self._backends.pop(name)
         self._breakers.pop(name, None)
-        if self._limiters.pop(name, None) is not None:
-            self._gated = bool(self._limiters) or self._ledger is not None
+        self._gates.remove_backend(name)
         self.store.forget(name)
         self._reorder()
         return backend
@@ -250,10 +216,10 @@ class BackendRouter:
                 tried = (reasons or {}).get(forced, "already tried for this request")
                 raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: tried})
             why: str | None = self._skip_reason(backend, backend.stats, self._breakers[forced], now)
-            if why is None and self._gated:
-                why = self._gate_reason(backend, request, now)
-                if why is not None and why.startswith(_OVER_BUDGET):
-                    raise self._budget_error({forced: why})
+            if why is None:
+                why = self._gates.reason(backend, request, now)
+                if isinstance(why, OverBudget):
+                    raise self._gates.budget_error({forced: why})
             if why is not None:
                 raise NoBackendAvailableError(
                     f"forced backend {forced!r} is not usable", {forced: why}
@@ -264,9 +230,10 @@ class BackendRouter:
         if score is self._hook_score:
             score = self.plugins.scorer()  # the lone scorer itself: no dispatch per backend
         options = self.options
-        gated = self._gated
-        if gated and self._budget_closed():
-            raise self._budget_error(None)
+        gates = self._gates
+        gated = gates.active
+        if gates.budget_closed():
+            raise gates.budget_error(None)
         region = request.region or options.region
         # The built-in scorer is a pure function: a lone usable backend wins without it,
         # so the first candidate is scored only once a second one shows up.
@@ -293,7 +260,7 @@ class BackendRouter:
             else:
                 why = self._skip_reason(backend, stats, breaker, now)
             if why is None and gated:
-                why = self._gate_reason(backend, request, now)
+                why = gates.reason(backend, request, now)
             if why is not None:
                 if skipped is None:
                     skipped = {}
@@ -329,8 +296,8 @@ class BackendRouter:
                 all_reasons.update(skipped)
             if not self._backends:
                 raise NoBackendAvailableError("no backend is registered")
-            if gated and skipped and any(w.startswith(_OVER_BUDGET) for w in skipped.values()):
-                raise self._budget_error(all_reasons)
+            if skipped and any(isinstance(w, OverBudget) for w in skipped.values()):
+                raise gates.budget_error(all_reasons)
             raise NoBackendAvailableError("no usable backend left", all_reasons)
         return best
 
@@ -359,8 +326,8 @@ class BackendRouter:
                 out.append(Candidate(backend.name, None, None, "another backend is forced"))
                 continue
             why = self._skip_reason(backend, stats, breaker, now)
-            if why is None and self._gated:
-                why = self._gate_reason(backend, request, now)
+            if why is None:
+                why = self._gates.reason(backend, request, now)
             if why is not None:
                 out.append(Candidate(backend.name, None, None, why))
                 continue
@@ -431,7 +398,7 @@ class BackendRouter:
         self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
     ) -> ClaudetteResponse:
         stats = backend.stats
-        gate = self._gate_acquire(backend, request) if self._gated else None
+        ticket = self._gates.acquire(backend, request)
         stats.in_flight += 1
         self.counters.attempts += 1
         started = time.perf_counter()
@@ -459,8 +426,7 @@ class BackendRouter:
             raise translated from exc
         finally:
             stats.in_flight -= 1
-            if gate is not None:
-                self._gate_settle(gate, response)
+            self._gates.settle(ticket, response)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._record_success(backend, breaker, request, response, latency_ms)
         return response
@@ -619,7 +585,7 @@ class BackendRouter:
                     counters.fallbacks += 1
                 sent = self.plugins.preprocess_request(request, backend) if processors else request
                 stats = backend.stats
-                gate = self._gate_acquire(backend, sent) if self._gated else None
+                ticket = self._gates.acquire(backend, sent)
                 final: ClaudetteResponse | None = None
                 stats.in_flight += 1
                 counters.attempts += 1
@@ -691,8 +657,7 @@ class BackendRouter:
                     continue
                 finally:
                     stats.in_flight -= 1
-                    if gate is not None:
-                        self._gate_settle(gate, final)
+                    self._gates.settle(ticket, final)
                     close = getattr(chunks, "aclose", None)  # async generators; plain iterators have none
                     if close is not None:
                         await close()
@@ -721,27 +686,11 @@ class BackendRouter:
 
             self._score = STRATEGIES[o.strategy]
         self._hook_score: Any = self._score if o.strategy == "score" else None
-        self._limiters: dict[str, RateLimiter] = {}
+        self._gates = RequestGates(self.store, o.budget)
         self._cache: ResponseCache | None = None
         self._cache_pending: dict[str, asyncio.Future[Any]] = {}
         if o.cache is not None and o.cache.enabled:
-            factory = getattr(self.store, "response_cache", None)
-            if factory is not None:
-                self._cache = factory(o.cache)
-            else:
-                from claudette.cache import InMemoryResponseCache
-
-                self._cache = InMemoryResponseCache(o.cache)
-        self._ledger: SpendLedger | None = None
-        if o.budget is not None and o.budget.enabled:
-            factory = getattr(self.store, "spend_ledger", None)
-            if factory is not None:
-                self._ledger = factory(o.budget)
-            else:
-                from claudette.budget import SpendLedger
-
-                self._ledger = SpendLedger(o.budget)
-        self._gated = self._ledger is not None
+            self._cache = self.store.response_cache(o.cache)
         self._adaptive: AdaptiveWeights | None = None
         if o.adaptive is not None and o.adaptive.enabled:
             from claudette.adaptive import AdaptiveWeights
@@ -749,80 +698,14 @@ class BackendRouter:
             self._adaptive = AdaptiveWeights(o.adaptive, o)
         self._adaptive_pending = self._adaptive is not None
 
-    def _add_limiter(self, backend: BaseBackend) -> None:
-        s = backend.settings
-        factory = getattr(self.store, "rate_limiter", None)
-        if factory is not None:
-            limiter = factory(backend.name, s.rpm, s.tpm)
-        else:
-            from claudette.ratelimit import RateLimiter
+    @property
+    def has_request_gates(self) -> bool:
+        """True when a response cache, a rate limit or a budget applies to each request.
 
-            limiter = RateLimiter(s.rpm, s.tpm)
-        self._limiters[backend.name] = limiter
-        backend.stats.rate_limits = limiter
-        self._gated = True
-
-    @staticmethod
-    def _tokens_needed(backend: BaseBackend, request: ClaudetteRequest) -> int:
-        tokens_in = -(-request.text_length // 4)
-        return tokens_in + (request.options.max_tokens or backend.settings.max_tokens or DEFAULT_OUTPUT_TOKENS)
-
-    def _gate_reason(self, backend: BaseBackend, request: ClaudetteRequest, now: float) -> str | None:
-        """Why the rate limit or the budget keeps ``backend`` from taking ``request``."""
-        limiter = self._limiters.get(backend.name) if self._limiters else None
-        if limiter is not None:
-            why = limiter.blocked(self._tokens_needed(backend, request), now)
-            if why is not None:
-                return why
-        ledger = self._ledger
-        if ledger is not None and not backend.settings.is_free:
-            if not ledger.allows(backend.estimate_request_cost(request)):
-                return (
-                    f"{_OVER_BUDGET}: EUR {ledger.committed:.4f} of {ledger.options.limit_eur:g} "
-                    f"committed this {ledger.options.period}"
-                )
-        return None
-
-    def _budget_closed(self) -> bool:
-        ledger = self._ledger
-        return (
-            ledger is not None and ledger.options.on_exhausted == "error" and ledger.exhausted()
-        )
-
-    def _budget_error(self, reasons: dict[str, str] | None) -> BudgetExceededError:
-        ledger = self._ledger
-        assert ledger is not None
-        o = ledger.options
-        return BudgetExceededError(
-            f"the budget of EUR {o.limit_eur:g} per {o.period} is spent",
-            reasons,
-            spent_eur=ledger.committed,
-            limit_eur=o.limit_eur,
-        )
-
-    def _gate_acquire(
-        self, backend: BaseBackend, request: ClaudetteRequest
-    ) -> tuple[RateLimiter | None, list[float] | None, float]:
-        """Count a starting call against its rate limit and reserve its budget."""
-        limiter = self._limiters.get(backend.name) if self._limiters else None
-        event = limiter.acquire(self._tokens_needed(backend, request)) if limiter is not None else None
-        reserved = 0.0
-        ledger = self._ledger
-        if ledger is not None and not backend.settings.is_free:
-            reserved = ledger.reserve(backend.estimate_request_cost(request))
-        return limiter, event, reserved
-
-    def _gate_settle(
-        self,
-        gate: tuple[RateLimiter | None, list[float] | None, float],
-        response: ClaudetteResponse | None,
-    ) -> None:
-        """A call ended: real token usage for the limiter, real cost for the budget."""
-        limiter, event, reserved = gate
-        if limiter is not None and event is not None and response is not None:
-            limiter.settle(event, response.tokens_input + response.tokens_output)
-        if self._ledger is not None:
-            self._ledger.settle(reserved, response.cost_eur if response is not None else 0.0)
+        Code that calls backends itself (request batching) must then send each request
+        through :meth:`route_request`, where they are enforced.
+        """
+        return self._cache is not None or self._gates.active
 
     async def _attempt_with_retries(
         self,
@@ -858,7 +741,7 @@ class BackendRouter:
                 now = time.monotonic()
                 if (
                     self._skip_reason(backend, backend.stats, breaker, now) is not None
-                    or (self._gated and self._gate_reason(backend, request, now) is not None)
+                    or self._gates.reason(backend, request, now) is not None
                     or not breaker.try_acquire()
                 ):
                     raise
@@ -964,12 +847,9 @@ class BackendRouter:
         out: dict[str, Any] = {}
         if self.options.strategy != "score":
             out["strategy"] = self.options.strategy
-        if self._limiters:
-            out["rate_limits"] = {n: lim.snapshot() for n, lim in sorted(self._limiters.items())}
+        out.update(self._gates.snapshot())
         if self._cache is not None:
             out["cache"] = self._cache.snapshot()
-        if self._ledger is not None:
-            out["budget"] = self._ledger.snapshot()
         if self._adaptive is not None:
             out["adaptive"] = self._adaptive.snapshot(self)
         return out
