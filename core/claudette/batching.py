@@ -125,15 +125,16 @@ class RequestBatcher:
             self._pool = asyncio.Semaphore(self.options.max_concurrency)
         return self._pool
 
-    def _batch_backend(self, request: ClaudetteRequest) -> BaseBackend | None:
+    async def _batch_backend(self, request: ClaudetteRequest) -> BaseBackend | None:
+        """The backend selection picks for ``request``, when it has a batch path."""
         router = self.router
         if router.has_request_gates:
             return None
         try:
-            backend = router._select(request, None, None)
+            backend = await router.select_backend(request)
         except NoBackendAvailableError:
             return None
-        return backend if callable(getattr(backend, "send_batch", None)) else None
+        return backend if isinstance(backend, BatchCapable) else None
 
     async def _send(self, batch: list[_Item]) -> None:
         self.batches += 1
@@ -142,7 +143,7 @@ class RequestBatcher:
         for item in batch:
             if item[1].done():
                 continue
-            backend = self._batch_backend(item[0])
+            backend = await self._batch_backend(item[0])
             if backend is None:
                 singles.append(item)
             else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,9 +31,11 @@ from claudette.errors import (
     NoBackendAvailableError,
     StreamInterruptedError,
 )
+from claudette.router import selection
 from claudette.router.counters import RouterCounters
-from claudette.router.gates import OverBudget, RequestGates
-from claudette.scoring import DefaultScoring
+from claudette.router.gates import RequestGates
+from claudette.router.health import HealthRefresher
+from claudette.router.selection import Candidate, Entry, Scorer
 from claudette.state import InMemoryStateStore, StateStore
 from claudette.types import (
     BackendInfo,
@@ -48,33 +50,8 @@ if TYPE_CHECKING:
     from claudette.backend import BaseBackend
     from claudette.cache import ResponseCache
     from claudette.plugins import ClaudettePlugins
-    from claudette.scoring import ScoreParts
-    from claudette.state import BackendStats
 
 __all__ = ["BackendRouter", "Candidate", "RouterCounters"]
-
-_CLOSED = CircuitBreakerState.CLOSED
-#: The built-in scorer's function (pure: selection may skip it for a lone candidate).
-_default_score = DefaultScoring.claudette_score_backend
-
-
-@attrs.frozen
-class Candidate:
-    """How selection saw one backend for one request (``BackendRouter.explain``).
-
-    :param name: the backend.
-    :param score: its score, None when it was skipped.
-    :param parts: the seed formula's components (cost, latency, availability), if computed.
-    :param skipped: why it was not considered, None when it was.
-    :param chosen: True for the backend selection picked.
-    """
-
-    name: str
-    score: float | None
-    parts: ScoreParts | None
-    skipped: str | None
-    chosen: bool = False
-
 
 class BackendRouter:
     """Routes requests to the best usable backend and survives their failures.
@@ -102,8 +79,8 @@ class BackendRouter:
         self.counters = RouterCounters()
         self._backends: dict[str, BaseBackend] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
-        # (backend, stats, breaker) sorted by (priority, name): the tie-break order.
-        self._ordered: list[tuple[BaseBackend, BackendStats, CircuitBreaker]] = []
+        self._ordered: list[Entry] = []  # by (priority, name): the tie-break order
+        self._health = HealthRefresher()
         self._background: set[asyncio.Task[Any]] = set()
         self._configure_patterns()
         # Cuts attempts at their deadline (one timer for all, on the loop that runs them).
@@ -133,17 +110,15 @@ class BackendRouter:
         backend = self._backends.pop(name)
         self._breakers.pop(name, None)
         self._gates.remove_backend(name)
+        self._health.forget(name)
         self.store.forget(name)
         self._reorder()
         return backend
 
     def _reorder(self) -> None:
         self._ordered = sorted(
-            (
-                (b, b.stats, self._breakers[b.name])
-                for b in self._backends.values()
-            ),
-            key=lambda t: (t[0].settings.priority, t[0].name),
+            (Entry(b, b.stats, self._breakers[b.name]) for b in self._backends.values()),
+            key=lambda e: (e.backend.settings.priority, e.backend.name),
         )
 
     @property
@@ -170,136 +145,27 @@ class BackendRouter:
 
     # -- selection --------------------------------------------------------------------------
 
-    def _skip_reason(
-        self, backend: BaseBackend, stats: BackendStats, breaker: CircuitBreaker, now: float
-    ) -> str | None:
-        if not backend.settings.enabled:
-            return "disabled"
-        if stats.healthy is False:
-            return "failed its last health check"
-        if now < stats.cooldown_until:
-            return f"rate limited for {stats.cooldown_until - now:.1f}s more"
-        if breaker._state is not _CLOSED and not breaker.allows_request():
-            state = breaker.state
-            if state is CircuitBreakerState.OPEN:
-                return f"circuit breaker open ({breaker.seconds_until_probe:.0f}s until a probe)"
-            return "circuit breaker half-open, probe already in flight"
-        return None
-
-    def _maybe_refresh_health(self, backend: BaseBackend, now: float) -> None:
-        if backend.health_is_stale(now) and (
-            backend._health_task is None or backend._health_task.done()
-        ):
-            task = asyncio.get_running_loop().create_task(backend.refresh_health())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
     def _select(
         self,
         request: ClaudetteRequest,
-        exclude: Iterable[str] | None,
-        reasons: dict[str, str] | None,
-    ) -> BaseBackend:
+        exclude: Collection[str] = (),
+        failures: Mapping[str, str] | None = None,
+    ) -> Entry:
         now = time.monotonic()
-        health = self.options.health_checks
-        forced = request.backend
-        if forced is not None:
-            backend = self._backends.get(forced)
-            if backend is None:
-                known = ", ".join(sorted(self._backends)) or "none"
-                raise NoBackendAvailableError(
-                    f"forced backend {forced!r} is not registered (registered: {known})"
-                )
-            if health:
-                self._maybe_refresh_health(backend, now)
-            if exclude and forced in exclude:
-                tried = (reasons or {}).get(forced, "already tried for this request")
-                raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: tried})
-            why: str | None = self._skip_reason(backend, backend.stats, self._breakers[forced], now)
-            if why is None:
-                why = self._gates.reason(backend, request, now)
-                if isinstance(why, OverBudget):
-                    raise self._gates.budget_error({forced: why})
-            if why is not None:
-                raise NoBackendAvailableError(
-                    f"forced backend {forced!r} is not usable", {forced: why}
-                )
-            return backend
-
-        score = self._score
-        if score is self._hook_score:
-            score = self.plugins.scorer()  # the lone scorer itself: no dispatch per backend
-        options = self.options
-        gates = self._gates
-        gated = gates.active
-        if gates.budget_closed():
-            raise gates.budget_error(None)
-        region = request.region or options.region
-        # The built-in scorer is a pure function: a lone usable backend wins without it,
-        # so the first candidate is scored only once a second one shows up.
-        builtin = getattr(score, "__func__", None) is _default_score
-        lazy = region is None and builtin
-        pending: tuple[BaseBackend, BackendStats] | None = None
-        best: BaseBackend | None = None
-        best_score = 0.0
-        local: BaseBackend | None = None
-        local_score = 0.0
-        skipped: dict[str, str] | None = None
-        for backend, stats, breaker in self._ordered:
-            if exclude and backend.name in exclude:
-                continue
-            if health:
-                self._maybe_refresh_health(backend, now)
-            if (
-                breaker._state is _CLOSED
-                and now >= stats.cooldown_until
-                and backend.settings.enabled
-                and stats.healthy is not False
-            ):
-                why = None  # the usual case, without a call
-            else:
-                why = self._skip_reason(backend, stats, breaker, now)
-            if why is None and gated:
-                why = gates.reason(backend, request, now)
-            if why is not None:
-                if skipped is None:
-                    skipped = {}
-                skipped[backend.name] = why
-                continue
-            if lazy:
-                if best is None:
-                    if pending is None:
-                        pending = (backend, stats)
-                        continue
-                    first, first_stats = pending
-                    best_score = score(first, request, first_stats, options)
-                    best = first
-            if builtin:  # its parameter order is known: a positional call is cheaper
-                s = score(backend, request, stats, options)
-            else:
-                s = score(backend=backend, request=request, stats=stats, options=options)
-            if s is None:
-                s = 0.0
-            if best is None or s < best_score:
-                best, best_score = backend, s
-            if region is not None and backend.settings.region == region and (
-                local is None or s < local_score
-            ):
-                local, local_score = backend, s
-        if best is None and pending is not None:
-            best = pending[0]
-        if local is not None:
-            return local
-        if best is None:
-            all_reasons = dict(reasons or {})
-            if skipped:
-                all_reasons.update(skipped)
-            if not self._backends:
-                raise NoBackendAvailableError("no backend is registered")
-            if skipped and any(isinstance(w, OverBudget) for w in skipped.values()):
-                raise gates.budget_error(all_reasons)
-            raise NoBackendAvailableError("no usable backend left", all_reasons)
-        return best
+        if self.options.health_checks:
+            forced = request.backend
+            self._health.refresh_stale(
+                (
+                    e.backend
+                    for e in self._ordered
+                    if e.backend.name not in exclude and forced in (None, e.backend.name)
+                ),
+                now,
+            )
+        return selection.select(
+            self._ordered, request, now, exclude=exclude, failures=failures,
+            gates=self._gates, score=self._score, options=self.options,
+        )
 
     async def select_backend(
         self, request: ClaudetteRequest, exclude_backends: Iterable[str] = ()
@@ -309,52 +175,25 @@ class BackendRouter:
         :param exclude_backends: names not to consider (already tried).
         :raises NoBackendAvailableError: when none is usable; ``reasons`` says why each was skipped.
         """
-        return self._select(request, set(exclude_backends) or None, None)
+        return self._select(request, frozenset(exclude_backends)).backend
 
     def explain(self, request: ClaudetteRequest) -> list[Candidate]:
         """Every backend with its score components or the reason it was skipped.
 
-        Uses the seed formula's components for display; the score itself comes from the
-        hooks, exactly as selection computes it.
+        The components are the default formula's, for display; the score itself comes from
+        the hooks (or the strategy), exactly as selection computes it.
         """
-        from claudette.scoring import score_parts
+        return selection.explain(
+            self._ordered, request, time.monotonic(),
+            gates=self._gates, score=self._score, options=self.options,
+        )
 
-        now = time.monotonic()
-        out: list[Candidate] = []
-        for backend, stats, breaker in self._ordered:
-            if request.backend is not None and backend.name != request.backend:
-                out.append(Candidate(backend.name, None, None, "another backend is forced"))
-                continue
-            why = self._skip_reason(backend, stats, breaker, now)
-            if why is None:
-                why = self._gates.reason(backend, request, now)
-            if why is not None:
-                out.append(Candidate(backend.name, None, None, why))
-                continue
-            parts = score_parts(backend, request, stats, self.options, now)
-            s = self._score(backend=backend, request=request, stats=stats, options=self.options)
-            out.append(Candidate(backend.name, s, parts, None))
-        try:
-            chosen = self._select(request, None, None).name
-        except NoBackendAvailableError:
-            chosen = None
-        return [attrs.evolve(c, chosen=True) if c.name == chosen else c for c in out]
-
-    def _cooldown_wait(self, exclude: set[str] | None) -> float | None:
-        """Seconds until the first backend that is only cooling down comes back, if any."""
-        now = time.monotonic()
-        wait: float | None = None
-        for backend, stats, breaker in self._ordered:
-            if exclude and backend.name in exclude:
-                continue
-            if not backend.settings.enabled or stats.healthy is False:
-                continue
-            if now >= stats.cooldown_until or not breaker.allows_request():
-                continue
-            left = stats.cooldown_until - now
-            if wait is None or left < wait:
-                wait = left
-        return wait
+    def _cooldown_wait(self, request: ClaudetteRequest, exclude: Collection[str]) -> float | None:
+        assessments = selection.assess(
+            self._ordered, request, time.monotonic(), exclude=exclude,
+            gates=self._gates, score=None, options=self.options,
+        )
+        return selection.cooldown_wait(assessments)
 
     # -- one attempt ----------------------------------------------------------------------------
 
@@ -447,11 +286,11 @@ class BackendRouter:
         ask a shared store who probes). It selects again; that is the rare path.
         """
         try:
-            backend = self._select(request, exclude, reasons)
+            backend = self._select(request, exclude or (), reasons).backend
         except NoBackendAvailableError:
             return None
         breaker = self._breakers[backend.name]
-        return (backend, breaker) if breaker._state is _CLOSED else None
+        return (backend, breaker) if breaker.state is CircuitBreakerState.CLOSED else None
 
     async def _next_backend(
         self,
@@ -463,9 +302,9 @@ class BackendRouter:
         """Select and acquire a backend, waiting out brief cool-downs within the budget."""
         while True:
             try:
-                backend = self._select(request, exclude, reasons)
+                backend = self._select(request, exclude or (), reasons).backend
             except NoBackendAvailableError:
-                wait = None if request.backend else self._cooldown_wait(exclude)
+                wait = None if request.backend else self._cooldown_wait(request, exclude or ())
                 budget = self.options.max_cooldown_wait - waited[0]
                 if wait is None or wait > budget:
                     raise
@@ -679,13 +518,13 @@ class BackendRouter:
     def _configure_patterns(self) -> None:
         """Precompute what the configured patterns need (strategy, cache, budget, adaptive)."""
         o = self.options
+        self._score: Scorer
         if o.strategy == "score":
-            self._score: Any = self.plugins.score_backend
+            self._score = self.plugins.score_backend
         else:
             from claudette.balancing import STRATEGIES
 
             self._score = STRATEGIES[o.strategy]
-        self._hook_score: Any = self._score if o.strategy == "score" else None
         self._gates = RequestGates(self.store, o.budget)
         self._cache: ResponseCache | None = None
         self._cache_pending: dict[str, asyncio.Future[Any]] = {}
@@ -739,11 +578,10 @@ class BackendRouter:
                 if 0 < left <= 0.05:  # the timer fired a hair before the cool-down ended
                     await asyncio.sleep(left + 0.001)
                 now = time.monotonic()
-                if (
-                    self._skip_reason(backend, backend.stats, breaker, now) is not None
-                    or self._gates.reason(backend, request, now) is not None
-                    or not breaker.try_acquire()
-                ):
+                entry = Entry(backend, backend.stats, breaker)
+                if selection.unusable_reason(entry, request, now, self._gates) is not None:
+                    raise
+                if not await breaker.acquire():
                     raise
                 retry += 1
                 self.counters.retries += 1
@@ -862,7 +700,7 @@ class BackendRouter:
 
     def backend_infos(self) -> list[BackendInfo]:
         """A :class:`BackendInfo` per backend, in tie-break order."""
-        return [b.get_info() for b, _, _ in self._ordered]
+        return [e.backend.get_info() for e in self._ordered]
 
     def stats(self) -> dict[str, Any]:
         """A JSON-ready snapshot: router totals and, per backend, what the router observed."""
@@ -898,6 +736,7 @@ class BackendRouter:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._health.aclose()
         for backend in self._backends.values():
             await backend.aclose()
         await self.store.aclose()
