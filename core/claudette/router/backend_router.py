@@ -21,21 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from claudette._deadline import fail_after
 from claudette._log import logger
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
     BackendError,
-    BackendTimeoutError,
     ClaudetteError,
     NoBackendAvailableError,
-    StreamInterruptedError,
 )
 from claudette.router import selection
+from claudette.router.attempt import Attempt
 from claudette.router.counters import RouterCounters
 from claudette.router.gates import RequestGates
 from claudette.router.health import HealthRefresher
 from claudette.router.selection import Candidate, Entry, Scorer
+from claudette.router.streaming import BackendStream
 from claudette.state import InMemoryStateStore, StateStore
 from claudette.types import (
     BackendInfo,
@@ -197,77 +196,21 @@ class BackendRouter:
 
     # -- one attempt ----------------------------------------------------------------------------
 
-    def _record_failure(
-        self,
-        backend: BaseBackend,
-        breaker: CircuitBreaker,
-        request: ClaudetteRequest,
-        error: BackendError,
-        started: float,
-    ) -> None:
-        stats = backend.stats
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        if breaker.record_error(error):
-            stats.record_failure()
-        else:
-            stats.record_outcome_without_fault()
-        if error.retry_after:
-            stats.start_cooldown(error.retry_after)
-        if self.plugins.has_attempt_observers:
-            self.plugins.after_attempt(backend, request, None, error, latency_ms)
+    def attempt(self, backend: BaseBackend, request: ClaudetteRequest) -> Attempt:
+        """One call to ``backend``, accounted as the router accounts its own (see :class:`Attempt`).
 
-    def _record_success(
-        self,
-        backend: BaseBackend,
-        breaker: CircuitBreaker,
-        request: ClaudetteRequest,
-        response: ClaudetteResponse,
-        latency_ms: float,
-    ) -> None:
-        breaker.record_success()
-        backend.stats.record_success(latency_ms)
-        c = self.counters
-        c.cost_eur += response.cost_eur
-        c.tokens_input += response.tokens_input
-        c.tokens_output += response.tokens_output
-        if self.plugins.has_attempt_observers:
-            self.plugins.after_attempt(backend, request, response, None, latency_ms)
+        For code that calls a backend itself (request batching): acquire its breaker first
+        (``await router.breaker(name).acquire()``), then ``async with router.attempt(...)``.
+        """
+        breaker = self._breakers[backend.name]
+        return Attempt(
+            backend, breaker, request, gates=self._gates, plugins=self.plugins, counters=self.counters
+        )
 
-    async def _attempt(
-        self, backend: BaseBackend, breaker: CircuitBreaker, request: ClaudetteRequest
-    ) -> ClaudetteResponse:
-        stats = backend.stats
-        ticket = self._gates.acquire(backend, request)
-        stats.in_flight += 1
-        self.counters.attempts += 1
-        started = time.perf_counter()
-        response: ClaudetteResponse | None = None
-        try:
-            with fail_after(backend.settings.timeout):
-                response = await backend.send(request)
-        except BackendError as error:
-            self._record_failure(backend, breaker, request, error, started)
-            raise
-        except TimeoutError:
-            timed_out = BackendTimeoutError(
-                f"no answer within {backend.settings.timeout:g}s", backend.name, True
-            )
-            self._record_failure(backend, breaker, request, timed_out, started)
-            raise timed_out from None
-        except asyncio.CancelledError:
-            breaker.release()
-            raise
-        except Exception as exc:
-            from claudette.http import error_from_exception
-
-            translated = error_from_exception(backend.name, exc)
-            self._record_failure(backend, breaker, request, translated, started)
-            raise translated from exc
-        finally:
-            stats.in_flight -= 1
-            self._gates.settle(ticket, response)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        self._record_success(backend, breaker, request, response, latency_ms)
+    async def _attempt(self, backend: BaseBackend, request: ClaudetteRequest) -> ClaudetteResponse:
+        async with self.attempt(backend, request) as call:
+            response = await call.within_deadline(backend.send(request), "answer")
+            call.succeeded(response)
         return response
 
     # -- routing ------------------------------------------------------------------------------
@@ -362,7 +305,7 @@ class BackendRouter:
                     if backend.settings.max_retries:
                         response = await self._attempt_with_retries(backend, breaker, sent, retry_wait)
                     else:
-                        response = await self._attempt(backend, breaker, sent)
+                        response = await self._attempt(backend, sent)
                 except BackendError as error:
                     last_error = error
                     if not error.retryable or not self.options.fallback_enabled or request.backend:
@@ -401,8 +344,6 @@ class BackendRouter:
         failure after it raises :class:`StreamInterruptedError` with the partial text.
         Closing the iterator early cancels the call without counting it as a failure.
         """
-        # One generator for the fallback loop and the attempt inside it: every chunk passes
-        # through each generator layer, so a generator per attempt would cost on each.
         if self._adaptive_pending:
             self._start_adaptive()
         counters = self.counters
@@ -415,7 +356,7 @@ class BackendRouter:
         try:
             for attempt in range(self.options.max_attempts):
                 acquired = self._acquire_now(request, exclude, reasons)
-                backend, breaker = (
+                backend, _ = (
                     acquired
                     if acquired is not None
                     else await self._next_backend(request, exclude, reasons, waited)
@@ -423,83 +364,27 @@ class BackendRouter:
                 if attempt:
                     counters.fallbacks += 1
                 sent = self.plugins.preprocess_request(request, backend) if processors else request
-                stats = backend.stats
-                ticket = self._gates.acquire(backend, sent)
-                final: ClaudetteResponse | None = None
-                stats.in_flight += 1
-                counters.attempts += 1
-                started = time.perf_counter()
-                chunks = backend.stream(sent)
-                parts: list[str] = []
-                delivered = False
-                settled = False
+                stream = BackendStream(backend, sent)
                 try:
-                    try:
-                        with fail_after(backend.settings.timeout):
-                            chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        raise BackendError(
-                            "the stream ended before any chunk", backend.name, True
-                        ) from None
-                    except TimeoutError:
-                        raise BackendTimeoutError(
-                            f"no first chunk within {backend.settings.timeout:g}s", backend.name, True
-                        ) from None
-                    while chunk.response is None:
-                        if chunk.text:
-                            parts.append(chunk.text)
-                        delivered = True
-                        yield chunk
-                        try:
-                            chunk = await chunks.__anext__()
-                        except StopAsyncIteration:
-                            raise BackendError(
-                                "the stream ended without its final response", backend.name, True
-                            ) from None
-                    final = chunk.response
-                    settled = True
-                    latency_ms = (time.perf_counter() - started) * 1000.0
-                    self._record_success(backend, breaker, sent, final, latency_ms)
-                except (GeneratorExit, asyncio.CancelledError):
-                    if not settled:
-                        settled = True
-                        breaker.release()
-                    raise
-                except Exception as exc:
-                    if settled:
-                        raise
-                    from claudette.http import error_from_exception
-
-                    error = error_from_exception(backend.name, exc)
-                    self._record_failure(backend, breaker, sent, error, started)
-                    if delivered:
-                        raise StreamInterruptedError(
-                            f"stream failed after {len(parts)} chunks: {error.message}",
-                            backend.name,
-                            error.retryable,
-                            error.status_code,
-                            error.retry_after,
-                            partial_text="".join(parts),
-                            error_type=error.error_type,
-                            request_id=error.request_id,
-                        ) from exc
+                    async with self.attempt(backend, sent) as call, stream:
+                        chunk = await call.within_deadline(stream.first(), "first chunk")
+                        while chunk.response is None:
+                            stream.passed_on(chunk)
+                            yield chunk
+                            chunk = await stream.next()
+                        call.succeeded(chunk.response)
+                except BackendError as error:
+                    if stream.delivered:
+                        raise stream.interrupted(error) from error
                     last_error = error
                     if not error.retryable or not self.options.fallback_enabled or request.backend:
-                        if error is exc:
-                            raise
-                        raise error from exc
+                        raise
                     if exclude is None:
                         exclude, reasons = set(), {}
                     assert reasons is not None
                     exclude.add(backend.name)
                     reasons[backend.name] = str(error)
                     continue
-                finally:
-                    stats.in_flight -= 1
-                    self._gates.settle(ticket, final)
-                    close = getattr(chunks, "aclose", None)  # async generators; plain iterators have none
-                    if close is not None:
-                        await close()
                 counters.successes += 1
                 yield chunk
                 return
@@ -565,7 +450,7 @@ class BackendRouter:
         retry = 0
         while True:
             try:
-                return await self._attempt(backend, breaker, request)
+                return await self._attempt(backend, request)
             except BackendError as error:
                 if not error.retryable or retry >= max_retries:
                     raise
