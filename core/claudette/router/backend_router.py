@@ -26,13 +26,14 @@ from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
     BackendError,
     ClaudetteError,
-    NoBackendAvailableError,
 )
 from claudette.router import selection
 from claudette.router.attempt import Attempt
 from claudette.router.counters import RouterCounters
+from claudette.router.fallback import FallbackSequence
 from claudette.router.gates import RequestGates
 from claudette.router.health import HealthRefresher
+from claudette.router.retries import RetryBudget, with_retries
 from claudette.router.selection import Candidate, Entry, Scorer
 from claudette.router.streaming import BackendStream
 from claudette.state import InMemoryStateStore, StateStore
@@ -207,60 +208,12 @@ class BackendRouter:
             backend, breaker, request, gates=self._gates, plugins=self.plugins, counters=self.counters
         )
 
-    async def _attempt(self, backend: BaseBackend, request: ClaudetteRequest) -> ClaudetteResponse:
-        async with self.attempt(backend, request) as call:
-            response = await call.within_deadline(backend.send(request), "answer")
-            call.succeeded(response)
-        return response
-
     # -- routing ------------------------------------------------------------------------------
 
-    def _acquire_now(
-        self,
-        request: ClaudetteRequest,
-        exclude: set[str] | None,
-        reasons: dict[str, str] | None,
-    ) -> tuple[BaseBackend, CircuitBreaker] | None:
-        """The usual turn, without a coroutine: the selected backend and its breaker when
-        that breaker is closed (a closed breaker always lets the call through).
-
-        None otherwise, and :meth:`_next_backend` takes over: when nothing is usable now
-        (it may wait out a cool-down) or the breaker is open or half-open (it may have to
-        ask a shared store who probes). It selects again; that is the rare path.
-        """
-        try:
-            backend = self._select(request, exclude or (), reasons).backend
-        except NoBackendAvailableError:
-            return None
-        breaker = self._breakers[backend.name]
-        return (backend, breaker) if breaker.state is CircuitBreakerState.CLOSED else None
-
-    async def _next_backend(
-        self,
-        request: ClaudetteRequest,
-        exclude: set[str] | None,
-        reasons: dict[str, str] | None,
-        waited: list[float],
-    ) -> tuple[BaseBackend, CircuitBreaker]:
-        """Select and acquire a backend, waiting out brief cool-downs within the budget."""
-        while True:
-            try:
-                backend = self._select(request, exclude or (), reasons).backend
-            except NoBackendAvailableError:
-                wait = None if request.backend else self._cooldown_wait(request, exclude or ())
-                budget = self.options.max_cooldown_wait - waited[0]
-                if wait is None or wait > budget:
-                    raise
-                waited[0] += wait
-                await asyncio.sleep(wait)
-                continue
-            breaker = self._breakers[backend.name]
-            if await breaker.acquire():
-                return backend, breaker
-            # Lost the half-open probe slot to a concurrent request: try the next one.
-            if exclude is None:
-                exclude = set()
-            exclude.add(backend.name)
+    def _fallback(self, request: ClaudetteRequest) -> FallbackSequence:
+        return FallbackSequence(
+            request, self.options, self.counters, select=self._select, cooldown_wait=self._cooldown_wait
+        )
 
     async def route_request(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """Send ``request`` to the best usable backend, falling back on retryable failures.
@@ -283,59 +236,44 @@ class BackendRouter:
     async def _route(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """``route_request`` without the cache."""
         counters = self.counters
-        processors = self.plugins.has_request_processors
-        retry_wait = [0.0]
         counters.requests += 1
-        exclude: set[str] | None = None
-        reasons: dict[str, str] | None = None
-        waited = [0.0]
-        last_error: BackendError | None = None
+        fallback = self._fallback(request)
+        backoff = RetryBudget(self.options.max_retry_wait)
         try:
-            for attempt in range(self.options.max_attempts):
-                acquired = self._acquire_now(request, exclude, reasons)
-                backend, breaker = (
-                    acquired
-                    if acquired is not None
-                    else await self._next_backend(request, exclude, reasons, waited)
-                )
-                if attempt:
-                    counters.fallbacks += 1
+            while True:
+                entry = await fallback.next()
+                sent = self.plugins.preprocess_request(request, entry.backend)
                 try:
-                    sent = self.plugins.preprocess_request(request, backend) if processors else request
-                    if backend.settings.max_retries:
-                        response = await self._attempt_with_retries(backend, breaker, sent, retry_wait)
-                    else:
-                        response = await self._attempt(backend, sent)
+                    response = await self._send(entry, sent, backoff)
                 except BackendError as error:
-                    last_error = error
-                    if not error.retryable or not self.options.fallback_enabled or request.backend:
-                        raise
-                    if exclude is None:
-                        exclude, reasons = set(), {}
-                    assert reasons is not None
-                    exclude.add(backend.name)
-                    reasons[backend.name] = str(error)
+                    fallback.failed(entry.backend, error)
                     continue
                 counters.successes += 1
-                if attempt:
-                    response = attrs.evolve(
-                        response,
-                        metadata={**response.metadata, "failed_backends": sorted(exclude or ())},
-                    )
-                if processors:
-                    response = self.plugins.postprocess_response(request, response)
-                return response
-            raise NoBackendAvailableError(
-                f"all {self.options.max_attempts} attempts failed", reasons
-            ) from last_error
-        except NoBackendAvailableError as exc:
-            counters.failures += 1
-            if last_error is not None and exc.__cause__ is None:
-                raise NoBackendAvailableError(exc.message, {**(reasons or {}), **exc.reasons}) from last_error
-            raise
+                return self.plugins.postprocess_response(request, fallback.annotate(response))
         except BaseException:
             counters.failures += 1
             raise
+
+    async def _send(
+        self, entry: Entry, request: ClaudetteRequest, backoff: RetryBudget
+    ) -> ClaudetteResponse:
+        """One attempt on ``entry``'s backend, retried when it has ``max_retries``."""
+        if not entry.backend.settings.max_retries:
+            return await self._send_once(entry, request)
+        return await with_retries(
+            lambda: self._send_once(entry, request),
+            entry,
+            request,
+            backoff,
+            gates=self._gates,
+            counters=self.counters,
+        )
+
+    async def _send_once(self, entry: Entry, request: ClaudetteRequest) -> ClaudetteResponse:
+        async with self.attempt(entry.backend, request) as attempt:
+            response = await attempt.within_deadline(entry.backend.send(request), "answer")
+            attempt.succeeded(response)
+        return response
 
     async def stream(self, request: ClaudetteRequest) -> AsyncGenerator[StreamChunk, None]:
         """Stream the answer to ``request``; the last chunk carries the whole response.
@@ -348,49 +286,29 @@ class BackendRouter:
             self._start_adaptive()
         counters = self.counters
         counters.requests += 1
-        processors = self.plugins.has_request_processors
-        exclude: set[str] | None = None
-        reasons: dict[str, str] | None = None
-        waited = [0.0]
-        last_error: BackendError | None = None
+        fallback = self._fallback(request)
         try:
-            for attempt in range(self.options.max_attempts):
-                acquired = self._acquire_now(request, exclude, reasons)
-                backend, _ = (
-                    acquired
-                    if acquired is not None
-                    else await self._next_backend(request, exclude, reasons, waited)
-                )
-                if attempt:
-                    counters.fallbacks += 1
-                sent = self.plugins.preprocess_request(request, backend) if processors else request
-                stream = BackendStream(backend, sent)
+            while True:
+                entry = await fallback.next()
+                sent = self.plugins.preprocess_request(request, entry.backend)
+                stream = BackendStream(entry.backend, sent)
                 try:
-                    async with self.attempt(backend, sent) as call, stream:
-                        chunk = await call.within_deadline(stream.first(), "first chunk")
+                    async with self.attempt(entry.backend, sent) as attempt, stream:
+                        chunk = await attempt.within_deadline(stream.first(), "first chunk")
                         while chunk.response is None:
                             stream.passed_on(chunk)
                             yield chunk
                             chunk = await stream.next()
-                        call.succeeded(chunk.response)
+                        final = chunk.response
+                        attempt.succeeded(final)
                 except BackendError as error:
                     if stream.delivered:
                         raise stream.interrupted(error) from error
-                    last_error = error
-                    if not error.retryable or not self.options.fallback_enabled or request.backend:
-                        raise
-                    if exclude is None:
-                        exclude, reasons = set(), {}
-                    assert reasons is not None
-                    exclude.add(backend.name)
-                    reasons[backend.name] = str(error)
+                    fallback.failed(entry.backend, error)
                     continue
                 counters.successes += 1
-                yield chunk
+                yield attrs.evolve(chunk, response=fallback.annotate(final))
                 return
-            raise NoBackendAvailableError(
-                f"all {self.options.max_attempts} attempts failed", reasons
-            ) from last_error
         except (GeneratorExit, asyncio.CancelledError):
             raise  # the caller stopped listening: not a failure
         except BaseException:
@@ -430,47 +348,6 @@ class BackendRouter:
         through :meth:`route_request`, where they are enforced.
         """
         return self._cache is not None or self._gates.active
-
-    async def _attempt_with_retries(
-        self,
-        backend: BaseBackend,
-        breaker: CircuitBreaker,
-        request: ClaudetteRequest,
-        slept: list[float],
-    ) -> ClaudetteResponse:
-        """``_attempt`` repeated on retryable failures with backoff (``max_retries``).
-
-        Each failure is recorded (the breaker sees it); a retry happens only while the
-        breaker, rate limit and cool-down allow it and the request's backoff budget
-        (``max_retry_wait``) lasts, else the last error goes to the fallback chain.
-        """
-        from claudette.retry import backoff_delay
-
-        max_retries = backend.settings.max_retries or 0
-        retry = 0
-        while True:
-            try:
-                return await self._attempt(backend, request)
-            except BackendError as error:
-                if not error.retryable or retry >= max_retries:
-                    raise
-                delay = backoff_delay(retry, error.retry_after)
-                if delay > self.options.max_retry_wait - slept[0]:
-                    raise
-                slept[0] += delay
-                await asyncio.sleep(delay)
-                left = backend.stats.cooldown_until - time.monotonic()
-                if 0 < left <= 0.05:  # the timer fired a hair before the cool-down ended
-                    await asyncio.sleep(left + 0.001)
-                now = time.monotonic()
-                entry = Entry(backend, backend.stats, breaker)
-                if selection.unusable_reason(entry, request, now, self._gates) is not None:
-                    raise
-                if not await breaker.acquire():
-                    raise
-                retry += 1
-                self.counters.retries += 1
-                logger.info("retrying %r (retry %d of %d) after %s", backend.name, retry, max_retries, error)
 
     async def _route_cached(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """Answer from the cache, or route once for all identical concurrent requests."""
