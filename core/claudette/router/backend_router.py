@@ -97,7 +97,7 @@ class BackendRouter:
             raise ValueError(f"a backend named {backend.name!r} is already registered")
         backend.validate_config()
         stats = self.store.stats(backend.name)
-        backend.stats = stats
+        backend.bind_stats(stats)
         breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
         breaker.on_transition = self._on_transition
         self._backends[backend.name] = backend
