@@ -1,15 +1,9 @@
 """The :class:`BackendRouter`: choose a backend, call it under its breaker, fall back.
 
-One request goes through these steps (see ``docs/routing.md``):
-
-1. select: a forced backend if usable, else every usable backend (enabled, last health
-   check not failed, not cooling down after a rate limit, breaker allowing a call) is
-   scored through the ``claudette_score_backend`` hook; lowest wins, ties go to the lower
-   priority number, then the name;
-2. call it under its circuit breaker, bounded by the backend's ``timeout``;
-3. on a retryable failure, exclude it and go back to 1 (each backend at most once, at most
-   ``max_attempts`` in all); a non-retryable failure is raised at once;
-4. record the outcome in the state store (latency, failures, cool-down, breaker).
+The router holds the registered backends with their state (statistics and breaker, from
+the state store) and composes the package's parts around each request: the response
+cache, the fallback sequence over selection and the gates, one attempt per backend tried
+(with retries when configured). ``docs/routing.md`` describes the behaviour.
 """
 
 from __future__ import annotations
@@ -22,11 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from claudette._log import logger
-from claudette.breaker import CircuitBreaker, CircuitBreakerState
-from claudette.errors import (
-    BackendError,
-    ClaudetteError,
-)
+from claudette.errors import BackendError
 from claudette.router import selection
 from claudette.router.attempt import Attempt
 from claudette.router.counters import RouterCounters
@@ -35,6 +25,7 @@ from claudette.router.gates import RequestGates
 from claudette.router.health import HealthRefresher
 from claudette.router.retries import RetryBudget, with_retries
 from claudette.router.selection import Candidate, Entry, Scorer
+from claudette.router.snapshot import stats_snapshot
 from claudette.router.streaming import BackendStream
 from claudette.state import InMemoryStateStore, StateStore
 from claudette.types import (
@@ -48,15 +39,17 @@ from claudette.types import (
 if TYPE_CHECKING:
     from claudette.adaptive import AdaptiveWeights
     from claudette.backend import BaseBackend
-    from claudette.cache import ResponseCache
+    from claudette.breaker import CircuitBreaker, CircuitBreakerState
+    from claudette.cache import CachedRouting
     from claudette.plugins import ClaudettePlugins
 
-__all__ = ["BackendRouter", "Candidate", "RouterCounters"]
+__all__ = ["BackendRouter"]
+
 
 class BackendRouter:
     """Routes requests to the best usable backend and survives their failures.
 
-    :param options: weights and limits; the seed defaults when omitted.
+    :param options: weights and limits; the defaults of :class:`RouterOptions` when omitted.
     :param plugins: the plugin manager whose hooks score backends and set breaker policies;
         the process's loaded manager (:func:`claudette.get_plugin_manager`) when omitted.
     :param store: where per-backend state lives; an in-memory store when omitted.
@@ -77,13 +70,39 @@ class BackendRouter:
         self.plugins = plugins
         self.store: StateStore = store or InMemoryStateStore(self.options.latency_window)
         self.counters = RouterCounters()
-        self._backends: dict[str, BaseBackend] = {}
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._entries: dict[str, Entry] = {}
         self._ordered: list[Entry] = []  # by (priority, name): the tie-break order
+        self._score = self._scorer()
+        self._gates = RequestGates(self.store, self.options.budget)
+        self._cache = self._cached_routing()
         self._health = HealthRefresher()
-        self._background: set[asyncio.Task[Any]] = set()
-        self._configure_patterns()
-        # Cuts attempts at their deadline (one timer for all, on the loop that runs them).
+        self._adaptive = self._adaptive_weights()
+        # Adaptive weights configured: the first request starts their background task.
+        self._adaptive_to_start = self._adaptive
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _scorer(self) -> Scorer:
+        if self.options.strategy == "score":
+            return self.plugins.score_backend
+        from claudette.balancing import STRATEGIES
+
+        return STRATEGIES[self.options.strategy]
+
+    def _cached_routing(self) -> CachedRouting | None:
+        options = self.options.cache
+        if options is None or not options.enabled:
+            return None
+        from claudette.cache import CachedRouting
+
+        return CachedRouting(self.store.response_cache(options), options, self.counters)
+
+    def _adaptive_weights(self) -> AdaptiveWeights | None:
+        options = self.options.adaptive
+        if options is None or not options.enabled:
+            return None
+        from claudette.adaptive import AdaptiveWeights
+
+        return AdaptiveWeights(options, self.options)
 
     # -- registration ---------------------------------------------------------------------
 
@@ -93,49 +112,46 @@ class BackendRouter:
         :raises ValueError: when a backend of that name is already registered.
         :raises ConfigError: when its settings are invalid.
         """
-        if backend.name in self._backends:
+        if backend.name in self._entries:
             raise ValueError(f"a backend named {backend.name!r} is already registered")
         backend.validate_config()
         stats = self.store.stats(backend.name)
         backend.bind_stats(stats)
         breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
         breaker.on_transition = self._on_transition
-        self._backends[backend.name] = backend
-        self._breakers[backend.name] = breaker
         self._gates.add_backend(backend)
+        self._entries[backend.name] = Entry(backend, stats, breaker)
         self._reorder()
 
     def unregister_backend(self, name: str) -> BaseBackend:
         """Remove a backend and forget its state; returns it (not closed)."""
-        backend = self._backends.pop(name)
-        self._breakers.pop(name, None)
+        entry = self._entries.pop(name)
         self._gates.remove_backend(name)
         self._health.forget(name)
         self.store.forget(name)
         self._reorder()
-        return backend
+        return entry.backend
 
     def _reorder(self) -> None:
         self._ordered = sorted(
-            (Entry(b, b.stats, self._breakers[b.name]) for b in self._backends.values()),
-            key=lambda e: (e.backend.settings.priority, e.backend.name),
+            self._entries.values(), key=lambda e: (e.backend.settings.priority, e.backend.name)
         )
 
     @property
     def backends(self) -> dict[str, BaseBackend]:
         """The registered backends by name (a copy)."""
-        return dict(self._backends)
+        return {name: entry.backend for name, entry in self._entries.items()}
 
     def get_backend(self, name: str) -> BaseBackend:
         """The backend called ``name``.
 
         :raises KeyError: when none is registered under that name.
         """
-        return self._backends[name]
+        return self._entries[name].backend
 
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of backend ``name``."""
-        return self._breakers[name]
+        return self._entries[name].breaker
 
     def _on_transition(
         self, breaker: CircuitBreaker, old: CircuitBreakerState, new: CircuitBreakerState
@@ -195,7 +211,14 @@ class BackendRouter:
         )
         return selection.cooldown_wait(assessments)
 
-    # -- one attempt ----------------------------------------------------------------------------
+    @property
+    def has_request_gates(self) -> bool:
+        """True when a response cache, a rate limit or a budget applies to each request.
+
+        Code that calls backends itself (request batching) must then send each request
+        through :meth:`route_request`, where they are enforced.
+        """
+        return self._cache is not None or self._gates.active
 
     def attempt(self, backend: BaseBackend, request: ClaudetteRequest) -> Attempt:
         """One call to ``backend``, accounted as the router accounts its own (see :class:`Attempt`).
@@ -203,7 +226,7 @@ class BackendRouter:
         For code that calls a backend itself (request batching): acquire its breaker first
         (``await router.breaker(name).acquire()``), then ``async with router.attempt(...)``.
         """
-        breaker = self._breakers[backend.name]
+        breaker = self._entries[backend.name].breaker
         return Attempt(
             backend, breaker, request, gates=self._gates, plugins=self.plugins, counters=self.counters
         )
@@ -227,10 +250,9 @@ class BackendRouter:
         :raises NoBackendAvailableError: when no usable backend is left; ``reasons`` holds
             every backend's skip reason or failure.
         """
-        if self._adaptive_pending:
-            self._start_adaptive()
+        self._start_background_tasks()
         if self._cache is not None and request.use_cache:
-            return await self._route_cached(request)
+            return await self._cache.route(request, self._route)
         return await self._route(request)
 
     async def _route(self, request: ClaudetteRequest) -> ClaudetteResponse:
@@ -282,8 +304,7 @@ class BackendRouter:
         failure after it raises :class:`StreamInterruptedError` with the partial text.
         Closing the iterator early cancels the call without counting it as a failure.
         """
-        if self._adaptive_pending:
-            self._start_adaptive()
+        self._start_background_tasks()
         counters = self.counters
         counters.requests += 1
         fallback = self._fallback(request)
@@ -315,96 +336,14 @@ class BackendRouter:
             counters.failures += 1
             raise
 
-    # -- optional patterns (docs/patterns.md) ------------------------------------------------
-    # Each is off unless configured; an unconfigured one costs the request path one check.
+    # -- adaptive weights and background tasks ----------------------------------------------
 
-    def _configure_patterns(self) -> None:
-        """Precompute what the configured patterns need (strategy, cache, budget, adaptive)."""
-        o = self.options
-        self._score: Scorer
-        if o.strategy == "score":
-            self._score = self.plugins.score_backend
-        else:
-            from claudette.balancing import STRATEGIES
-
-            self._score = STRATEGIES[o.strategy]
-        self._gates = RequestGates(self.store, o.budget)
-        self._cache: ResponseCache | None = None
-        self._cache_pending: dict[str, asyncio.Future[Any]] = {}
-        if o.cache is not None and o.cache.enabled:
-            self._cache = self.store.response_cache(o.cache)
-        self._adaptive: AdaptiveWeights | None = None
-        if o.adaptive is not None and o.adaptive.enabled:
-            from claudette.adaptive import AdaptiveWeights
-
-            self._adaptive = AdaptiveWeights(o.adaptive, o)
-        self._adaptive_pending = self._adaptive is not None
-
-    @property
-    def has_request_gates(self) -> bool:
-        """True when a response cache, a rate limit or a budget applies to each request.
-
-        Code that calls backends itself (request batching) must then send each request
-        through :meth:`route_request`, where they are enforced.
-        """
-        return self._cache is not None or self._gates.active
-
-    async def _route_cached(self, request: ClaudetteRequest) -> ClaudetteResponse:
-        """Answer from the cache, or route once for all identical concurrent requests."""
-        from claudette.cache import cache_key, entry_ttl, is_time_sensitive
-
-        cache = self._cache
-        assert cache is not None
-        key = cache_key(request)
-        try:
-            hit = await cache.get(key)
-        except Exception:
-            logger.exception("response cache lookup failed; routing the request")
-            hit = None
-        if hit is not None:
-            return self._cache_hit(hit)
-        pending = self._cache_pending.get(key)
-        if pending is not None:
-            # An identical request is being answered: share its outcome.
-            response, error = await asyncio.shield(pending)
-            if error is not None:
-                self.counters.requests += 1
-                self.counters.failures += 1
-                raise error
-            if response is not None:
-                return self._cache_hit(response)
-            return await self._route(request)  # it was cancelled: go on our own
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._cache_pending[key] = future
-        outcome: tuple[ClaudetteResponse | None, BaseException | None] = (None, None)
-        try:
-            response = await self._route(request)
-            outcome = (response, None)
-        except ClaudetteError as exc:
-            outcome = (None, exc)
-            raise
-        finally:
-            self._cache_pending.pop(key, None)
-            future.set_result(outcome)
-        options = self.options.cache
-        assert options is not None
-        try:
-            await cache.set(
-                key,
-                response,
-                entry_ttl(options, request, response),
-                extendable=not is_time_sensitive(request),
-            )
-        except Exception:
-            logger.exception("response cache store failed; the answer is returned uncached")
-        return response
-
-    def _cache_hit(self, response: ClaudetteResponse) -> ClaudetteResponse:
-        c = self.counters
-        c.requests += 1
-        c.successes += 1
-        c.cache_hits += 1
-        return attrs.evolve(response, cache_hit=True, cost_eur=0.0, latency_ms=0.0)
+    def _start_background_tasks(self) -> None:
+        adaptive, self._adaptive_to_start = self._adaptive_to_start, None
+        if adaptive is not None:
+            task = asyncio.get_running_loop().create_task(adaptive.run(self.adapt_weights))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def adapt_weights(self) -> tuple[float, float, float]:
         """Adapt the scoring weights to what was observed since the last adaptation.
@@ -424,41 +363,16 @@ class BackendRouter:
         self.options = attrs.evolve(
             self.options, cost_weight=cost, latency_weight=latency, availability_weight=availability
         )
-        logger.info("adapted weights: cost %.2f, latency %.2f, availability %.2f", cost, latency, availability)
+        logger.info(
+            "adapted weights: cost %.2f, latency %.2f, availability %.2f", cost, latency, availability
+        )
         return cost, latency, availability
-
-    def _start_adaptive(self) -> None:
-        self._adaptive_pending = False
-        task = asyncio.get_running_loop().create_task(self._adapt_forever())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _adapt_forever(self) -> None:
-        adaptive = self._adaptive
-        assert adaptive is not None
-        while True:
-            await asyncio.sleep(adaptive.options.interval)
-            try:
-                self.adapt_weights()
-            except Exception:  # never let a bad observation stop adapting
-                logger.exception("adapting the weights failed")
-
-    def _patterns_snapshot(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.options.strategy != "score":
-            out["strategy"] = self.options.strategy
-        out.update(self._gates.snapshot())
-        if self._cache is not None:
-            out["cache"] = self._cache.snapshot()
-        if self._adaptive is not None:
-            out["adaptive"] = self._adaptive.snapshot(self)
-        return out
 
     # -- inspection and lifetime -----------------------------------------------------------------
 
     def breaker_status(self) -> dict[str, str]:
         """Each backend's breaker state (``closed``, ``open``, ``half_open``)."""
-        return {name: b.state.value for name, b in sorted(self._breakers.items())}
+        return {name: e.breaker.state.value for name, e in sorted(self._entries.items())}
 
     def backend_infos(self) -> list[BackendInfo]:
         """A :class:`BackendInfo` per backend, in tie-break order."""
@@ -466,41 +380,31 @@ class BackendRouter:
 
     def stats(self) -> dict[str, Any]:
         """A JSON-ready snapshot: router totals and, per backend, what the router observed."""
-        backends: dict[str, Any] = {}
-        for backend, stats, breaker in self._ordered:
-            backends[backend.name] = {
-                "breaker": breaker.state.value,
-                "consecutive_failures": breaker.consecutive_failures,
-                "calls": stats.calls,
-                "successes": stats.successes,
-                "failures": stats.failures,
-                "in_flight": stats.in_flight,
-                "avg_latency_ms": stats.avg_latency_ms,
-                "availability_score": stats.availability_score(),
-                "healthy": stats.healthy,
-                "cooldown_s": max(0.0, stats.cooldown_until - time.monotonic()),
-            }
-        out: dict[str, Any] = {"router": attrs.asdict(self.counters), "backends": backends}
-        patterns = self._patterns_snapshot()
-        if patterns:
-            out["patterns"] = patterns
-        return out
+        patterns: dict[str, Any] = {}
+        if self.options.strategy != "score":
+            patterns["strategy"] = self.options.strategy
+        patterns.update(self._gates.snapshot())
+        if self._cache is not None:
+            patterns["cache"] = self._cache.cache.snapshot()
+        if self._adaptive is not None:
+            patterns["adaptive"] = self._adaptive.snapshot(self)
+        return stats_snapshot(self._ordered, self.counters, patterns, time.monotonic())
 
     async def check_health(self) -> dict[str, bool]:
         """Run every backend's health check now (concurrently); returns name → healthy."""
-        names = list(self._backends)
-        results = await asyncio.gather(*(self._backends[n].refresh_health() for n in names))
+        names = list(self._entries)
+        results = await asyncio.gather(*(self._entries[n].backend.refresh_health() for n in names))
         return dict(zip(names, results, strict=True))
 
     async def aclose(self) -> None:
-        """Close every backend's connections and the state store."""
-        for task in list(self._background):
+        """Stop the background tasks; close every backend's connections and the state store."""
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._health.aclose()
-        for backend in self._backends.values():
-            await backend.aclose()
+        for entry in self._entries.values():
+            await entry.backend.aclose()
         await self.store.aclose()
 
     async def __aenter__(self) -> BackendRouter:
@@ -508,3 +412,4 @@ class BackendRouter:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
