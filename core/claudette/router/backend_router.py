@@ -81,6 +81,9 @@ class BackendRouter:
         self._adaptive_to_start = self._adaptive
         self._tasks: set[asyncio.Task[None]] = set()
 
+    # A pattern's module is imported only when the pattern is configured, so that
+    # `import claudette` stays light.
+
     def _scorer(self) -> Scorer:
         if self.options.strategy == "score":
             return self.plugins.score_backend
