@@ -121,7 +121,7 @@ class FallbackSequence:
     def failed(self, backend: BaseBackend, error: BackendError) -> None:
         """``backend`` failed with ``error``: exclude it, or raise ``error`` when it ends the request."""
         self.last_error = error
-        if not error.retryable or not self.options.fallback_enabled or self.request.backend:
+        if not error.retryable or not self.options.fallback_enabled or self.request.backend is not None:
             raise error
         self.exclude.add(backend.name)
         self.failures[backend.name] = str(error)
