@@ -1,4 +1,4 @@
-"""CircuitBreaker: the seed's state machine, one half-open probe, policy-driven failures."""
+"""CircuitBreaker: CLOSED → OPEN → HALF_OPEN, one half-open probe, policy-driven failures."""
 
 from __future__ import annotations
 
@@ -70,6 +70,16 @@ def test_half_open_lets_exactly_one_probe_through():
     assert breaker.try_acquire()
     assert not breaker.try_acquire()
     assert not breaker.allows_request()
+
+
+async def test_acquire_takes_permission_as_try_acquire_does():
+    breaker, clock = make(threshold=1, reset=10)
+    assert await breaker.acquire()  # closed: always
+    breaker.record_failure()
+    assert not await breaker.acquire()  # open
+    clock.now += 10
+    assert await breaker.acquire()  # half-open: the one probe slot ...
+    assert not await breaker.acquire()  # ... is taken
 
 
 def test_successful_probe_closes_the_breaker():

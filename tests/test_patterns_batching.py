@@ -10,6 +10,7 @@ from claudette import (
     BackendError,
     BackendSettings,
     BackendUnavailableError,
+    BreakerPolicy,
     ClaudetteRequest,
     ClaudetteResponse,
     InvalidRequestError,
@@ -86,6 +87,20 @@ async def test_failed_batch_falls_back_request_by_request() -> None:
     assert a.stats.failures == 1  # the breaker saw the failed batch once
     # routed alone, each request avoids the backend that just failed
     assert [r.content for r in results] == ["b: x", "b: y", "b: z"]  # type: ignore[attr-defined]
+
+
+async def test_a_probe_batch_whose_every_request_fails_on_its_own_frees_the_probe() -> None:
+    a = BatchBackend("a")
+    router = make_router(a)
+    breaker = router.breaker("a")
+    breaker.policy = BreakerPolicy(failure_threshold=1, reset_timeout=0.0)
+    breaker.record_failure()  # open, and due for a probe at once
+    batcher = RequestBatcher(router, BatchOptions(window=0.02))
+    results = await submit_all(batcher, ["bad", "bad"])
+    assert a.batch_sizes == [2]
+    assert all(isinstance(r, InvalidRequestError) for r in results)
+    assert breaker.state.value == "half_open"
+    assert breaker.allows_request()  # the probe slot was given back
 
 
 async def test_without_a_batch_path_requests_run_in_one_bounded_pool() -> None:

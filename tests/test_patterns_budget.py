@@ -126,6 +126,21 @@ async def test_error_mode_fails_every_request_once_the_cap_is_reached() -> None:
     assert f.calls == 0
 
 
+async def test_budget_exceeded_after_a_failure_is_raised_from_that_failure() -> None:
+    from claudette import BackendUnavailableError
+
+    cheap = FakeBackend(
+        "cheap", BackendSettings(model="m", cost_per_token=PRICE / 10, priority=1), usage=(1, 9)
+    )
+    cheap.failures = [BackendUnavailableError("down", "cheap")]
+    router = capped(cheap, paid(priority=2), limit_eur=0.005)
+    with pytest.raises(BudgetExceededError) as info:
+        await router.route_request(q())
+    assert isinstance(info.value.__cause__, BackendUnavailableError)
+    assert "down" in info.value.reasons["cheap"]
+    assert info.value.reasons["paid"].startswith("over budget")
+
+
 async def test_forced_paid_backend_over_budget_raises_budget_exceeded() -> None:
     p, f = paid(), free()
     router = capped(p, f, limit_eur=0.01)

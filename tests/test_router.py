@@ -275,6 +275,15 @@ async def test_stream_falls_back_before_the_first_chunk():
     assert {c.backend for c in chunks} == {"b"}
 
 
+async def test_stream_final_response_lists_the_backends_that_failed_before_it():
+    a = FakeBackend("a", settings(cost_per_token=0.0), script=[unavailable("a")])
+    b = FakeBackend("b", settings(cost_per_token=1e-6))
+    router = make_router(a, b)
+    chunks = [c async for c in router.stream(REQ)]
+    assert chunks[-1].response.metadata["failed_backends"] == ["a"]
+    assert router.counters.fallbacks == 1
+
+
 async def test_stream_failure_after_first_chunk_raises_with_partial_text():
     err = unavailable("a")
     err.mid_stream = True
@@ -410,6 +419,14 @@ async def test_health_checks_run_in_background_and_filter_failing_backends():
     assert (await router.select_backend(REQ)).name == "b"
     assert a.health_calls == 1
     await router.aclose()
+
+
+async def test_a_registered_backend_keeps_its_stats_in_the_routers_store():
+    a = FakeBackend("a")
+    router = make_router(a)
+    assert a.stats is router.store.stats("a")
+    await router.route_request(REQ)
+    assert router.store.stats("a").successes == 1
 
 
 async def test_duplicate_backend_name_is_rejected():

@@ -17,10 +17,14 @@ on the request path: selection only reads the current weights.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from claudette._log import logger
 
 if TYPE_CHECKING:
     from claudette.router import BackendRouter
@@ -134,6 +138,18 @@ class AdaptiveWeights:
         self.last_adapted_at = time.time()
         self.last_observation = seen
         return weights
+
+    async def run(self, adapt: Callable[[], object]) -> None:
+        """Call ``adapt`` (the router's ``adapt_weights``) every ``interval`` seconds.
+
+        Runs until cancelled; a failing adaptation is logged and the next one still runs.
+        """
+        while True:
+            await asyncio.sleep(self.options.interval)
+            try:
+                adapt()
+            except Exception:
+                logger.exception("adapting the weights failed")
 
     def snapshot(self, router: BackendRouter) -> dict[str, Any]:
         """A JSON-ready view for ``router.stats()``."""

@@ -139,7 +139,7 @@ class BaseBackend(abc.ABC):
             if key:
                 settings = settings.with_defaults(BackendSettings(api_key=key))
         self.settings = settings
-        #: Per-backend statistics; the router replaces it with its state store's object.
+        #: Per-backend statistics; the router binds its state store's object (:meth:`bind_stats`).
         self.stats = BackendStats()
         self._client = client
         self._owns_client = client is None
@@ -148,6 +148,16 @@ class BaseBackend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} model={self.settings.model!r}>"
+
+    def bind_stats(self, stats: BackendStats) -> None:
+        """Keep this backend's statistics in ``stats`` from now on.
+
+        The router calls it when the backend is registered, with its state store's object,
+        so that the backend's own :meth:`record_latency`, :meth:`get_latency_score` and
+        :meth:`get_info` read the same window as the router's scoring, and so that a shared
+        store's statistics are what the backend reports rate limits to.
+        """
+        self.stats = stats
 
     # -- the provider protocol -------------------------------------------------------
 

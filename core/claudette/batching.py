@@ -22,17 +22,10 @@ batch path is used only when the router has no cache, rate limit or budget confi
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from claudette._compat import timeout as _timeout
-from claudette.errors import (
-    BackendError,
-    BackendTimeoutError,
-    NoBackendAvailableError,
-    ResponseFormatError,
-)
+from claudette.errors import BackendError, NoBackendAvailableError, ResponseFormatError
 from claudette.types import BatchOptions, ClaudetteRequest, ClaudetteResponse
 
 if TYPE_CHECKING:
@@ -125,15 +118,16 @@ class RequestBatcher:
             self._pool = asyncio.Semaphore(self.options.max_concurrency)
         return self._pool
 
-    def _batch_backend(self, request: ClaudetteRequest) -> BaseBackend | None:
+    async def _batch_backend(self, request: ClaudetteRequest) -> BaseBackend | None:
+        """The backend selection picks for ``request``, when it has a batch path."""
         router = self.router
-        if router._cache is not None or router._gated:
+        if router.has_request_gates:
             return None
         try:
-            backend = router._select(request, None, None)
+            backend = await router.select_backend(request)
         except NoBackendAvailableError:
             return None
-        return backend if callable(getattr(backend, "send_batch", None)) else None
+        return backend if isinstance(backend, BatchCapable) else None
 
     async def _send(self, batch: list[_Item]) -> None:
         self.batches += 1
@@ -142,7 +136,7 @@ class RequestBatcher:
         for item in batch:
             if item[1].done():
                 continue
-            backend = self._batch_backend(item[0])
+            backend = await self._batch_backend(item[0])
             if backend is None:
                 singles.append(item)
             else:
@@ -169,59 +163,38 @@ class RequestBatcher:
 
     async def _send_group(self, backend: BaseBackend, items: list[_Item]) -> None:
         router = self.router
-        breaker = router.breaker(backend.name)
-        if not breaker.try_acquire():
+        assert isinstance(backend, BatchCapable)
+        if not await router.breaker(backend.name).acquire():
             await asyncio.gather(*(self._send_one(item) for item in items))
             return
-        processors = router.plugins.has_request_processors
-        requests = [
-            router.plugins.preprocess_request(r, backend) if processors else r for r, _ in items
-        ]
-        counters = router.counters
-        stats = backend.stats
-        started = time.perf_counter()
+        requests = [router.plugins.preprocess_request(r, backend) for r, _ in items]
+        results: list[ClaudetteResponse | BackendError] | None = None
         async with self._pool_slot():
-            stats.in_flight += 1
-            counters.attempts += 1
             try:
-                async with _timeout(backend.settings.timeout):
-                    results = list(await backend.send_batch(requests))  # type: ignore[attr-defined]
-                if len(results) != len(items):
-                    raise ResponseFormatError(
-                        f"batch of {len(items)} answered with {len(results)} results", backend.name
+                async with router.attempt(backend, requests[0]) as attempt:
+                    results = list(
+                        await attempt.within_deadline(backend.send_batch(requests), "batch answer")
                     )
-            except asyncio.CancelledError:
-                breaker.release()
-                raise
-            except Exception as exc:
-                if isinstance(exc, BackendError):
-                    error = exc
-                elif isinstance(exc, TimeoutError):
-                    error = BackendTimeoutError(
-                        f"no batch answer within {backend.settings.timeout:g}s", backend.name, True
-                    )
-                else:
-                    from claudette.http import error_from_exception
-
-                    error = error_from_exception(backend.name, exc)
-                router._record_failure(backend, breaker, requests[0], error, started)
-                results = None
-            finally:
-                stats.in_flight -= 1
+                    if len(results) != len(items):
+                        raise ResponseFormatError(
+                            f"batch of {len(items)} answered with {len(results)} results", backend.name
+                        )
+                    for sent, result in zip(requests, results, strict=True):
+                        if isinstance(result, ClaudetteResponse):
+                            attempt.succeeded(result, sent)
+            except BackendError:
+                results = None  # the attempt recorded the failure
         self.provider_batches += 1
         if results is None:  # the whole batch failed: each request goes its own way
             await asyncio.gather(*(self._send_one(item) for item in items))
             return
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        counters = router.counters
         retry: list[_Item] = []
-        for (request, future), sent, result in zip(items, requests, results, strict=True):
+        for (request, future), result in zip(items, results, strict=True):
             if isinstance(result, ClaudetteResponse):
                 counters.requests += 1
                 counters.successes += 1
-                router._record_success(backend, breaker, sent, result, latency_ms)
-                if processors:
-                    result = router.plugins.postprocess_response(request, result)
-                _settle(future, result)
+                _settle(future, router.plugins.postprocess_response(request, result))
             elif isinstance(result, BackendError) and result.retryable:
                 retry.append((request, future))
             else:

@@ -131,6 +131,14 @@ class CircuitBreaker:
             return True
         return False
 
+    async def acquire(self) -> bool:
+        """Take permission for one call, as :meth:`try_acquire` does; the router awaits this.
+
+        A breaker whose state is shared between processes overrides it to ask the shared
+        store who may probe a recovering backend (one probe everywhere, not one per process).
+        """
+        return self.try_acquire()
+
     def release(self) -> None:
         """End an acquired call that neither succeeded nor failed (cancelled, caller's fault)."""
         if self._state is CircuitBreakerState.HALF_OPEN and self._probes > 0:

@@ -1,12 +1,15 @@
 """The response cache: a bounded LRU with per-entry TTL, keyed by the normalised request.
 
 The router consults it when ``RouterOptions.cache`` is set (``[router.cache]``) and the
-request has ``use_cache=True``. A hit returns the stored answer with ``cache_hit=True``
-and ``cost_eur=0``. The cache lives behind the state store
+request has ``use_cache=True`` (:class:`CachedRouting`). A hit returns the stored answer
+with ``cache_hit=True`` and ``cost_eur=0``; identical requests that arrive while the first
+is being answered wait for its answer instead of calling a backend each. The cache lives behind the state store
 (``StateStore.response_cache``), so a shared store can share it between processes; any
 object with the :class:`ResponseCache` methods will do.
 
-Adaptive TTL (the seed's "intelligent cache"), see :func:`entry_ttl`:
+Adaptive TTL (``adaptive_ttl``, on by default), see :func:`entry_ttl`: an answer that was
+expensive, or is asked for often, is worth keeping longer, and one about the present goes
+stale fast:
 
 - expensive answers live longer: ``ttl * (1 + min(cost / EUR 0.01, 1))``;
 - answers to time-sensitive prompts ("today", "now", "latest" ...) live at most
@@ -16,17 +19,26 @@ Adaptive TTL (the seed's "intelligent cache"), see :func:`entry_ttl`:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
+
+from claudette._log import logger
+from claudette.errors import ClaudetteError
+
 if TYPE_CHECKING:
+    from claudette.router.counters import RouterCounters
     from claudette.types import CacheOptions, ClaudetteRequest, ClaudetteResponse
 
 __all__ = [
+    "CachedRouting",
     "InMemoryResponseCache",
     "ResponseCache",
     "cache_key",
@@ -34,7 +46,9 @@ __all__ = [
     "is_time_sensitive",
 ]
 
-#: The cost that doubles an entry's TTL (the seed formula's cost reference).
+_Outcome = tuple["ClaudetteResponse | None", "ClaudetteError | None"]
+
+#: The cost that doubles an entry's TTL (the cost that scores 1.0 in the default scoring).
 EXPENSIVE_EUR = 0.01
 #: Each read lengthens an entry's life by this fraction of its TTL.
 READ_BONUS = 0.25
@@ -194,3 +208,80 @@ class InMemoryResponseCache:
             "misses": self.misses,
             "evictions": self.evictions,
         }
+
+
+class CachedRouting:
+    """The response cache around routing: answer from the cache, or route once for all.
+
+    A request whose answer is cached is answered at once. Identical requests that arrive
+    while one of them is being routed share its outcome: its answer (as a cache hit) or
+    its error; if it is cancelled, each routes on its own. Failures are not cached, and a
+    cache that fails to read or store is logged and bypassed (never a failed request).
+
+    :param cache: where answers are kept (the state store's ``response_cache``).
+    :param options: the TTL rules.
+    :param counters: the router's totals.
+    """
+
+    def __init__(
+        self, cache: ResponseCache, options: CacheOptions, counters: RouterCounters
+    ) -> None:
+        self.cache = cache
+        self.options = options
+        self._counters = counters
+        self._pending: dict[str, asyncio.Future[_Outcome]] = {}
+
+    async def route(
+        self,
+        request: ClaudetteRequest,
+        route: Callable[[ClaudetteRequest], Awaitable[ClaudetteResponse]],
+    ) -> ClaudetteResponse:
+        """The cached answer to ``request``, or ``await route(request)`` shared and stored."""
+        key = cache_key(request)
+        try:
+            hit = await self.cache.get(key)
+        except Exception:
+            logger.exception("response cache lookup failed; routing the request")
+            hit = None
+        if hit is not None:
+            return self._hit(hit)
+        pending = self._pending.get(key)
+        if pending is not None:
+            # An identical request is being answered: share its outcome.
+            response, error = await asyncio.shield(pending)
+            if error is not None:
+                self._counters.requests += 1
+                self._counters.failures += 1
+                raise error
+            if response is not None:
+                return self._hit(response)
+            return await route(request)  # it was cancelled: go on our own
+        future: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        outcome: _Outcome = (None, None)
+        try:
+            response = await route(request)
+            outcome = (response, None)
+        except ClaudetteError as exc:
+            outcome = (None, exc)
+            raise
+        finally:
+            self._pending.pop(key, None)
+            future.set_result(outcome)
+        try:
+            await self.cache.set(
+                key,
+                response,
+                entry_ttl(self.options, request, response),
+                extendable=not is_time_sensitive(request),
+            )
+        except Exception:
+            logger.exception("response cache store failed; the answer is returned uncached")
+        return response
+
+    def _hit(self, response: ClaudetteResponse) -> ClaudetteResponse:
+        c = self._counters
+        c.requests += 1
+        c.successes += 1
+        c.cache_hits += 1
+        return attrs.evolve(response, cache_hit=True, cost_eur=0.0, latency_ms=0.0)

@@ -27,7 +27,7 @@ FAILURE_DECAY_DELAY = 60.0
 FAILURE_DECAY_SPAN = 3600.0
 #: ... down to this fraction of the count, never lower.
 FAILURE_DECAY_FLOOR = 0.1
-#: The failure count that scores 1.0 (fully unavailable) in the seed formula.
+#: The failure count that scores 1.0 (fully unavailable) in the default scoring formula.
 FAILURE_REFERENCE = 10.0
 
 
@@ -116,10 +116,11 @@ class BackendStats:
         return self.successes / self.calls if self.calls else 1.0
 
     def decayed_failures(self, now: float | None = None) -> float:
-        """The failure count, decayed as the seed describes.
+        """The failure count, decayed so that a backend recovers its standing over time.
 
         Unchanged for a minute after the last failure, then falling linearly over an hour
-        to a tenth of itself, never lower.
+        to a tenth of itself, never lower: old failures weigh less than recent ones, yet a
+        backend that failed often never looks quite as good as one that never failed.
         """
         if not self.failures or self.last_failure_at is None:
             return 0.0
@@ -174,7 +175,9 @@ class StateStore(Protocol):
 
     Implementations return the *same* objects for the same name, so that the router can
     hold on to them. A shared store may return subclasses whose methods also publish to,
-    and refresh from, the shared engine.
+    and refresh from, the shared engine. Every member is required: the router calls each
+    one as declared (the rate limiter, cache and ledger only when those patterns are
+    configured).
     """
 
     def stats(self, backend: str) -> BackendStats:
@@ -192,9 +195,8 @@ class StateStore(Protocol):
     def rate_limiter(self, backend: str, rpm: int | None, tpm: int | None) -> RateLimiter:
         """The requests/tokens-per-minute limiter of ``backend`` (created on first use).
 
-        A shared store returns a limiter whose counts are global; the router falls back
-        to an in-process :class:`~claudette.ratelimit.RateLimiter` for a store without
-        this method.
+        A shared store returns a limiter whose counts are global, an in-process store a
+        :class:`~claudette.ratelimit.RateLimiter`.
         """
         ...
 

@@ -76,7 +76,7 @@ async def test_exactly_one_of_five_processes_gets_the_half_open_probe(
     stores = [make_store() for _ in range(5)]
     await _open_everywhere(stores)
     await asyncio.sleep(FAST.reset_timeout + 0.05)
-    granted = await asyncio.gather(*(s.breaker("b", FAST).acquire_async() for s in stores))
+    granted = await asyncio.gather(*(s.breaker("b", FAST).acquire() for s in stores))
     assert sorted(granted) == [False, False, False, False, True]
     assert redis_client.get(stores[0].keys.probe("b")) == "1"
     assert redis_client.hget(stores[0].keys.breaker("b"), "state") == "half_open"
@@ -88,8 +88,8 @@ async def test_processes_that_lost_the_probe_skip_the_backend_until_it_is_decide
     a, b = make_store(), make_store()
     await _open_everywhere([a, b])
     await asyncio.sleep(FAST.reset_timeout + 0.05)
-    assert await a.breaker("b", FAST).acquire_async() is True
-    assert await b.breaker("b", FAST).acquire_async() is False
+    assert await a.breaker("b", FAST).acquire() is True
+    assert await b.breaker("b", FAST).acquire() is False
     assert b.breaker("b", FAST).allows_request() is False
     await b.sync()
     assert b.breaker("b", FAST).state is HALF_OPEN
@@ -103,12 +103,12 @@ async def test_a_successful_probe_closes_the_breaker_in_every_process(
     await _open_everywhere([a, b])
     await asyncio.sleep(FAST.reset_timeout + 0.05)
     prober = a.breaker("b", FAST)
-    assert await prober.acquire_async()
+    assert await prober.acquire()
     prober.record_success()
     await a.sync()
     await b.sync()
     assert (prober.state, b.breaker("b", FAST).state) == (CLOSED, CLOSED)
-    assert await b.breaker("b", FAST).acquire_async() is True
+    assert await b.breaker("b", FAST).acquire() is True
 
 
 async def test_a_failed_probe_reopens_the_breaker_in_every_process(
@@ -118,7 +118,7 @@ async def test_a_failed_probe_reopens_the_breaker_in_every_process(
     await _open_everywhere([a, b])
     await asyncio.sleep(FAST.reset_timeout + 0.05)
     prober = a.breaker("b", FAST)
-    assert await prober.acquire_async()
+    assert await prober.acquire()
     prober.record_failure()
     await a.sync()
     await b.sync()
@@ -133,12 +133,12 @@ async def test_a_cancelled_probe_gives_its_slot_to_another_process(
     await _open_everywhere([a, b])
     await asyncio.sleep(FAST.reset_timeout + 0.05)
     prober = a.breaker("b", FAST)
-    assert await prober.acquire_async()
-    assert await b.breaker("b", FAST).acquire_async() is False
+    assert await prober.acquire()
+    assert await b.breaker("b", FAST).acquire() is False
     prober.release()
     await a.sync()
     await b.sync()
-    assert await b.breaker("b", FAST).acquire_async() is True
+    assert await b.breaker("b", FAST).acquire() is True
 
 
 async def test_the_probe_lease_expires_when_the_prober_dies(
@@ -147,11 +147,11 @@ async def test_the_probe_lease_expires_when_the_prober_dies(
     a, b = make_store(probe_lease=0.3), make_store(probe_lease=0.3)
     await _open_everywhere([a, b])
     await asyncio.sleep(FAST.reset_timeout + 0.05)
-    assert await a.breaker("b", FAST).acquire_async()  # ... and a never reports back
-    assert await b.breaker("b", FAST).acquire_async() is False
+    assert await a.breaker("b", FAST).acquire()  # ... and a never reports back
+    assert await b.breaker("b", FAST).acquire() is False
     await asyncio.sleep(0.35)
     await b.sync()
-    assert await b.breaker("b", FAST).acquire_async() is True
+    assert await b.breaker("b", FAST).acquire() is True
 
 
 async def test_a_closed_breaker_acquires_without_asking_redis(
@@ -160,7 +160,7 @@ async def test_a_closed_breaker_acquires_without_asking_redis(
     from _redis_server import free_port
 
     nowhere = make_store(url=f"redis://127.0.0.1:{free_port()}/0")
-    assert await nowhere.breaker("b", FAST).acquire_async() is True
+    assert await nowhere.breaker("b", FAST).acquire() is True
     assert nowhere.connected is True  # no call was even attempted
     assert nowhere.outages == 0
 

@@ -49,7 +49,7 @@ async def test_every_key_written_has_a_ttl(
     breaker.record_failure()
     await store.sync()
     await asyncio.sleep(0.06)
-    assert await breaker.acquire_async()
+    assert await breaker.acquire()
     assert await store.reserve("rpm:b", 1, 10, window=60.0)
     store.rate_limiter("b", 10, None).acquire(5)
     await store.response_cache(CacheOptions()).set("k", RESPONSE, 15.0)

@@ -154,6 +154,6 @@ async def test_with_a_hung_redis_the_probe_is_decided_locally_after_one_timeout(
     breaker.record_failure()
     await asyncio.sleep(0.06)
     started = time.monotonic()
-    assert await breaker.acquire_async() is True  # the local view allows one probe
+    assert await breaker.acquire() is True  # the local view allows one probe
     assert time.monotonic() - started < 1.0
-    assert await breaker.acquire_async() is False  # ... and only one, as in memory
+    assert await breaker.acquire() is False  # ... and only one, as in memory

@@ -148,8 +148,7 @@ class RedisCircuitBreaker(CircuitBreaker):
     """A :class:`CircuitBreaker` whose state and failure count are shared through Redis.
 
     CLOSED calls never wait for Redis. Leaving OPEN needs a probe slot that Redis grants
-    to one process at a time (:meth:`acquire_async`); the router awaits it whenever the
-    breaker is not CLOSED.
+    to one process at a time (:meth:`acquire`, which the router awaits before every call).
     """
 
     __slots__ = ("_flushed_seq", "_holding", "_probe_elsewhere", "_queued_seq", "_store")
@@ -178,7 +177,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         return super().allows_request()
 
     def try_acquire(self) -> bool:
-        """Take permission by the local view only (the router uses :meth:`acquire_async`)."""
+        """Take permission by the local view only (the router uses :meth:`acquire`)."""
         store = self._store
         if store._task is None:
             store._ensure_started()
@@ -215,7 +214,7 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     # -- the cross-process probe -------------------------------------------------------------
 
-    async def acquire_async(self) -> bool:
+    async def acquire(self) -> bool:
         """:meth:`try_acquire`, with Redis deciding who may probe a recovering backend.
 
         In CLOSED this answers at once. Otherwise Redis grants the probe slot atomically,
@@ -267,7 +266,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         if remote == "open":
             opened = to_monotonic(int(fields.get("opened_at", 0)))
             if self._clock() - opened >= self.policy.reset_timeout:
-                # Due for a probe; whoever asks first gets it (acquire_async).
+                # Due for a probe; whoever asks first gets it (acquire).
                 if self._state is _HALF_OPEN:
                     return
                 self._move(_OPEN)

@@ -1,0 +1,134 @@
+"""The fallback sequence: the backends one request tries, in turn, until one answers.
+
+``route_request`` and ``stream`` share it::
+
+    fallback = FallbackSequence(request, options, counters, select=..., cooldown_wait=...)
+    while True:
+        entry = await fallback.next()        # select, then acquire its breaker
+        try:
+            ...                              # one attempt on entry.backend
+        except BackendError as error:
+            fallback.failed(entry.backend, error)   # raises when the request ends here
+            continue
+        return fallback.annotate(response)
+
+- each backend is tried at most once, and at most ``max_attempts`` in all;
+- when nothing is usable only because backends are cooling down (a short
+  ``retry-after``), it waits for the first to come back, within ``max_cooldown_wait``;
+- a backend whose half-open probe slot a concurrent request took is passed over;
+- a non-retryable failure, any failure with ``fallback_enabled`` off or of a forced
+  backend, ends the request with that error; when no backend is left the
+  ``NoBackendAvailableError`` lists every backend's failure or skip reason and is raised
+  from the last failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+from claudette.errors import NoBackendAvailableError
+
+if TYPE_CHECKING:
+    from claudette.backend import BaseBackend
+    from claudette.errors import BackendError
+    from claudette.router.counters import RouterCounters
+    from claudette.router.selection import Entry
+    from claudette.types import ClaudetteRequest, ClaudetteResponse, RouterOptions
+
+__all__ = ["FallbackSequence"]
+
+#: ``select(request, exclude, failures)``: the backend to try next, or NoBackendAvailableError.
+Select = Callable[["ClaudetteRequest", Collection[str], Mapping[str, str]], "Entry"]
+#: ``cooldown_wait(request, exclude)``: seconds until a cooling-down backend is back, or None.
+CooldownWait = Callable[["ClaudetteRequest", Collection[str]], "float | None"]
+
+
+class FallbackSequence:
+    """The backends one request tries, in turn.
+
+    :param request: the request (its forced backend, if any, ends the sequence at once).
+    :param options: ``max_attempts``, ``fallback_enabled`` and ``max_cooldown_wait``.
+    :param counters: the router's totals (``fallbacks``).
+    :param select: the router's selection.
+    :param cooldown_wait: the router's view of when a cooling-down backend is back.
+    """
+
+    def __init__(
+        self,
+        request: ClaudetteRequest,
+        options: RouterOptions,
+        counters: RouterCounters,
+        *,
+        select: Select,
+        cooldown_wait: CooldownWait,
+    ) -> None:
+        self.request = request
+        self.options = options
+        #: Backends not to try again: failed, or their probe slot was taken.
+        self.exclude: set[str] = set()
+        #: How each failed backend failed.
+        self.failures: dict[str, str] = {}
+        #: The latest failure, the cause of the final NoBackendAvailableError.
+        self.last_error: BackendError | None = None
+        self._counters = counters
+        self._select = select
+        self._cooldown_wait = cooldown_wait
+        self._tried = 0
+        self._waited = 0.0
+
+    async def next(self) -> Entry:
+        """The next backend to try, its breaker acquired.
+
+        :raises NoBackendAvailableError: when ``max_attempts`` are spent or nothing is usable.
+        """
+        if self._tried >= self.options.max_attempts:
+            raise NoBackendAvailableError(
+                f"all {self.options.max_attempts} attempts failed", self.failures
+            ) from self.last_error
+        while True:
+            try:
+                entry = self._select(self.request, self.exclude, self.failures)
+            except NoBackendAvailableError as error:
+                if await self._wait_for_cooldown():
+                    continue
+                if self.last_error is not None:
+                    raise error from self.last_error
+                raise error
+            if await entry.breaker.acquire():
+                break
+            # A concurrent request took the half-open probe slot: try the next backend.
+            self.exclude.add(entry.backend.name)
+        if self._tried:
+            self._counters.fallbacks += 1
+        self._tried += 1
+        return entry
+
+    async def _wait_for_cooldown(self) -> bool:
+        """Sleep until a backend that is only cooling down is back, if that fits the budget."""
+        if self.request.backend is not None:
+            return False  # a forced backend that is not usable fails at once
+        wait = self._cooldown_wait(self.request, self.exclude)
+        if wait is None or wait > self.options.max_cooldown_wait - self._waited:
+            return False
+        self._waited += wait
+        await asyncio.sleep(wait)
+        return True
+
+    def failed(self, backend: BaseBackend, error: BackendError) -> None:
+        """``backend`` failed with ``error``: exclude it, or raise ``error`` when it ends the request."""
+        self.last_error = error
+        if not error.retryable or not self.options.fallback_enabled or self.request.backend is not None:
+            raise error
+        self.exclude.add(backend.name)
+        self.failures[backend.name] = str(error)
+
+    def annotate(self, response: ClaudetteResponse) -> ClaudetteResponse:
+        """``response`` with ``metadata["failed_backends"]`` when earlier backends failed."""
+        if not self.failures:
+            return response
+        failed = sorted(self.failures)
+        return attrs.evolve(response, metadata={**response.metadata, "failed_backends": failed})

@@ -1,0 +1,272 @@
+"""Selection: which backend should take a request now, and why each other one may not.
+
+Pure functions of the registered backends (in tie-break order: priority, then name),
+their statistics and breakers, the request, the gates and the time; nothing here sends,
+sleeps or records an outcome.
+
+- :func:`assess` looks at each backend once: skipped with a reason (disabled, failed its
+  health check, cooling down after a rate limit, breaker open or its probe taken, rate
+  limit or budget), or usable and scored through the scoring hook (or the strategy);
+- :func:`choose` takes the lowest score, preferring the request's region; ties go to the
+  earlier backend in tie-break order;
+- :func:`select` is the two together, raising ``NoBackendAvailableError`` with every
+  backend's reason when nothing is usable; :func:`explain` shows the assessment;
+  :func:`cooldown_wait` says when a backend that is only cooling down is back.
+
+A forced request (``request.backend``) is not scored: the named backend is used if it is
+usable, and fails at once with its reason if not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+import attrs
+
+from claudette.breaker import CircuitBreakerState
+from claudette.errors import NoBackendAvailableError
+from claudette.router.gates import OverBudget
+from claudette.scoring import score_parts
+
+if TYPE_CHECKING:
+    from claudette.backend import BaseBackend
+    from claudette.breaker import CircuitBreaker
+    from claudette.router.gates import RequestGates
+    from claudette.scoring import ScoreParts
+    from claudette.state import BackendStats
+    from claudette.types import ClaudetteRequest, RouterOptions
+
+__all__ = [
+    "Assessment",
+    "Candidate",
+    "Entry",
+    "Scorer",
+    "assess",
+    "choose",
+    "cooldown_wait",
+    "explain",
+    "select",
+    "unusable_reason",
+]
+
+#: A scoring function, called with the keywords ``backend``, ``request``, ``stats`` and
+#: ``options`` (the scoring hook's); lower is better, None counts as 0.
+Scorer = Callable[..., "float | None"]
+
+_FORCED_ELSEWHERE = "another backend is forced"
+
+
+class Entry(NamedTuple):
+    """A registered backend with the state the router keeps for it."""
+
+    backend: BaseBackend
+    stats: BackendStats
+    breaker: CircuitBreaker
+
+
+class Assessment(NamedTuple):
+    """How selection sees one backend for one request.
+
+    :param entry: the backend and its state.
+    :param score: its score; None when skipped or not scored.
+    :param skipped: why it may not take the request; None when it may.
+    :param ready_in: seconds until it is usable again, when only a cool-down keeps it out.
+    """
+
+    entry: Entry
+    score: float | None
+    skipped: str | None
+    ready_in: float | None
+
+
+@attrs.frozen
+class Candidate:
+    """How selection saw one backend for one request (``BackendRouter.explain``).
+
+    :param name: the backend.
+    :param score: its score, None when it was skipped.
+    :param parts: the default formula's components (cost, latency, availability), if computed.
+    :param skipped: why it was not considered, None when it was.
+    :param chosen: True for the backend selection picked.
+    """
+
+    name: str
+    score: float | None
+    parts: ScoreParts | None
+    skipped: str | None
+    chosen: bool = False
+
+
+def unusable_reason(
+    entry: Entry, request: ClaudetteRequest, now: float, gates: RequestGates
+) -> str | None:
+    """Why ``entry``'s backend may not take ``request`` at ``now``, or None when it may."""
+    backend, stats, breaker = entry
+    if not backend.settings.enabled:
+        return "disabled"
+    if stats.healthy is False:
+        return "failed its last health check"
+    if now < stats.cooldown_until:
+        return f"rate limited for {stats.cooldown_until - now:.1f}s more"
+    if not breaker.allows_request():
+        if breaker.state is CircuitBreakerState.OPEN:
+            return f"circuit breaker open ({breaker.seconds_until_probe:.0f}s until a probe)"
+        return "circuit breaker half-open, probe already in flight"
+    return gates.reason(backend, request, now)
+
+
+def _cooling_down_only(entry: Entry, now: float) -> bool:
+    """True when the backend would be usable but for a running cool-down."""
+    backend, stats, breaker = entry
+    return (
+        backend.settings.enabled
+        and stats.healthy is not False
+        and now < stats.cooldown_until
+        and breaker.allows_request()
+    )
+
+
+def assess(
+    entries: Sequence[Entry],
+    request: ClaudetteRequest,
+    now: float,
+    *,
+    exclude: Collection[str] = (),
+    gates: RequestGates,
+    score: Scorer | None,
+    options: RouterOptions,
+) -> list[Assessment]:
+    """Every backend not in ``exclude``, skipped with its reason or usable with its score.
+
+    :param score: the scoring function; None to leave the usable backends unscored.
+    """
+    forced = request.backend
+    out: list[Assessment] = []
+    for entry in entries:
+        backend, stats, _ = entry
+        if backend.name in exclude:
+            continue
+        if forced is not None and backend.name != forced:
+            out.append(Assessment(entry, None, _FORCED_ELSEWHERE, None))
+            continue
+        why = unusable_reason(entry, request, now, gates)
+        if why is not None:
+            ready_in = stats.cooldown_until - now if _cooling_down_only(entry, now) else None
+            out.append(Assessment(entry, None, why, ready_in))
+            continue
+        value = None
+        if score is not None:
+            value = score(backend=backend, request=request, stats=stats, options=options)
+        out.append(Assessment(entry, value, None, None))
+    return out
+
+
+def choose(assessments: Sequence[Assessment], region: str | None) -> Entry | None:
+    """The usable backend with the lowest score, from ``region`` when one there is usable."""
+    best: Entry | None = None
+    best_score = 0.0
+    local: Entry | None = None
+    local_score = 0.0
+    for entry, value, skipped, _ in assessments:
+        if skipped is not None:
+            continue
+        s = value if value is not None else 0.0
+        if best is None or s < best_score:
+            best, best_score = entry, s
+        if region is not None and entry.backend.settings.region == region and (
+            local is None or s < local_score
+        ):
+            local, local_score = entry, s
+    return local if local is not None else best
+
+
+def select(
+    entries: Sequence[Entry],
+    request: ClaudetteRequest,
+    now: float,
+    *,
+    exclude: Collection[str] = (),
+    failures: Mapping[str, str] | None = None,
+    gates: RequestGates,
+    score: Scorer,
+    options: RouterOptions,
+) -> Entry:
+    """The backend that should take ``request`` now.
+
+    :param exclude: backends not to consider (already tried for this request).
+    :param failures: how each tried backend failed, for the error's reasons.
+    :raises BudgetExceededError: when the budget leaves no backend.
+    :raises NoBackendAvailableError: when nothing else is usable; ``reasons`` holds every
+        backend's skip reason and ``failures``.
+    """
+    forced = request.backend
+    if forced is None and gates.budget_closed():
+        raise gates.budget_error(None)
+    assessments = assess(
+        entries,
+        request,
+        now,
+        exclude=exclude,
+        gates=gates,
+        score=score if forced is None else None,
+        options=options,
+    )
+    chosen = choose(assessments, request.region or options.region)
+    if chosen is not None:
+        return chosen
+    reasons = dict(failures or {})
+    skipped = {a.entry.backend.name: a.skipped for a in assessments if a.skipped is not None}
+    if forced is not None:
+        if all(e.backend.name != forced for e in entries):
+            known = ", ".join(sorted(e.backend.name for e in entries)) or "none"
+            raise NoBackendAvailableError(
+                f"forced backend {forced!r} is not registered (registered: {known})"
+            )
+        if forced in exclude:
+            tried = reasons.get(forced, "already tried for this request")
+            raise NoBackendAvailableError(f"forced backend {forced!r} failed", {forced: tried})
+        why = skipped[forced]
+        if isinstance(why, OverBudget):
+            raise gates.budget_error({forced: why})
+        raise NoBackendAvailableError(f"forced backend {forced!r} is not usable", {forced: why})
+    if not entries:
+        raise NoBackendAvailableError("no backend is registered")
+    reasons.update(skipped)
+    if any(isinstance(why, OverBudget) for why in skipped.values()):
+        raise gates.budget_error(reasons)
+    raise NoBackendAvailableError("no usable backend left", reasons)
+
+
+def explain(
+    entries: Sequence[Entry],
+    request: ClaudetteRequest,
+    now: float,
+    *,
+    gates: RequestGates,
+    score: Scorer,
+    options: RouterOptions,
+) -> list[Candidate]:
+    """Every backend with its score and the default formula's components, or why it was skipped.
+
+    The score comes from ``score``, exactly as selection computes it; the components
+    are the default formula's, for display.
+    """
+    assessments = assess(entries, request, now, gates=gates, score=score, options=options)
+    chosen = None
+    if request.backend is not None or not gates.budget_closed():
+        chosen = choose(assessments, request.region or options.region)
+    out: list[Candidate] = []
+    for entry, value, skipped, _ in assessments:
+        name = entry.backend.name
+        if skipped is not None:
+            out.append(Candidate(name, None, None, skipped))
+            continue
+        parts = score_parts(entry.backend, request, entry.stats, options, now)
+        out.append(Candidate(name, value, parts, None, chosen=entry is chosen))
+    return out
+
+
+def cooldown_wait(assessments: Sequence[Assessment]) -> float | None:
+    """Seconds until the first backend that is only cooling down is back, if any."""
+    return min((a.ready_in for a in assessments if a.ready_in is not None), default=None)
