@@ -30,15 +30,19 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["Backend", "BaseBackend"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend"]
 
 #: Characters per token used when a provider reports no usage (a common rule of thumb).
 CHARS_PER_TOKEN = 4
 #: Output tokens a cost estimate assumes when neither the request nor the backend sets
 #: ``max_tokens``.
 DEFAULT_OUTPUT_TOKENS = 256
-#: Latency reference of the seed formula: 10 s scores 1.0.
+#: Latency that :meth:`BaseBackend.get_latency_score` scores 1.0: 10 s.
 LATENCY_REFERENCE_MS = 10_000.0
+#: Connections a backend's own client opens at most (httpx's own default): enough for
+#: the requests one process sends a provider at once, and a bound on what a stalled
+#: provider can hold open.
+DEFAULT_MAX_CONNECTIONS = 100
 #: Endpoint URLs a backend remembers (parsed once) before it starts over.
 _URL_CACHE_SIZE = 32
 
@@ -206,34 +210,27 @@ class BaseBackend(abc.ABC):
         return url
 
     def build_client(self) -> httpx.AsyncClient:
-        """Create the pooled client: timeouts from the settings, no redirects followed,
-        up to :data:`claudette.transport.DEFAULT_MAX_CONNECTIONS` connections.
+        """Create the backend's own pooled client: a plain ``httpx.AsyncClient``.
 
-        Usually a :class:`claudette.client.DirectClient` (requests go straight to the
-        transport, without httpx's cookie jar and auth and redirect loops) over a
-        :class:`claudette.transport.ShardedTransport` (the connections in a few smaller
-        pools: httpx's pool costs more CPU per request the more it holds). When the
-        environment names a proxy (``HTTPS_PROXY`` ...), a plain ``httpx.AsyncClient``
-        that routes through it exactly as httpx does.
+        It takes the base URL, default headers and timeouts from the settings, never
+        follows a redirect (a redirect to another host would carry the API key there),
+        opens up to :data:`DEFAULT_MAX_CONNECTIONS` connections, verifies TLS with one
+        shared SSL context unless ``verify_tls`` is false, and routes through a proxy the
+        environment names (``HTTPS_PROXY`` ...) as httpx does. Override it to configure
+        the client differently, or pass ``client=`` to the constructor.
         """
         import httpx
 
-        from claudette.client import DirectClient, proxies_in_environment
-        from claudette.transport import DEFAULT_MAX_CONNECTIONS, ShardedTransport
-
         s = self.settings
         verify: ssl.SSLContext | bool = _shared_ssl_context() if s.verify_tls else False
-        options: dict[str, Any] = {
-            "base_url": s.base_url or "",
-            "timeout": httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            "follow_redirects": False,
-            "headers": dict(s.headers) if s.headers else None,
-        }
-        if proxies_in_environment():
-            return httpx.AsyncClient(
-                verify=verify, limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS), **options
-            )
-        return DirectClient(transport=ShardedTransport(verify=verify), **options)
+        return httpx.AsyncClient(
+            base_url=s.base_url or "",
+            headers=dict(s.headers) if s.headers else None,
+            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS),
+            verify=verify,
+        )
 
     async def aclose(self) -> None:
         """Close the backend's own HTTP client (an injected one is left open)."""
