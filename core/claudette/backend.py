@@ -11,11 +11,11 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from claudette._log import logger
-from claudette.errors import ConfigError, ConfigProblem
+from claudette.errors import BackendError, ConfigError, ConfigProblem
 from claudette.state import BackendStats
 from claudette.types import (
     BackendInfo,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend", "BatchCapable"]
 
 #: Characters per token used when a provider reports no usage (a common rule of thumb).
 CHARS_PER_TOKEN = 4
@@ -63,7 +63,11 @@ def _shared_ssl_context() -> ssl.SSLContext:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the router needs of a backend; :class:`BaseBackend` provides all but ``send``."""
+    """What the router needs of every backend: the members it calls on each one.
+
+    :class:`BaseBackend` provides all but :meth:`send`. Optional capabilities are their
+    own protocols (:class:`BatchCapable`); the router uses one only where a backend has it.
+    """
 
     name: str
     settings: BackendSettings
@@ -81,20 +85,16 @@ class Backend(Protocol):
         """Ask the provider, at no cost, whether it can answer now."""
         ...
 
-    async def is_available(self) -> bool:
-        """Enabled and healthy, using a cached health check."""
+    def health_is_stale(self, now: float | None = None) -> bool:
+        """True when the cached health result is older than ``health_check_ttl``."""
         ...
 
-    def estimate_cost(self, tokens: int) -> float:
-        """EUR for ``tokens`` tokens at the average price."""
+    async def refresh_health(self) -> bool:
+        """Run :meth:`health_check` now and cache its result; concurrent callers share one."""
         ...
 
-    def estimate_tokens(self, text: str) -> int:
-        """Approximate token count of ``text``."""
-        ...
-
-    def get_latency_score(self) -> float:
-        """Average recent latency scaled to 0..1 (10 s = 1)."""
+    def estimate_request_cost(self, request: ClaudetteRequest) -> float:
+        """EUR ``request`` is expected to cost here (scoring and the budget use it)."""
         ...
 
     def validate_config(self) -> None:
@@ -105,12 +105,23 @@ class Backend(Protocol):
         """A display snapshot of the backend."""
         ...
 
-    def record_latency(self, latency_ms: float) -> None:
-        """Remember the latency of one successful call."""
-        ...
-
     async def aclose(self) -> None:
         """Release connections and other resources."""
+        ...
+
+
+@runtime_checkable
+class BatchCapable(Protocol):
+    """A backend with a provider batch path: many requests in one provider call.
+
+    :class:`~claudette.batching.RequestBatcher` sends the requests it collects for such a
+    backend together; every other backend gets them one by one.
+    """
+
+    async def send_batch(
+        self, requests: Sequence[ClaudetteRequest]
+    ) -> Sequence[ClaudetteResponse | BackendError]:
+        """One response or error per request, in the order given."""
         ...
 
 
