@@ -106,8 +106,8 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
 def clear_proxy_environment(monkeypatch: Any) -> None:
-    """Remove every proxy variable for one test: a backend builds its own fast client
-    only when the environment names no proxy."""
+    """Remove every proxy variable for one test: a backend's client routes through a
+    proxy the environment names, and a test's server is on loopback."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 from _support import FakeBackend, settings
-from claudette import BackendSettings, ClaudetteRequest, ConfigError
+from claudette import Backend, BackendSettings, ClaudetteRequest, ConfigError
+from claudette.backend import BatchCapable
 
 
 async def test_health_check_is_cached_for_its_ttl():
@@ -71,7 +72,7 @@ def test_estimate_tokens_is_about_four_characters_each():
     assert (b.estimate_tokens(""), b.estimate_tokens("abcd"), b.estimate_tokens("abcde")) == (0, 1, 2)
 
 
-def test_get_info_reports_the_seed_fields():
+def test_get_info_reports_price_latency_and_success_rate():
     b = FakeBackend("a", settings(priority=3, cost_per_token=2e-6, backend_type="self_hosted", timeout=9))
     b.record_latency(100)
     b.record_latency(300)
@@ -148,3 +149,25 @@ def test_url_for_remembers_a_bounded_number_of_urls():
     for i in range(200):
         backend.url_for(f"/p{i}")
     assert len(backend._urls) <= 32
+
+
+def test_every_base_backend_is_a_backend_and_batching_is_an_opt_in_capability():
+    class Batching(FakeBackend):
+        async def send_batch(self, requests):  # type: ignore[no-untyped-def]
+            return [await self.send(r) for r in requests]
+
+    plain, batching = FakeBackend("a"), Batching("b")
+    assert isinstance(plain, Backend) and isinstance(batching, Backend)
+    assert not isinstance(plain, BatchCapable)
+    assert isinstance(batching, BatchCapable)
+
+
+def test_an_object_missing_what_the_router_calls_is_not_a_backend():
+    class SendOnly:
+        name = "x"
+        settings = BackendSettings()
+
+        async def send(self, request):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    assert not isinstance(SendOnly(), Backend)

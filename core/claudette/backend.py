@@ -11,11 +11,11 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from claudette._log import logger
-from claudette.errors import ConfigError, ConfigProblem
+from claudette.errors import BackendError, ConfigError, ConfigProblem
 from claudette.state import BackendStats
 from claudette.types import (
     BackendInfo,
@@ -30,15 +30,19 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["Backend", "BaseBackend"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend", "BatchCapable"]
 
 #: Characters per token used when a provider reports no usage (a common rule of thumb).
 CHARS_PER_TOKEN = 4
 #: Output tokens a cost estimate assumes when neither the request nor the backend sets
 #: ``max_tokens``.
 DEFAULT_OUTPUT_TOKENS = 256
-#: Latency reference of the seed formula: 10 s scores 1.0.
+#: Latency that :meth:`BaseBackend.get_latency_score` scores 1.0: 10 s.
 LATENCY_REFERENCE_MS = 10_000.0
+#: Connections a backend's own client opens at most (httpx's own default): enough for
+#: the requests one process sends a provider at once, and a bound on what a stalled
+#: provider can hold open.
+DEFAULT_MAX_CONNECTIONS = 100
 #: Endpoint URLs a backend remembers (parsed once) before it starts over.
 _URL_CACHE_SIZE = 32
 
@@ -59,7 +63,11 @@ def _shared_ssl_context() -> ssl.SSLContext:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the router needs of a backend; :class:`BaseBackend` provides all but ``send``."""
+    """What the router needs of every backend: the members it calls on each one.
+
+    :class:`BaseBackend` provides all but :meth:`send`. Optional capabilities are their
+    own protocols (:class:`BatchCapable`); the router uses one only where a backend has it.
+    """
 
     name: str
     settings: BackendSettings
@@ -77,20 +85,16 @@ class Backend(Protocol):
         """Ask the provider, at no cost, whether it can answer now."""
         ...
 
-    async def is_available(self) -> bool:
-        """Enabled and healthy, using a cached health check."""
+    def health_is_stale(self, now: float | None = None) -> bool:
+        """True when the cached health result is older than ``health_check_ttl``."""
         ...
 
-    def estimate_cost(self, tokens: int) -> float:
-        """EUR for ``tokens`` tokens at the average price."""
+    async def refresh_health(self) -> bool:
+        """Run :meth:`health_check` now and cache its result; concurrent callers share one."""
         ...
 
-    def estimate_tokens(self, text: str) -> int:
-        """Approximate token count of ``text``."""
-        ...
-
-    def get_latency_score(self) -> float:
-        """Average recent latency scaled to 0..1 (10 s = 1)."""
+    def estimate_request_cost(self, request: ClaudetteRequest) -> float:
+        """EUR ``request`` is expected to cost here (scoring and the budget use it)."""
         ...
 
     def validate_config(self) -> None:
@@ -101,12 +105,23 @@ class Backend(Protocol):
         """A display snapshot of the backend."""
         ...
 
-    def record_latency(self, latency_ms: float) -> None:
-        """Remember the latency of one successful call."""
-        ...
-
     async def aclose(self) -> None:
         """Release connections and other resources."""
+        ...
+
+
+@runtime_checkable
+class BatchCapable(Protocol):
+    """A backend with a provider batch path: many requests in one provider call.
+
+    :class:`~claudette.batching.RequestBatcher` sends the requests it collects for such a
+    backend together; every other backend gets them one by one.
+    """
+
+    async def send_batch(
+        self, requests: Sequence[ClaudetteRequest]
+    ) -> Sequence[ClaudetteResponse | BackendError]:
+        """One response or error per request, in the order given."""
         ...
 
 
@@ -216,34 +231,27 @@ class BaseBackend(abc.ABC):
         return url
 
     def build_client(self) -> httpx.AsyncClient:
-        """Create the pooled client: timeouts from the settings, no redirects followed,
-        up to :data:`claudette.transport.DEFAULT_MAX_CONNECTIONS` connections.
+        """Create the backend's own pooled client: a plain ``httpx.AsyncClient``.
 
-        Usually a :class:`claudette.client.DirectClient` (requests go straight to the
-        transport, without httpx's cookie jar and auth and redirect loops) over a
-        :class:`claudette.transport.ShardedTransport` (the connections in a few smaller
-        pools: httpx's pool costs more CPU per request the more it holds). When the
-        environment names a proxy (``HTTPS_PROXY`` ...), a plain ``httpx.AsyncClient``
-        that routes through it exactly as httpx does.
+        It takes the base URL, default headers and timeouts from the settings, never
+        follows a redirect (a redirect to another host would carry the API key there),
+        opens up to :data:`DEFAULT_MAX_CONNECTIONS` connections, verifies TLS with one
+        shared SSL context unless ``verify_tls`` is false, and routes through a proxy the
+        environment names (``HTTPS_PROXY`` ...) as httpx does. Override it to configure
+        the client differently, or pass ``client=`` to the constructor.
         """
         import httpx
 
-        from claudette.client import DirectClient, proxies_in_environment
-        from claudette.transport import DEFAULT_MAX_CONNECTIONS, ShardedTransport
-
         s = self.settings
         verify: ssl.SSLContext | bool = _shared_ssl_context() if s.verify_tls else False
-        options: dict[str, Any] = {
-            "base_url": s.base_url or "",
-            "timeout": httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            "follow_redirects": False,
-            "headers": dict(s.headers) if s.headers else None,
-        }
-        if proxies_in_environment():
-            return httpx.AsyncClient(
-                verify=verify, limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS), **options
-            )
-        return DirectClient(transport=ShardedTransport(verify=verify), **options)
+        return httpx.AsyncClient(
+            base_url=s.base_url or "",
+            headers=dict(s.headers) if s.headers else None,
+            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS),
+            verify=verify,
+        )
 
     async def aclose(self) -> None:
         """Close the backend's own HTTP client (an injected one is left open)."""

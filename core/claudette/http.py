@@ -25,7 +25,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import httpx
 
-from claudette import _compat
+from claudette._compat import timeout as _time_limit
 from claudette.errors import (
     AuthenticationError,
     BackendError,
@@ -202,7 +202,7 @@ async def drain(rest: AsyncIterator[Any], timeout: float = DRAIN_TIMEOUT) -> boo
     connection is then closed, as before). Returns True when the body was read to its end.
     """
     try:
-        async with _compat.timeout(timeout):
+        async with _time_limit(timeout):
             async for _ in rest:
                 pass
     except Exception:  # TimeoutError, a broken tail: the answer is already complete

@@ -35,8 +35,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_proxy_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The suite looks into backends' own pools, which a backend builds only when the
-    environment names no proxy (the emulators are on loopback anyway)."""
+    """The emulators are on loopback: a proxy named in the environment, which a backend's
+    client honours, must not receive their requests."""
     clear_proxy_environment(monkeypatch)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ssl
-
+import httpx
 import pytest
 from _providers import CLAUDE_KEY, OPENAI_KEY, QWEN_KEY
+from _tls import TLSServer
 from claudette import ClaudetteRequest
 from claudette.config import parse_config
-from claudette.errors import BackendError, ConfigError
+from claudette.errors import BackendError, BackendUnavailableError, ConfigError
 from claudette.testing import LoopbackServer, Reply
 from claudette.types import BackendSettings
 from claudette_backend_claude import ClaudeBackend
@@ -27,33 +27,36 @@ def _make(name: str, base_url: str, **overrides):
     return CLASSES[name](name, BackendSettings(base_url=base_url, api_key=KEYS[name], **overrides))
 
 
-def _ssl_context(backend) -> ssl.SSLContext:
-    """The SSL context of a backend's connections: one, shared by all its pools."""
-    (context,) = {pool._pool._ssl_context for pool in backend.client._transport.pools}
-    return context
-
-
 @pytest.mark.parametrize("name", CLASSES)
 async def test_tls_is_verified_by_default(name):
-    backend = _make(name, "https://llm.example.invalid")
-    try:
-        ctx = _ssl_context(backend)
-        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-        assert backend.client.follow_redirects is False
-    finally:
-        await backend.aclose()
+    """A server whose certificate no authority signed is refused before any request."""
+    with TLSServer() as server:
+        backend = _make(name, server.url)
+        try:
+            with pytest.raises(BackendUnavailableError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+                await backend.send(ClaudetteRequest(prompt="hello"))
+            assert backend.client.follow_redirects is False
+        finally:
+            await backend.aclose()
+        assert server.paths == []
+    assert caught.value.backend == name
+    if KEYS[name]:
+        assert KEYS[name] not in str(caught.value)
 
 
 @pytest.mark.parametrize("name", CLASSES)
 async def test_tls_verification_is_off_only_for_the_backend_that_says_so(name):
-    off = _make(name, "https://own-server.example.invalid", verify_tls=False)
-    on = _make(name, "https://llm.example.invalid")
-    try:
-        assert _ssl_context(off).verify_mode == ssl.CERT_NONE
-        assert _ssl_context(on).verify_mode == ssl.CERT_REQUIRED
-    finally:
-        await off.aclose()
-        await on.aclose()
+    with TLSServer() as server:
+        off = _make(name, server.url, verify_tls=False)
+        on = _make(name, server.url)
+        try:
+            assert (await off.client.get(f"{server.url}/unverified")).json() == {"tls": True}
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await on.client.get(f"{server.url}/verified")
+        finally:
+            await off.aclose()
+            await on.aclose()
+        assert server.paths == ["/unverified"]
 
 
 def test_verify_tls_comes_from_the_config_per_backend():
