@@ -265,8 +265,6 @@ class BackendRouter:
             return backend
 
         score = self._score
-        if score is self._hook_score:
-            score = self.plugins.scorer()  # the lone scorer itself: no dispatch per backend
         options = self.options
         gated = self._gated
         if gated and self._budget_closed():
