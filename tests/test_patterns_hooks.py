@@ -10,6 +10,7 @@ from claudette import (
     BackendUnavailableError,
     ClaudetteRequest,
     ClaudetteResponse,
+    PluginError,
     hookimpl,
     hookspecs,
 )
@@ -132,6 +133,17 @@ async def test_a_failing_preprocess_hook_fails_the_request() -> None:
     with pytest.raises(RuntimeError, match="bug in plugin"):
         await router.route_request(req("hi"))
     assert router.counters.failures == 1
+
+
+def test_a_wrapper_of_the_chain_never_reaches_a_router() -> None:
+    # As a wrapper it would return a generator where the chain expects a request.
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def claudette_preprocess_request(self, request: ClaudetteRequest):  # type: ignore[no-untyped-def]
+            return (yield)
+
+    with pytest.raises(PluginError, match="claudette_preprocess_request is called one plugin at a time"):
+        make_router(FakeBackend("a"), plugins=[Wrapping()])
 
 
 @pytest.mark.parametrize("name", ["claudette_preprocess_request", "claudette_postprocess_response"])

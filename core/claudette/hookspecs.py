@@ -9,6 +9,12 @@ breaking existing implementations. Implement one with the :data:`hookimpl` marke
     def claudette_register_backends(registry):
         registry.register("mine", MyBackend, defaults=BackendSettings(model="m-1"))
 
+Wrappers (``@hookimpl(wrapper=True)`` or ``hookwrapper=True``) work on the firstresult
+hooks, ``claudette_score_backend`` and ``claudette_breaker_policy``: pluggy calls them
+around the other implementations. The other hooks are called one plugin at a time (to
+isolate each plugin's errors, or to chain the results), so a wrapper there is refused with
+a ``PluginError`` naming the plugin when it is registered.
+
 The reference in ``docs/hooks.md`` is checked against these docstrings by a test.
 """
 
@@ -41,7 +47,9 @@ def claudette_register_backends(registry: BackendPluginRegistry) -> None:
     """Register backend classes by name, with the defaults their provider needs.
 
     Called once per plugin when the plugin manager loads, before any backend is created.
-    Must not do network or other slow I/O: it runs at start-up.
+    Must not do network or other slow I/O: it runs at start-up. A plugin whose
+    implementation raises is reported as failed and dropped; the others still register.
+    Cannot be a wrapper.
 
     :param registry: call ``registry.register(name, cls, defaults=BackendSettings(...))``
         for each backend class the plugin provides.
@@ -59,9 +67,10 @@ def claudette_score_backend(
 
     Called by ``BackendRouter.select_backend`` once for each usable backend (enabled,
     healthy, breaker not OPEN, not cooling down). Stops at the first non-None result. The
-    built-in seed formula (cost, latency, availability, weighted by ``options``) is
-    registered ``trylast``, so an installed plugin that returns a number overrides it, and
-    one that returns None defers to it. Ties are broken by priority, then name.
+    built-in formula (cost, latency and availability, weighted by ``options``; see
+    ``claudette.scoring``) is registered ``trylast``, so an installed plugin that returns a
+    number overrides it, and one that returns None defers to it; a wrapper can adjust the
+    score the others decided. Ties are broken by priority, then name.
 
     :param backend: the backend to score.
     :param request: the request being routed.
@@ -97,6 +106,7 @@ def claudette_after_attempt(
     Called after every attempt the router makes, successful or not, before it falls back
     or returns. Cancelled attempts are not reported. Every implementation is called; an
     exception raised here is logged and ignored, so an observer can never fail a request.
+    Cannot be a wrapper.
 
     :param backend: the backend that was called.
     :param request: the request that was sent.
@@ -111,7 +121,7 @@ def claudette_breaker_transition(backend_name: str, old_state: str, new_state: s
     """Observe a circuit breaker changing state.
 
     Called when a breaker moves between ``closed``, ``open`` and ``half_open``. Every
-    implementation is called; exceptions are logged and ignored.
+    implementation is called; exceptions are logged and ignored. Cannot be a wrapper.
 
     :param backend_name: the backend whose breaker changed.
     :param old_state: the state it left.
@@ -130,6 +140,7 @@ def claudette_preprocess_request(
     called, in hook order (``tryfirst`` first, then the most recently registered, then
     ``trylast``); each receives the request as the previous one returned it. The response
     cache and selection use the original request; exceptions propagate to the caller.
+    Cannot be a wrapper.
 
     :param request: the request as the caller sent it, or as an earlier hook rewrote it.
     :param backend: the backend that will receive it.
@@ -147,7 +158,7 @@ def claudette_postprocess_response(
     already post-processed answer, and not for streams). Every implementation is called,
     in hook order (``tryfirst`` first, then the most recently registered, then
     ``trylast``); each receives the response as the previous one returned it.
-    Exceptions propagate to the caller.
+    Exceptions propagate to the caller. Cannot be a wrapper.
 
     :param request: the request as the caller sent it.
     :param response: the backend's answer, or as an earlier hook rewrote it.

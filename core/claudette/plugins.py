@@ -6,21 +6,23 @@
 2. blocks the names in ``$CLAUDETTE_BLOCK_PLUGINS`` (comma-separated),
 3. loads every entry point of the group ``claudette.backends`` — unless
    ``$CLAUDETTE_DISABLE_PLUGIN_AUTOLOAD`` is set — each one isolated, so a plugin that fails
-   to import is reported (with its distribution) and the others still load,
+   to import, or implements a hook in a way claudette cannot call, is reported (with its
+   distribution) and the others still load,
 4. registers the internal default plugins (scoring, breaker policy),
 5. calls ``check_pending()`` so a misspelled hook is reported instead of ignored,
-6. asks every plugin to register its backends in a :class:`BackendPluginRegistry`.
+6. asks each plugin in turn to register its backends in a :class:`BackendPluginRegistry`
+   (one that raises is reported and dropped; the others still register).
 
-Call sites use the typed methods (``score_backend``, ``breaker_policy`` ...), never
-``pm.hook`` directly.
+Every hook is dispatched by pluggy. Call sites use the typed methods (``score_backend``,
+``breaker_policy`` ...), never ``pm.hook`` directly.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -175,55 +177,107 @@ def _blocked_names() -> set[str]:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
-class _WatchedPluginManager(pluggy.PluginManager):
-    """pluggy's manager, calling ``on_change`` whenever a plugin is registered or removed.
+#: The hooks claudette calls one plugin at a time: these take one plain implementation per
+#: plugin (no ``wrapper``, ``hookwrapper`` or ``specname``).
+_CALLED_PER_PLUGIN = frozenset(
+    {
+        "claudette_register_backends",
+        "claudette_after_attempt",
+        "claudette_breaker_transition",
+        "claudette_preprocess_request",
+        "claudette_postprocess_response",
+    }
+)
 
-    :class:`ClaudettePlugins` keeps what the router asks on every request (are there
-    observers? which scorer?) as plain attributes, refreshed here, so that a request does
-    not ask pluggy for hook implementations; registering through ``plugins.pm`` directly
-    refreshes them too.
+
+def _unsupported_implementation(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    """Why ``plugin`` implements a hook of ``_CALLED_PER_PLUGIN`` in a way claudette
+    cannot call, or None when it does not."""
+    for caller in pm.get_hookcallers(plugin) or ():
+        if caller.name not in _CALLED_PER_PLUGIN:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            if impl.wrapper or impl.hookwrapper:
+                what = (
+                    "a wrapper (wrapper=True)"
+                    if impl.wrapper
+                    else "an old-style wrapper (hookwrapper=True)"
+                )
+            elif impl.opts.get("specname"):
+                what = f"an implementation under another name (specname={caller.name!r})"
+            else:
+                continue
+            return (
+                f"{caller.name} is called one plugin at a time, so it takes one plain "
+                f"implementation named after the hook; {what} is not supported there"
+            )
+    return None
+
+
+class _CheckedPluginManager(pluggy.PluginManager):
+    """pluggy's manager, refusing implementations claudette cannot call as written.
+
+    The hooks in ``_CALLED_PER_PLUGIN`` are called one plugin at a time, each plugin
+    through its own subset hook caller: to isolate its errors (registration, observers) or
+    to hand it the previous plugin's result (the request and response chains). A wrapper
+    there would wrap only its own plugin's implementation, and a second implementation of
+    the hook in the same plugin would receive the same input as the first, so both are
+    refused when the plugin is registered, whether through :class:`ClaudettePlugins` or
+    straight through this manager. A refused plugin is left unregistered.
     """
 
-    def __init__(self, project_name: str, on_change: Callable[[], None]) -> None:
-        super().__init__(project_name)
-        self._on_change = on_change
-
     def register(self, plugin: Any, name: str | None = None) -> str | None:
-        """Register ``plugin`` (see ``pluggy.PluginManager.register``)."""
-        try:
-            return super().register(plugin, name)
-        finally:
-            self._on_change()
+        """Register ``plugin`` (see ``pluggy.PluginManager.register``).
 
-    def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
-        """Remove ``plugin`` (see ``pluggy.PluginManager.unregister``)."""
+        :raises pluggy.PluginValidationError: when an implementation is invalid for its
+            hook, or is one claudette cannot call (see the class docstring).
+        """
         try:
-            return super().unregister(plugin, name)
-        finally:
-            self._on_change()
+            registered = super().register(plugin, name)
+        except pluggy.PluginValidationError:
+            # pluggy before 1.7 may have registered part of the plugin: remove the rest.
+            if self.is_registered(plugin):
+                self.unregister(plugin)
+            raise
+        if registered is not None:
+            problem = _unsupported_implementation(self, plugin)
+            if problem is not None:
+                self.unregister(plugin)
+                raise pluggy.PluginValidationError(plugin, problem)
+        return registered
+
+
+#: One plugin's name and its subset hook caller: the hook restricted to that plugin.
+_PluginCaller = tuple[str, pluggy.HookCaller]
 
 
 class ClaudettePlugins:
     """Owns the pluggy manager, loads plugins, and forwards typed hook calls.
 
+    Every hook goes through pluggy. The firstresult hooks (``claudette_score_backend``,
+    ``claudette_breaker_policy``) are one ``pm.hook`` call, so wrappers work there as pluggy
+    documents them. The registration, observer and chain hooks are called through one subset
+    hook caller per plugin, in pluggy's call order: an observer or a registration that
+    raises is reported under its plugin's name while the others still run, and each step of
+    a request or response chain receives the previous step's result.
+
     :param autoload: load entry points (``$CLAUDETTE_DISABLE_PLUGIN_AUTOLOAD`` turns it off).
     :param plugins: extra plugin objects to register (modules or instances), for tests or
         for applications that ship their own hooks.
+    :raises PluginError: when one of ``plugins`` has an invalid hook implementation.
     """
 
     def __init__(self, *, autoload: bool | None = None, plugins: Iterable[Any] = ()) -> None:
-        #: True when any plugin observes attempts (the router skips the call otherwise).
-        self.has_attempt_observers = False
-        #: True when any plugin pre-processes requests or post-processes responses.
-        self.has_request_processors = False
-        self._scorer: Callable[..., float | None] = self.score_backend
-        self.pm: pluggy.PluginManager = _WatchedPluginManager(
-            hookspecs.PROJECT_NAME, self._plugins_changed
-        )
+        self.pm: pluggy.PluginManager = _CheckedPluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.registry = BackendPluginRegistry()
         self.failures: list[PluginError] = []
         self._dists: dict[str, tuple[str | None, str | None]] = {}
+        # Per hook: the implementations it had when its per-plugin callers were built, and
+        # those callers (plugin name, caller) in call order.
+        self._per_plugin: dict[str, tuple[list[pluggy.HookImpl], list[_PluginCaller]]] = {}
         if autoload is None:
             autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
         for name in _blocked_names():
@@ -231,10 +285,11 @@ class ClaudettePlugins:
         if autoload:
             self._load_entry_points()
         for plugin in plugins:
-            self.register(plugin)
+            self._add(plugin)
         self._register_internal()
         self._check_pending()
-        self._register_backends()
+        for name, caller in self._callers_per_plugin("claudette_register_backends"):
+            self._register_backends_of(name, caller)
 
     # -- loading -------------------------------------------------------------------------
 
@@ -255,9 +310,25 @@ class ClaudettePlugins:
             self._dists[ep.name] = (dist_name, version)
             try:
                 plugin = ep.load()
-                self.pm.register(plugin, name=ep.name)
             except Exception as exc:
-                self._fail(ep.name, f"failed to load: {type(exc).__name__}: {exc}", dist_name)
+                self._fail(ep.name, f"failed to load: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                self._add(plugin, ep.name)
+            except PluginError as exc:
+                self._record(exc)
+
+    def _add(self, plugin: Any, name: str | None = None) -> str | None:
+        """Register ``plugin`` with pluggy; None when its name is blocked.
+
+        :raises PluginError: naming the plugin, when a hook implementation is invalid.
+        """
+        try:
+            return self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            name = name or self.pm.get_canonical_name(plugin)
+            message = f"invalid hook implementation: {exc}"
+            raise PluginError(message, name, self._dist(name)) from exc
 
     def _register_internal(self) -> None:
         from claudette.policy import DefaultBreakerPolicy
@@ -278,57 +349,92 @@ class ClaudettePlugins:
             except pluggy.PluginValidationError as exc:
                 name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
                 self.pm.unregister(exc.plugin)
-                self._fail(name, f"invalid hook implementation: {exc}", self._dists.get(name, (None,))[0])
+                self._fail(name, f"invalid hook implementation: {exc}")
 
-    def _register_backends(self) -> None:
-        caller = self.pm.hook.claudette_register_backends
-        for impl in reversed(caller.get_hookimpls()):
-            self.registry._current_plugin = impl.plugin_name
-            try:
-                impl.function(registry=self.registry)
-            except Exception as exc:
-                self._fail(
-                    impl.plugin_name,
-                    f"claudette_register_backends raised {type(exc).__name__}: {exc}",
-                    self._dists.get(impl.plugin_name, (None,))[0],
-                )
-            finally:
-                self.registry._current_plugin = None
+    def _register_backends_of(self, name: str, caller: pluggy.HookCaller) -> bool:
+        """Let one plugin fill the registry through ``caller`` (its subset hook caller).
 
-    def _fail(self, name: str, message: str, distribution: str | None) -> None:
-        error = PluginError(message, name, distribution)
+        A plugin that raises is reported and unregistered, like one that fails to load.
+        """
+        self.registry._current_plugin = name
+        try:
+            caller(registry=self.registry)
+        except Exception as exc:
+            self.unregister(name)
+            self._fail(name, f"claudette_register_backends raised {type(exc).__name__}: {exc}")
+            return False
+        finally:
+            self.registry._current_plugin = None
+        return True
+
+    def _dist(self, name: str) -> str | None:
+        return self._dists.get(name, (None, None))[0]
+
+    def _fail(self, name: str, message: str) -> None:
+        self._record(PluginError(message, name, self._dist(name)))
+
+    def _record(self, error: PluginError) -> None:
         self.failures.append(error)
         logger.error("%s", error)
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
-        """Register a plugin object and validate its hooks (for applications and tests)."""
-        registered = self.pm.register(plugin, name=name)
-        if registered is not None:
-            self._check_pending()
-            caller = self.pm.subset_hook_caller(
-                "claudette_register_backends",
-                remove_plugins=[p for p in self.pm.get_plugins() if p is not plugin],
-            )
-            self.registry._current_plugin = registered
-            try:
-                caller(registry=self.registry)
-            except Exception as exc:  # isolated and reported, as for installed plugins
-                self.pm.unregister(plugin)
-                self._fail(
-                    registered,
-                    f"claudette_register_backends raised {type(exc).__name__}: {exc}",
-                    self._dists.get(registered, (None,))[0],
-                )
-                return None
-            finally:
-                self.registry._current_plugin = None
-        return registered
+        """Register a plugin object, validate its hooks and let it register its backends.
+
+        A misspelled hook, or a registration hook that raises, is reported in
+        :attr:`failures` and the plugin is not kept (the result is then None, as for a
+        blocked name).
+
+        :raises PluginError: naming the plugin, when a hook implementation does not fit its
+            specification or is one claudette cannot call: a wrapper (or a second
+            implementation) of a hook it calls one plugin at a time, that is the
+            registration, observer and chain hooks.
+        """
+        registered = self._add(plugin, name)
+        if registered is None:
+            return None
+        self._check_pending()
+        if not self.pm.is_registered(plugin):
+            return None
+        caller = self._only(plugin, "claudette_register_backends")
+        return registered if self._register_backends_of(registered, caller) else None
 
     def unregister(self, name: str) -> None:
         """Remove a plugin by name (its registered backend classes stay)."""
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin)
+
+    # -- per-plugin dispatch ---------------------------------------------------------------
+
+    def _only(self, plugin: object, hook: str) -> pluggy.HookCaller:
+        """``hook`` restricted to the implementation of ``plugin``."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        return self.pm.subset_hook_caller(hook, remove_plugins=others)
+
+    def _callers_per_plugin(self, hook: str) -> list[_PluginCaller]:
+        """(plugin name, its subset hook caller) for each plugin implementing ``hook``, in
+        pluggy's call order; built again only when the hook's implementations change."""
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
+        cached = self._per_plugin.get(hook)
+        if cached is not None and cached[0] == impls:
+            return cached[1]
+        callers = [(impl.plugin_name, self._only(impl.plugin, hook)) for impl in reversed(impls)]
+        self._per_plugin[hook] = (impls, callers)
+        return callers
+
+    @property
+    def has_attempt_observers(self) -> bool:
+        """True when any plugin observes attempts (the router skips the call otherwise)."""
+        return bool(self.pm.hook.claudette_after_attempt.get_hookimpls())
+
+    @property
+    def has_request_processors(self) -> bool:
+        """True when any plugin pre-processes requests or post-processes responses."""
+        hook = self.pm.hook
+        return bool(
+            hook.claudette_preprocess_request.get_hookimpls()
+            or hook.claudette_postprocess_response.get_hookimpls()
+        )
 
     # -- introspection -------------------------------------------------------------------
 
@@ -351,7 +457,8 @@ class ClaudettePlugins:
     def hook_order(self, hook: str) -> list[str]:
         """Plugin names implementing ``hook``, in the order pluggy calls them.
 
-        For a firstresult hook the first one that returns non-None wins.
+        For a firstresult hook the first one that returns non-None wins (wrappers, listed
+        first, run around the others).
         """
         caller = getattr(self.pm.hook, hook)
         return [impl.plugin_name for impl in reversed(caller.get_hookimpls())]
@@ -366,37 +473,10 @@ class ClaudettePlugins:
         options: RouterOptions,
     ) -> float | None:
         """Call ``claudette_score_backend``; the first non-None score."""
-        caller = self.pm.hook.claudette_score_backend
-        impls = caller.get_hookimpls()
-        if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
-            # Hot path (once per backend per decision): with a single scorer, usually the
-            # built-in one, call it directly; pluggy's dispatch would cost more than it.
-            only = impls[0].function(backend=backend, request=request, stats=stats, options=options)
-            return cast("float | None", only)
-        result: float | None = caller(backend=backend, request=request, stats=stats, options=options)
-        return result
-
-    def scorer(self) -> Callable[..., float | None]:
-        """What to call (with the keywords of :meth:`score_backend`) for one routing decision.
-
-        With a single scorer (usually the built-in one) that is its function itself, so a
-        decision over many backends skips pluggy's dispatch for each; else :meth:`score_backend`.
-        """
-        return self._scorer
-
-    def _plugins_changed(self) -> None:
-        """Refresh the facts the router reads per request (a plugin came or went)."""
-        hook = self.pm.hook
-        self.has_attempt_observers = bool(hook.claudette_after_attempt.get_hookimpls())
-        self.has_request_processors = bool(
-            hook.claudette_preprocess_request.get_hookimpls()
-            or hook.claudette_postprocess_response.get_hookimpls()
+        result: float | None = self.pm.hook.claudette_score_backend(
+            backend=backend, request=request, stats=stats, options=options
         )
-        impls = hook.claudette_score_backend.get_hookimpls()
-        if len(impls) == 1 and not (impls[0].hookwrapper or impls[0].wrapper):
-            self._scorer = cast("Callable[..., float | None]", impls[0].function)
-        else:
-            self._scorer = self.score_backend
+        return result
 
     def breaker_policy(self, backend: BaseBackend) -> BreakerPolicy:
         """Call ``claudette_breaker_policy``; the default policy if none answers."""
@@ -414,47 +494,43 @@ class ClaudettePlugins:
         latency_ms: float,
     ) -> None:
         """Call every ``claudette_after_attempt`` observer; their errors are logged only."""
-        for impl in self.pm.hook.claudette_after_attempt.get_hookimpls():
+        for name, caller in self._callers_per_plugin("claudette_after_attempt"):
             try:
-                kwargs = {
-                    "backend": backend,
-                    "request": request,
-                    "response": response,
-                    "error": error,
-                    "latency_ms": latency_ms,
-                }
-                impl.function(*(kwargs[n] for n in impl.argnames))
+                caller(
+                    backend=backend,
+                    request=request,
+                    response=response,
+                    error=error,
+                    latency_ms=latency_ms,
+                )
             except Exception:
-                logger.exception("observer %r failed in claudette_after_attempt", impl.plugin_name)
+                logger.exception("observer %r failed in claudette_after_attempt", name)
 
     def preprocess_request(self, request: ClaudetteRequest, backend: BaseBackend) -> ClaudetteRequest:
         """Run ``claudette_preprocess_request`` as a chain, in call order."""
-        for impl in reversed(self.pm.hook.claudette_preprocess_request.get_hookimpls()):
-            kwargs = {"request": request, "backend": backend}
-            result = impl.function(*(kwargs[n] for n in impl.argnames))
-            if result is not None:
-                request = cast("ClaudetteRequest", result)
+        for _, caller in self._callers_per_plugin("claudette_preprocess_request"):
+            results: list[ClaudetteRequest] = caller(request=request, backend=backend)
+            if results:  # one plugin, one implementation: at most one result
+                request = results[0]
         return request
 
     def postprocess_response(
         self, request: ClaudetteRequest, response: ClaudetteResponse
     ) -> ClaudetteResponse:
         """Run ``claudette_postprocess_response`` as a chain, in call order."""
-        for impl in reversed(self.pm.hook.claudette_postprocess_response.get_hookimpls()):
-            kwargs = {"request": request, "response": response}
-            result = impl.function(*(kwargs[n] for n in impl.argnames))
-            if result is not None:
-                response = cast("ClaudetteResponse", result)
+        for _, caller in self._callers_per_plugin("claudette_postprocess_response"):
+            results: list[ClaudetteResponse] = caller(request=request, response=response)
+            if results:
+                response = results[0]
         return response
 
     def breaker_transition(self, backend_name: str, old_state: str, new_state: str) -> None:
         """Call every ``claudette_breaker_transition`` observer; their errors are logged only."""
-        for impl in self.pm.hook.claudette_breaker_transition.get_hookimpls():
+        for name, caller in self._callers_per_plugin("claudette_breaker_transition"):
             try:
-                kwargs = {"backend_name": backend_name, "old_state": old_state, "new_state": new_state}
-                impl.function(*(kwargs[n] for n in impl.argnames))
+                caller(backend_name=backend_name, old_state=old_state, new_state=new_state)
             except Exception:
-                logger.exception("observer %r failed in claudette_breaker_transition", impl.plugin_name)
+                logger.exception("observer %r failed in claudette_breaker_transition", name)
 
 
 def _core_version() -> str | None:

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BREAKER_POLICY"]
 
-#: The seed's breaker: open after 5 failures, probe after 5 minutes, one probe at a time.
+#: Open after 5 consecutive failures, probe again after 5 minutes, one probe at a time:
+#: a provider that fails five times in a row is down rather than unlucky, and one probe
+#: tells whether it is back without sending it a burst of traffic.
 DEFAULT_BREAKER_POLICY = BreakerPolicy()
 
 
@@ -21,5 +23,5 @@ class DefaultBreakerPolicy:
 
     @hookimpl(trylast=True)
     def claudette_breaker_policy(self, backend: BaseBackend) -> BreakerPolicy:
-        """The seed policy for every backend."""
+        """:data:`DEFAULT_BREAKER_POLICY` for every backend."""
         return DEFAULT_BREAKER_POLICY

@@ -1,18 +1,29 @@
-"""The default scoring formula of the seed document, as an internal ``trylast`` plugin.
+"""The built-in scoring formula, as an internal ``trylast`` plugin.
 
-``score = cost_score·w_cost + latency_score·w_latency + availability_score·w_availability``
-where ``cost_score = min(estimated cost / €0.01, 1)``, ``latency_score = min(average
-latency / 10 s, 1)`` and ``availability_score = min(decayed failures / 10, 1)``. Lower wins.
+A backend's score is a weighted sum of three parts, each scaled to 0..1; lower wins::
+
+    score = cost · cost_weight + latency · latency_weight + availability · availability_weight
+
+- ``cost = min(estimated cost of the request / COST_REFERENCE_EUR, 1)``: what the request
+  is expected to cost on this backend (``backend.estimate_request_cost``), against one cent.
+- ``latency = min(average recent latency / LATENCY_REFERENCE_MS, 1)``, against 10 s.
+- ``availability = min(decayed failures / 10, 1)`` (``BackendStats.availability_score``):
+  recent failures count fully, older ones less.
+
+Scaling each part to the same range is what makes the weights (``RouterOptions``, or a
+preset) mean what they say, and capping it keeps one extreme part from drowning the
+others: a request that costs a cent or more, or a backend that answers in 10 s or more,
+is as bad as it gets on that criterion.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from claudette.backend import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, BaseBackend
 from claudette.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from claudette.backend import BaseBackend
     from claudette.state import BackendStats
     from claudette.types import ClaudetteRequest, RouterOptions
 
@@ -25,7 +36,7 @@ LATENCY_REFERENCE_MS = 10_000.0
 
 
 class ScoreParts(NamedTuple):
-    """The three components of the seed score, each in 0..1, and their weighted sum."""
+    """The three parts of the built-in score, each in 0..1, and their weighted sum."""
 
     cost: float
     latency: float
@@ -40,7 +51,10 @@ def score_parts(
     options: RouterOptions,
     now: float | None = None,
 ) -> ScoreParts:
-    """Compute the seed formula's components for one backend and request."""
+    """Compute the built-in score of one backend for one request, part by part.
+
+    :param now: the monotonic time the failures decay to (default: now).
+    """
     cost = min(backend.estimate_request_cost(request) / COST_REFERENCE_EUR, 1.0)
     latency = min(stats.avg_latency_ms / LATENCY_REFERENCE_MS, 1.0)
     availability = stats.availability_score(now)
@@ -63,36 +77,5 @@ class DefaultScoring:
         stats: BackendStats,
         options: RouterOptions,
     ) -> float:
-        """The seed formula's weighted sum (the same sum as :func:`score_parts`, built
-        without its tuple: this runs once per backend per routing decision)."""
-        cls = type(backend)
-        if cls.estimate_request_cost is _BASE_ESTIMATE and cls.cost_for_usage is _BASE_COST:
-            # BaseBackend's own pricing, inlined (the same arithmetic, in the same order).
-            s = backend.settings
-            chars = len(request.prompt) if request.prompt is not None else 0
-            for message in request.messages:  # request.text_length, without the call
-                chars += len(message.content)
-            tokens_in = -(-chars // CHARS_PER_TOKEN)
-            tokens_out = request.options.max_tokens or s.max_tokens or DEFAULT_OUTPUT_TOKENS
-            price_in = s.input_cost_per_token
-            if price_in is None:
-                price_in = s.cost_per_token or 0.0
-            price_out = s.output_cost_per_token
-            if price_out is None:
-                price_out = s.cost_per_token or 0.0
-            cost = (tokens_in * price_in + tokens_out * price_out) / COST_REFERENCE_EUR
-        else:  # a backend with its own pricing
-            cost = backend.estimate_request_cost(request) / COST_REFERENCE_EUR
-        window = stats._latencies  # stats.avg_latency_ms, without the call
-        latency = stats._latency_sum / len(window) / LATENCY_REFERENCE_MS if window else 0.0
-        # No failure counted: the availability score is 0 without asking for it.
-        availability = stats.availability_score() if stats.failures else 0.0
-        return (
-            (cost if cost < 1.0 else 1.0) * options.cost_weight
-            + (latency if latency < 1.0 else 1.0) * options.latency_weight
-            + availability * options.availability_weight
-        )
-
-
-_BASE_ESTIMATE = BaseBackend.estimate_request_cost
-_BASE_COST = BaseBackend.cost_for_usage
+        """The weighted sum of :func:`score_parts`."""
+        return score_parts(backend, request, stats, options).total
