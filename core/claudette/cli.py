@@ -16,6 +16,18 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from claudette._cli_exit import (
+    EXIT_BACKEND,
+    EXIT_CODES,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PLUGIN,
+    EXIT_USAGE,
+)
+from claudette._cli_output import err
+
 __all__ = [
     "EXIT_BACKEND",
     "EXIT_CODES",
@@ -28,32 +40,6 @@ __all__ = [
     "build_parser",
     "main",
 ]
-
-#: Success.
-EXIT_OK = 0
-#: An unexpected internal error (a bug: please report it).
-EXIT_ERROR = 1
-#: Bad usage: unknown option, missing argument, invalid value (argparse's own code).
-EXIT_USAGE = 2
-#: The configuration is invalid or missing where one was named.
-EXIT_CONFIG = 3
-#: No backend could answer: none configured or detected, all failed, or a request refused.
-EXIT_BACKEND = 4
-#: A plugin failed to load or register.
-EXIT_PLUGIN = 5
-#: Interrupted with Ctrl-C.
-EXIT_INTERRUPTED = 130
-
-#: Every exit code and its meaning (shown by ``--help`` and in ``docs/cli.md``).
-EXIT_CODES: dict[int, str] = {
-    EXIT_OK: "success",
-    EXIT_ERROR: "unexpected internal error",
-    EXIT_USAGE: "bad usage (unknown option, missing or invalid argument)",
-    EXIT_CONFIG: "invalid configuration (every problem is printed)",
-    EXIT_BACKEND: "no backend could answer (none configured or detected, all failed)",
-    EXIT_PLUGIN: "a backend plugin failed to load",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
-}
 
 _PRESETS = ("balanced", "cost-optimized", "performance")
 
@@ -81,8 +67,6 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are redacted like every other diagnostic."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        from claudette._cli_output import err
-
         self.print_usage(sys.stderr)
         err(f"{self.prog}: error: {message}")
         raise SystemExit(EXIT_USAGE)
@@ -261,8 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     _setup_logging(args.verbose)
-    from claudette._cli_output import err
-
     try:
         return _dispatch(args, parser)
     except KeyboardInterrupt:
