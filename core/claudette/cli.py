@@ -41,8 +41,6 @@ __all__ = [
     "main",
 ]
 
-_PRESETS = ("balanced", "cost-optimized", "performance")
-
 _CONFIG_HELP = (
     "config file; default: $CLAUDETTE_CONFIG, ./claudette.toml, then "
     "$XDG_CONFIG_HOME/claudette/claudette.toml (~/.config/...); "
@@ -102,9 +100,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _preset_help() -> str:
+    """``--preset``'s help: each preset's weights, from the one table of them."""
+    from claudette.types import WEIGHT_PRESETS
+
+    described = [
+        f"{name} ({'/'.join(f'{weight:g}' for weight in WEIGHT_PRESETS[name])})"
+        for name in sorted(WEIGHT_PRESETS)
+    ]
+    # The first one names the weights in their order, for all of them.
+    described[0] = described[0][:-1] + " cost/latency/availability)"
+    return "scoring weights: " + ", ".join(described)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``claudette`` command."""
     from claudette import __version__
+    from claudette.types import WEIGHT_PRESETS
 
     parser = _Parser(
         prog="claudette",
@@ -194,9 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--preset",
-        choices=_PRESETS,
-        help="scoring weights: balanced (0.4/0.4/0.2 cost/latency/availability), "
-        "cost-optimized (0.7/0.2/0.1), performance (0.1/0.7/0.2)",
+        choices=sorted(WEIGHT_PRESETS),
+        help=_preset_help(),
     )
     return parser
 
