@@ -398,7 +398,7 @@ class BackendSettings:
 
 @attrs.frozen(slots=True)
 class BackendInfo:
-    """A snapshot of one backend for display (as in the seed document).
+    """One backend at a glance, for display: what :meth:`BackendRouter.backend_infos` lists.
 
     :param name: the backend's name.
     :param type: ``cloud`` or ``self_hosted``.
@@ -621,8 +621,8 @@ class BreakerPolicy:
 
     :param failure_threshold: consecutive failures that open the breaker.
     :param reset_timeout: seconds the breaker stays OPEN before one probe is allowed.
-    :param half_open_max_calls: probes allowed at once in HALF_OPEN (the seed let everyone
-        through; the default is one).
+    :param half_open_max_calls: probes allowed at once in HALF_OPEN; the default is one,
+        so a backend that may still be down meets one request, not every waiting caller.
     :param counts_as_failure: which errors count; by default those that are the provider's
         fault (retryable ones), never the caller's (400/401/404).
     """
