@@ -73,7 +73,7 @@ async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     from claudette.autodetect import detect_backends, router_from_detection
 
     detection = await detect_backends(plugins.registry)
-    options = RouterOptions.preset(preset or "balanced")
+    options = RouterOptions() if preset is None else RouterOptions.preset(preset)
     router, skipped = router_from_detection(detection, plugins, options)
     plugin_of = {b.name: b.plugin for b in detection.backends}
     return Loaded(router, "auto-detection", plugin_of, [*skipped, *detection.notes])
