@@ -147,7 +147,7 @@ def test_importing_claudette_does_not_load_the_pattern_modules() -> None:
 
     code = (
         "import sys, claudette; "
-        "mods = ['claudette.compat', 'claudette.cache', 'claudette.adaptive', 'claudette.budget', "
+        "mods = ['claudette.pattern_routers', 'claudette.cache', 'claudette.adaptive', 'claudette.budget', "
         "'claudette.ratelimit', 'claudette.retry', 'claudette.balancing', 'claudette.batching']; "
         "print([m for m in mods if m in sys.modules])"
     )

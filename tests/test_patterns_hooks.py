@@ -1,4 +1,4 @@
-"""Pre- and post-processing hooks, their order, and the prompt-compression example plugin."""
+"""Pre- and post-processing hooks, their order, and the built-in prompt-compression plugin."""
 
 from __future__ import annotations
 

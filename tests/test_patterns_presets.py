@@ -17,13 +17,25 @@ from test_patterns_support import FakeBackend, make_router, req
         ("balanced", (0.4, 0.4, 0.2)),
     ],
 )
-def test_preset_sets_the_seed_weights(name: str, weights: tuple[float, float, float]) -> None:
+def test_preset_sets_its_weights(name: str, weights: tuple[float, float, float]) -> None:
     o = RouterOptions.preset(name)
     assert (o.cost_weight, o.latency_weight, o.availability_weight) == weights
 
 
 def test_preset_names_for_a_cli_choice_list() -> None:
     assert sorted(WEIGHT_PRESETS) == ["balanced", "cost-optimized", "performance"]
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHT_PRESETS))
+def test_the_cli_offers_every_preset_with_its_weights(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from claudette.cli import build_parser, main
+
+    assert build_parser().parse_args(["ask", "hi", "--preset", name]).preset == name
+    assert main(["ask", "--help"]) == 0
+    weights = "/".join(f"{w:g}" for w in WEIGHT_PRESETS[name])
+    assert f"{name} ({weights}" in " ".join(capsys.readouterr().out.split())
 
 
 def test_preset_keeps_other_overrides() -> None:

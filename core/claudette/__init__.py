@@ -46,13 +46,13 @@ from claudette.types import (
 )
 
 if TYPE_CHECKING:
-    from claudette.compat import (
+    from claudette.config import ClaudetteConfig, load_config
+    from claudette.pattern_routers import (
         AdaptiveRouter,
         IntelligentBackendCache,
         LoadBalancingRouter,
         MultiRegionRouter,
     )
-    from claudette.config import ClaudetteConfig, load_config
     from claudette.sync import SyncRouter
 
 __version__ = "0.1.0"
@@ -107,10 +107,10 @@ __all__ = [
 
 # Loaded on first use: config pulls in cattrs and tomllib, which most routers never need.
 _LAZY = {
-    "AdaptiveRouter": "claudette.compat",
-    "IntelligentBackendCache": "claudette.compat",
-    "LoadBalancingRouter": "claudette.compat",
-    "MultiRegionRouter": "claudette.compat",
+    "AdaptiveRouter": "claudette.pattern_routers",
+    "IntelligentBackendCache": "claudette.pattern_routers",
+    "LoadBalancingRouter": "claudette.pattern_routers",
+    "MultiRegionRouter": "claudette.pattern_routers",
     "ClaudetteConfig": "claudette.config",
     "load_config": "claudette.config",
     "SyncRouter": "claudette.sync",

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from claudette._cli_common import explain_source, load_router, no_backend_message, run_async
+from claudette._cli_exit import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, run_async
+from claudette._cli_load import explain_source, load_router, no_backend_message
 from claudette._cli_output import Spinner, err, fmt_eur, out, out_json
-from claudette.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from claudette.router import BackendRouter, Candidate

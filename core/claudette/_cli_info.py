@@ -7,16 +7,16 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from claudette._cli_common import (
-    explain_source,
-    load_router,
-    no_backend_message,
-    plugin_failure_for,
+from claudette._cli_exit import (
+    EXIT_BACKEND,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PLUGIN,
     print_config_error,
     run_async,
 )
+from claudette._cli_load import explain_source, load_router, no_backend_message, plugin_failure_for
 from claudette._cli_output import err, fmt_ms, out, out_json, table
-from claudette.cli import EXIT_BACKEND, EXIT_CONFIG, EXIT_OK, EXIT_PLUGIN
 
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend

@@ -2,8 +2,8 @@
 
 ``RouterOptions.strategy`` chooses one:
 
-- ``score`` (default): the ``claudette_score_backend`` hook (the weighted seed formula
-  unless a plugin overrides it);
+- ``score`` (default): the ``claudette_score_backend`` hook (the weighted sum of cost,
+  latency and availability unless a plugin overrides it);
 - ``least_requests``: the fewest requests in flight, then the fewest in total;
 - ``weighted_random``: at random, in proportion to each backend's ``weight``.
 

@@ -16,6 +16,18 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from claudette._cli_exit import (
+    EXIT_BACKEND,
+    EXIT_CODES,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PLUGIN,
+    EXIT_USAGE,
+)
+from claudette._cli_output import err
+
 __all__ = [
     "EXIT_BACKEND",
     "EXIT_CODES",
@@ -28,34 +40,6 @@ __all__ = [
     "build_parser",
     "main",
 ]
-
-#: Success.
-EXIT_OK = 0
-#: An unexpected internal error (a bug: please report it).
-EXIT_ERROR = 1
-#: Bad usage: unknown option, missing argument, invalid value (argparse's own code).
-EXIT_USAGE = 2
-#: The configuration is invalid or missing where one was named.
-EXIT_CONFIG = 3
-#: No backend could answer: none configured or detected, all failed, or a request refused.
-EXIT_BACKEND = 4
-#: A plugin failed to load or register.
-EXIT_PLUGIN = 5
-#: Interrupted with Ctrl-C.
-EXIT_INTERRUPTED = 130
-
-#: Every exit code and its meaning (shown by ``--help`` and in ``docs/cli.md``).
-EXIT_CODES: dict[int, str] = {
-    EXIT_OK: "success",
-    EXIT_ERROR: "unexpected internal error",
-    EXIT_USAGE: "bad usage (unknown option, missing or invalid argument)",
-    EXIT_CONFIG: "invalid configuration (every problem is printed)",
-    EXIT_BACKEND: "no backend could answer (none configured or detected, all failed)",
-    EXIT_PLUGIN: "a backend plugin failed to load",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
-}
-
-_PRESETS = ("balanced", "cost-optimized", "performance")
 
 _CONFIG_HELP = (
     "config file; default: $CLAUDETTE_CONFIG, ./claudette.toml, then "
@@ -81,8 +65,6 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are redacted like every other diagnostic."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        from claudette._cli_output import err
-
         self.print_usage(sys.stderr)
         err(f"{self.prog}: error: {message}")
         raise SystemExit(EXIT_USAGE)
@@ -118,9 +100,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _preset_help() -> str:
+    """``--preset``'s help: each preset's weights, from the one table of them."""
+    from claudette.types import WEIGHT_PRESETS
+
+    described = [
+        f"{name} ({'/'.join(f'{weight:g}' for weight in WEIGHT_PRESETS[name])})"
+        for name in sorted(WEIGHT_PRESETS)
+    ]
+    # The first one names the weights in their order, for all of them.
+    described[0] = described[0][:-1] + " cost/latency/availability)"
+    return "scoring weights: " + ", ".join(described)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``claudette`` command."""
     from claudette import __version__
+    from claudette.types import WEIGHT_PRESETS
 
     parser = _Parser(
         prog="claudette",
@@ -210,9 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--preset",
-        choices=_PRESETS,
-        help="scoring weights: balanced (0.4/0.4/0.2 cost/latency/availability), "
-        "cost-optimized (0.7/0.2/0.1), performance (0.1/0.7/0.2)",
+        choices=sorted(WEIGHT_PRESETS),
+        help=_preset_help(),
     )
     return parser
 
@@ -261,8 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     _setup_logging(args.verbose)
-    from claudette._cli_output import err
-
     try:
         return _dispatch(args, parser)
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
-"""An example pre-processing plugin: squeeze the whitespace and comments out of long prompts.
+"""A built-in pre-processing plugin: squeeze the whitespace and comments out of long prompts.
 
-Register it with a plugin manager; it then runs through ``claudette_preprocess_request``
-before each attempt::
+It ships with claudette-core and is supported like the rest of it, but it is off until you
+register it with a plugin manager (no entry point loads it); it then runs through
+``claudette_preprocess_request`` before each attempt::
 
     from claudette import ClaudettePlugins
     from claudette.compress import PromptCompressor

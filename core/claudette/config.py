@@ -28,7 +28,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from claudette.errors import ConfigError, ConfigProblem
-from claudette.types import WEIGHT_PRESETS, BackendSettings, RouterOptions
+from claudette.types import WEIGHT_PRESETS, BackendSettings, RouterOptions, preset_weights
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -197,11 +197,8 @@ def _router_options(data: Any, problems: list[ConfigProblem]) -> RouterOptions:
             problems.append(
                 ConfigProblem("router.preset", f"expected one of {sorted(WEIGHT_PRESETS)}, got {preset!r}")
             )
-        else:
-            cost, latency, availability = WEIGHT_PRESETS[preset]
-            data.setdefault("cost_weight", cost)
-            data.setdefault("latency_weight", latency)
-            data.setdefault("availability_weight", availability)
+        else:  # a weight set beside the preset wins over the preset's
+            data = {**preset_weights(preset), **data}
     options = _structure(RouterOptions, data, "router", problems)
     return options if options is not None else RouterOptions()
 

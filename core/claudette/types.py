@@ -36,6 +36,7 @@ __all__ = [
     "RouterOptions",
     "Strategy",
     "StreamChunk",
+    "preset_weights",
 ]
 
 #: Where a backend runs: a paid cloud API or a server of your own.
@@ -397,7 +398,7 @@ class BackendSettings:
 
 @attrs.frozen(slots=True)
 class BackendInfo:
-    """A snapshot of one backend for display (as in the seed document).
+    """One backend at a glance, for display: what :meth:`BackendRouter.backend_infos` lists.
 
     :param name: the backend's name.
     :param type: ``cloud`` or ``self_hosted``.
@@ -426,7 +427,9 @@ def _weight(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attr.name} must be a number between 0 and 1, got {value!r}")
 
 
-#: The seed document's router configurations: (cost, latency, availability) weights.
+#: The named sets of scoring weights, as (cost, latency, availability): ``[router] preset``,
+#: :meth:`RouterOptions.preset`, ``--preset``. ``balanced`` is also the default weighting.
+#: This is the one table of them; everything else derives from it.
 WEIGHT_PRESETS: Mapping[str, tuple[float, float, float]] = MappingProxyType(
     {
         "balanced": (0.4, 0.4, 0.2),
@@ -434,6 +437,19 @@ WEIGHT_PRESETS: Mapping[str, tuple[float, float, float]] = MappingProxyType(
         "performance": (0.1, 0.7, 0.2),
     }
 )
+_DEFAULT_COST, _DEFAULT_LATENCY, _DEFAULT_AVAILABILITY = WEIGHT_PRESETS["balanced"]
+
+
+def preset_weights(name: str) -> dict[str, Any]:
+    """The weights of preset ``name`` as :class:`RouterOptions` fields.
+
+    :raises ValueError: for an unknown name (the message lists the known ones).
+    """
+    try:
+        cost, latency, availability = WEIGHT_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(WEIGHT_PRESETS)}") from None
+    return {"cost_weight": cost, "latency_weight": latency, "availability_weight": availability}
 
 
 #: How the router picks among usable backends: the weighted ``score`` (the
@@ -556,9 +572,9 @@ class RouterOptions:
     :param batching: request batching defaults; None: ``BatchOptions()``.
     """
 
-    cost_weight: float = attrs.field(default=0.4, validator=_weight)
-    latency_weight: float = attrs.field(default=0.4, validator=_weight)
-    availability_weight: float = attrs.field(default=0.2, validator=_weight)
+    cost_weight: float = attrs.field(default=_DEFAULT_COST, validator=_weight)
+    latency_weight: float = attrs.field(default=_DEFAULT_LATENCY, validator=_weight)
+    availability_weight: float = attrs.field(default=_DEFAULT_AVAILABILITY, validator=_weight)
     fallback_enabled: bool = True
     max_attempts: int = attrs.field(default=3, validator=_positive)
     max_cooldown_wait: float = attrs.field(default=2.0, validator=_non_negative)
@@ -581,34 +597,18 @@ class RouterOptions:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> RouterOptions:
-        """Options from a named weight preset: ``balanced``, ``cost-optimized``, ``performance``."""
-        try:
-            cost, latency, availability = WEIGHT_PRESETS[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown preset {name!r}; choose one of {sorted(WEIGHT_PRESETS)}"
-            ) from None
-        return cls(
-            cost_weight=cost,
-            latency_weight=latency,
-            availability_weight=availability,
-            **overrides,
-        )
+        """Options from a named weight preset (a key of :data:`WEIGHT_PRESETS`).
+
+        :raises ValueError: for an unknown preset name (the message lists the known ones).
+        """
+        return cls(**preset_weights(name), **overrides)
 
     def with_preset(self, name: str) -> RouterOptions:
         """These options with the weights of preset ``name`` (e.g. for a ``--preset`` flag).
 
         :raises ValueError: for an unknown preset name (the message lists the known ones).
         """
-        try:
-            cost, latency, availability = WEIGHT_PRESETS[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown preset {name!r}; choose one of {sorted(WEIGHT_PRESETS)}"
-            ) from None
-        return attrs.evolve(
-            self, cost_weight=cost, latency_weight=latency, availability_weight=availability
-        )
+        return attrs.evolve(self, **preset_weights(name))
 
 
 def _default_failure_predicate(error: BackendError) -> bool:
@@ -621,8 +621,8 @@ class BreakerPolicy:
 
     :param failure_threshold: consecutive failures that open the breaker.
     :param reset_timeout: seconds the breaker stays OPEN before one probe is allowed.
-    :param half_open_max_calls: probes allowed at once in HALF_OPEN (the seed let everyone
-        through; the default is one).
+    :param half_open_max_calls: probes allowed at once in HALF_OPEN; the default is one,
+        so a backend that may still be down meets one request, not every waiting caller.
     :param counts_as_failure: which errors count; by default those that are the provider's
         fault (retryable ones), never the caller's (400/401/404).
     """

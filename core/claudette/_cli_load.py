@@ -1,29 +1,19 @@
-"""What the ``claudette`` commands share: finding the backends, and turning errors into exit codes."""
+"""Where a ``claudette`` command's backends come from: the config file, else auto-detection."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from claudette._cli_output import err
-from claudette.cli import EXIT_BACKEND, EXIT_CONFIG, EXIT_PLUGIN, EXIT_USAGE
-from claudette.errors import (
-    BackendError,
-    ConfigError,
-    NoBackendAvailableError,
-    PluginError,
-    RequestValidationError,
-)
+from claudette.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
     from claudette.plugins import ClaudettePlugins
     from claudette.router import BackendRouter
-    from claudette.types import RouterOptions
 
-__all__ = ["Loaded", "load_router", "print_config_error", "run_async"]
+__all__ = ["Loaded", "explain_source", "load_router", "no_backend_message", "plugin_failure_for"]
 
 
 @attrs.define
@@ -42,29 +32,6 @@ class Loaded:
     notes: list[str]
 
 
-def print_config_error(exc: ConfigError, *, to_stdout: bool = False) -> None:
-    """Print every problem of ``exc`` as ``FILE: KEY.PATH: what was expected``."""
-    from claudette._cli_output import out
-
-    show = out if to_stdout else err
-    source = exc.source or "configuration"
-    for problem in exc.problems:
-        show(f"{source}: {problem.path}: {problem.message}" if problem.path else f"{source}: {problem.message}")
-    count = len(exc.problems)
-    err(f"claudette: {count} configuration problem{'s' if count != 1 else ''} in {source}")
-
-
-def _with_preset(options: RouterOptions, preset: str | None) -> RouterOptions:
-    if preset is None:
-        return options
-    from claudette.types import WEIGHT_PRESETS
-
-    cost, latency, availability = WEIGHT_PRESETS[preset]
-    return attrs.evolve(
-        options, cost_weight=cost, latency_weight=latency, availability_weight=availability
-    )
-
-
 def plugin_failure_for(exc: ConfigError, plugins: ClaudettePlugins) -> str | None:
     """When a config problem comes from a plugin that failed to load, that plugin's error."""
     failed = {f.plugin: str(f) for f in plugins.failures}
@@ -78,6 +45,7 @@ def plugin_failure_for(exc: ConfigError, plugins: ClaudettePlugins) -> str | Non
 async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     """The router for a command: from the config file if one is found, else auto-detected.
 
+    :param preset: a weight preset that replaces the configured weights (``--preset``).
     :raises ConfigError: when a named config is missing, or the config is invalid.
     :raises PluginError: when a configured backend's plugin failed to load.
     """
@@ -90,7 +58,8 @@ async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     path = find_config(config_path)
     if path is not None:
         config = load_config(path)
-        config = attrs.evolve(config, router=_with_preset(config.router, preset))
+        if preset is not None:
+            config = attrs.evolve(config, router=config.router.with_preset(preset))
         try:
             router = router_from_config(config, plugins=plugins)
         except ConfigError as exc:
@@ -104,7 +73,7 @@ async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     from claudette.autodetect import detect_backends, router_from_detection
 
     detection = await detect_backends(plugins.registry)
-    options = RouterOptions.preset(preset or "balanced")
+    options = RouterOptions() if preset is None else RouterOptions.preset(preset)
     router, skipped = router_from_detection(detection, plugins, options)
     plugin_of = {b.name: b.plugin for b in detection.backends}
     return Loaded(router, "auto-detection", plugin_of, [*skipped, *detection.notes])
@@ -126,27 +95,3 @@ def no_backend_message(loaded: Loaded) -> None:
         "claudette: write a claudette.toml (see `claudette config check --help` and docs/cli.md), "
         "or set OPENAI_API_KEY / ANTHROPIC_API_KEY / DASHSCOPE_API_KEY, or start Ollama."
     )
-
-
-def run_async(command: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    """Run an async command and turn claudette's errors into exit codes and messages."""
-    try:
-        return asyncio.run(command())
-    except ConfigError as exc:
-        print_config_error(exc)
-        return EXIT_CONFIG
-    except PluginError as exc:
-        err(f"claudette: {exc}")
-        err("claudette: see `claudette plugins` for every plugin and its error")
-        return EXIT_PLUGIN
-    except RequestValidationError as exc:
-        err(f"claudette: invalid request: {exc}")
-        return EXIT_USAGE
-    except NoBackendAvailableError as exc:
-        err(f"claudette: no backend could answer: {exc.message}")
-        for name, why in sorted(exc.reasons.items()):
-            err(f"claudette:   {name}: {why}")
-        return EXIT_BACKEND
-    except BackendError as exc:
-        err(f"claudette: the backend failed: {exc}")
-        return EXIT_BACKEND
