@@ -11,7 +11,7 @@ from claudette import (
     ResponseFormatError,
     StreamChunk,
 )
-from claudette.testing import LoopbackServer, Reply
+from claudette.testing import LoopbackServer, Reply, faults
 
 from claudette_backend_ollama import OllamaBackend
 from claudette_backend_ollama.testing import OllamaEmulator, OllamaFault
@@ -152,10 +152,20 @@ async def test_connection_cut_mid_stream_is_retryable(
 async def test_half_written_line_is_retryable(
     emulator: OllamaEmulator, make_backend: MakeBackend
 ) -> None:
-    emulator.script(OllamaFault.truncated_json())
+    emulator.script(faults.cut_after(0))  # half of the first line, then the connection drops
     with pytest.raises(BackendUnavailableError) as info:
         await _collect(make_backend())
     assert info.value.retryable is True
+
+
+async def test_malformed_line_in_a_stream_is_a_retryable_format_error(
+    emulator: OllamaEmulator, make_backend: MakeBackend
+) -> None:
+    emulator.script(OllamaFault.truncated_json())
+    with pytest.raises(ResponseFormatError) as info:
+        await _collect(make_backend())
+    assert info.value.retryable is True
+    assert "malformed JSON" in info.value.message
 
 
 async def test_garbage_line_is_a_format_error(
