@@ -95,8 +95,9 @@ class TransportFault:
             return attrs.evolve(
                 reply, body=b"", chunks=[reply.body[:half], reply.body[half:]], hang_after_chunks=1
             )
-        # truncated_json, end_after: the body itself ends half-way, its length matches.
-        return attrs.evolve(reply, body=reply.body[:half])
+        # truncated_json, end_after: the body itself ends half-way, its length announced to match.
+        headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
+        return attrs.evolve(reply, headers=headers, body=reply.body[:half])
 
     def _break_stream(self, reply: Reply, chunks: list[bytes]) -> Reply:
         """A streamed reply broken after (or inside) one of its chunks."""
@@ -106,7 +107,7 @@ class TransportFault:
         if self.kind == "end_after":  # at least the last chunk is left out
             return attrs.evolve(reply, chunks=chunks[: min(count, len(chunks) - 1)])
         if self.kind == "truncated_json":  # at least the last chunk is half-written
-            count = min(count, len(chunks) - 1)
+            count = max(0, min(count, len(chunks) - 1))
         sent = chunks[:count]
         if count < len(chunks):
             sent.append(chunks[count][: len(chunks[count]) // 2])
