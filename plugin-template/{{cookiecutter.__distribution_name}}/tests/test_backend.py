@@ -16,7 +16,12 @@ from claudette import (
     RateLimitError,
 )
 from claudette.http import DRAIN_TIMEOUT
+{%- if cookiecutter.protocol == "openai-compatible" %}
+from claudette.testing import Fault, LoopbackServer, faults
+from claudette_backend_openai.testing import OpenAIEmulator
+{%- else %}
 from claudette.testing import Fault, LoopbackServer
+{%- endif %}
 
 import wire
 from conftest import API_KEY
@@ -24,7 +29,9 @@ from conftest import API_KEY
 MakeBackend = Callable[..., BaseBackend]
 
 
-async def test_send_returns_text_usage_and_cost(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
+async def test_send_returns_text_usage_and_cost(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
     claudette_loopback_server.script(wire.success("Bonjour", tokens_input=12, tokens_output=3))
     backend = make_backend(input_cost_per_token=0.001, output_cost_per_token=0.002)
 
@@ -37,7 +44,9 @@ async def test_send_returns_text_usage_and_cost(claudette_loopback_server: Loopb
     assert response.metadata["request_id"] == "req-123"
 
 
-async def test_send_posts_model_messages_and_key(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
+async def test_send_posts_model_messages_and_key(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
     claudette_loopback_server.script(wire.success("ok"))
     backend = make_backend(model="model-x")
 
@@ -110,8 +119,12 @@ async def test_a_body_held_open_after_the_last_event_costs_at_most_the_drain_win
     assert DRAIN_TIMEOUT * 0.9 <= time.monotonic() - started < DRAIN_TIMEOUT + 3.0
 
 
-async def test_rate_limit_keeps_retry_after(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
-    claudette_loopback_server.script(wire.error(429, "too many requests", type_="rate_limit_error", headers={"retry-after": "3"}))
+async def test_rate_limit_keeps_retry_after(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
+    claudette_loopback_server.script(
+        wire.error(429, "too many requests", type_="rate_limit_error", headers={"retry-after": "3"})
+    )
     backend = make_backend()
 
     with pytest.raises(RateLimitError) as info:
@@ -121,7 +134,9 @@ async def test_rate_limit_keeps_retry_after(claudette_loopback_server: LoopbackS
     assert info.value.error_type == "rate_limit_error"
 
 
-async def test_overload_is_retryable_unavailability(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
+async def test_overload_is_retryable_unavailability(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
     claudette_loopback_server.script(wire.error(503, "overloaded"))
     backend = make_backend()
 
@@ -145,7 +160,9 @@ async def test_rejected_key_is_not_retryable_and_not_shown(
     assert API_KEY not in str(info.value)
 
 
-async def test_reset_connection_is_retryable(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
+async def test_reset_connection_is_retryable(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
     claudette_loopback_server.script(Fault.reset())
     backend = make_backend()
 
@@ -153,7 +170,9 @@ async def test_reset_connection_is_retryable(claudette_loopback_server: Loopback
         await backend.send(ClaudetteRequest(prompt="hi"))
 
 
-async def test_health_check_asks_the_free_endpoint(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
+async def test_health_check_asks_the_free_endpoint(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
     claudette_loopback_server.script(wire.health())
     backend = make_backend()
 
@@ -176,7 +195,9 @@ async def test_stream_asks_for_usage_only_when_streaming(
     assert streamed["stream_options"] == {"include_usage": True}
 
 
-async def test_exhausted_quota_is_not_retryable(claudette_loopback_server: LoopbackServer, make_backend: MakeBackend) -> None:
+async def test_exhausted_quota_is_not_retryable(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
     from claudette import QuotaExceededError
 
     quota = wire.error(429, "You exceeded your quota", type_="insufficient_quota", code="insufficient_quota")
@@ -187,11 +208,26 @@ async def test_exhausted_quota_is_not_retryable(claudette_loopback_server: Loopb
         await backend.send(ClaudetteRequest(prompt="hi"))
 
     assert info.value.retryable is False
+
+
+async def test_answers_the_openai_emulator_and_retries_past_a_cut_reply(make_backend: MakeBackend) -> None:
+    with OpenAIEmulator(api_key=API_KEY) as emulator:
+        backend = make_backend(base_url=emulator.base_url)
+        emulator.script(faults.cut_after())  # the next reply breaks off half-way
+        with pytest.raises(BackendUnavailableError) as info:
+            await backend.send(ClaudetteRequest(prompt="hi there"))
+        response = await backend.send(ClaudetteRequest(prompt="hi there"))
+
+    assert info.value.retryable is True
+    assert response.content == "Echo: hi there"
+    assert [r.outcome for r in emulator.records] == ["cut_after", "ok"]
 {%- endif %}
 
 
 async def test_router_answers_with_this_backend(
-    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend, claudette_make_router: Callable[..., BackendRouter]
+    claudette_loopback_server: LoopbackServer,
+    make_backend: MakeBackend,
+    claudette_make_router: Callable[..., BackendRouter],
 ) -> None:
     claudette_loopback_server.script(wire.success("routed"))
     backend = make_backend()
