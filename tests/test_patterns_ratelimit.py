@@ -192,14 +192,14 @@ class HeaderBackend(BaseBackend):
         return self.create_success_response(response.json()["text"], 1, 1, 1.0, request=request)
 
 
-async def test_headers_from_a_real_http_response_keep_the_backend_out(loopback_server: LoopbackServer) -> None:
-    loopback_server.script(
+async def test_headers_from_a_real_http_response_keep_the_backend_out(claudette_loopback_server: LoopbackServer) -> None:
+    claudette_loopback_server.script(
         Reply.json(
             {"text": "hi"},
             headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30s"},
         )
     )
-    http = HeaderBackend("http", BackendSettings(model="m", base_url=loopback_server.url, priority=1))
+    http = HeaderBackend("http", BackendSettings(model="m", base_url=claudette_loopback_server.url, priority=1))
     spare = FakeBackend("spare", BackendSettings(model="m", priority=2))
     router = make_router(http, spare)
     try:
@@ -207,6 +207,6 @@ async def test_headers_from_a_real_http_response_keep_the_backend_out(loopback_s
         skipped = {c.name: c.skipped for c in router.explain(req("two"))}
         assert (skipped["http"] or "").startswith("rate limited for ")
         assert (await router.route_request(req("two"))).backend_used == "spare"
-        assert len(loopback_server.requests) == 1
+        assert len(claudette_loopback_server.requests) == 1
     finally:
         await router.aclose()

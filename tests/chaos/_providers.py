@@ -1,8 +1,9 @@
 """The four provider emulators of the chaos suite, their backends and their faults.
 
 Each :class:`Provider` wraps one loopback emulator (a real socket in its own thread) and
-the backend that talks to it, and knows how to script the issue's fault kinds in that
-provider's own wire format (:data:`FAULT_KINDS`), and how to read back what the emulator
+the backend that talks to it, and knows how to script the suite's fault kinds
+(:data:`FAULT_KINDS`: the shared transport faults of :mod:`claudette.testing.faults`, and
+errors in that provider's own wire format), and how to read back what the emulator
 received and reported (for reconciliation with the router's accounting).
 
 - ``openai``: :class:`OpenAIEmulator` (flavour ``openai``) and :class:`OpenAIBackend`;
@@ -20,7 +21,7 @@ from typing import Any
 
 import attrs
 from claudette.backend import BaseBackend
-from claudette.testing import RecordedRequest
+from claudette.testing import RecordedRequest, faults
 from claudette.types import BackendSettings
 from claudette_backend_claude import ClaudeBackend
 from claudette_backend_claude.testing import AnthropicEmulator, AnthropicFault
@@ -49,10 +50,13 @@ NAMES = ("openai", "claude", "qwen", "ollama")
 OPENAI_KEY = "sk-chaos-openai-5f1c2e9a7b"
 CLAUDE_KEY = "sk-ant-chaos-claude-8d3b6a41"
 QWEN_KEY = "sk-chaos-qwen-vllm-0c7e52d9"
+#: Stream events each provider sends whole before a ``stream_cut`` strikes (Claude's first
+#: three events carry no text).
+CUT_AFTER = {"openai": 2, "claude": 3, "qwen": 2, "ollama": 2}
 #: (input, output) EUR per token of each backend: equal, so no backend wins on cost alone.
 PRICES: dict[str, tuple[float, float]] = {name: (1e-7, 3e-7) for name in NAMES}
 
-#: The fault kinds of the issue, each scripted in every provider's own format.
+#: The fault kinds of the suite, each scripted on every provider.
 FAULT_KINDS = (
     "http_500",
     "rate_limit",
@@ -117,17 +121,22 @@ class Provider:
     # -- faults --------------------------------------------------------------------------
 
     def fault(self, kind: str) -> Any:
-        """The provider-specific fault object for one of :data:`FAULT_KINDS`."""
-        ra, hang = self.retry_after, self.hang_seconds
+        """The fault object for one of :data:`FAULT_KINDS`: a shared transport fault, or
+        an error in the provider's own format."""
+        ra = self.retry_after
+        if kind == "reset":
+            return faults.reset()
+        if kind == "hang":
+            return faults.hang(self.hang_seconds)
+        if kind == "truncated_json":
+            return faults.truncated_json()
+        if kind == "stream_cut":
+            return faults.cut_after(CUT_AFTER[self.name])
         if self.name in ("openai", "qwen"):
             return {
                 "http_500": ChatFault.server_error,
                 "rate_limit": lambda: ChatFault.rate_limit(retry_after=ra),
                 "overloaded": ChatFault.overloaded,
-                "reset": ChatFault.reset,
-                "hang": lambda: ChatFault.hang(hang),
-                "truncated_json": ChatFault.truncated_json,
-                "stream_cut": lambda: ChatFault.stream_cut(after_chunks=2),
                 "error_after_200": lambda: ChatFault.error_event(after_chunks=2),
             }[kind]()
         if self.name == "claude":
@@ -135,31 +144,18 @@ class Provider:
                 "http_500": AnthropicFault.api_error,
                 "rate_limit": lambda: AnthropicFault.rate_limit(retry_after=ra),
                 "overloaded": AnthropicFault.overloaded,
-                "reset": AnthropicFault.reset,
-                "hang": lambda: AnthropicFault.hang(hang),
-                "truncated_json": AnthropicFault.truncated_json,
-                "stream_cut": lambda: AnthropicFault.stream_cut(after_events=3, abort=True),
                 "error_after_200": lambda: AnthropicFault.stream_error(after_events=3),
             }[kind]()
         return {
             "http_500": lambda: OllamaFault.status_error(500),
             "rate_limit": lambda: OllamaFault.rate_limited(ra),
             "overloaded": lambda: OllamaFault.status_error(503),
-            "reset": OllamaFault.reset,
-            "hang": lambda: OllamaFault.hang(hang),
-            "truncated_json": OllamaFault.truncated_json,
-            "stream_cut": lambda: OllamaFault.stream_cut(after_lines=2),
             "error_after_200": lambda: OllamaFault.error_line(after_lines=2),
         }[kind]()
 
     def script(self, kinds: Sequence[str | None]) -> None:
         """Queue outcomes for the next chat requests (None: a normal answer)."""
-        faults = [None if k is None else self.fault(k) for k in kinds]
-        if self.name == "claude":
-            # The Claude emulator has no "normal answer" entry: a zero-second slow one is one.
-            self.emulator.fail_next(*(f or AnthropicFault.slow(0.0) for f in faults))
-        else:
-            self.emulator.script(*faults)
+        self.emulator.script(*(None if k is None else self.fault(k) for k in kinds))
 
     def plan(self, decide: Callable[[int | None], str | None]) -> None:
         """Decide each chat request's fate from the request itself: ``decide(tag)``.

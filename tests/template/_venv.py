@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: The repository checkout (claudette-core is installed from here, never from PyPI).
+#: The repository checkout (claudette-core and its plugins are installed from here, never from PyPI).
 ROOT = Path(__file__).resolve().parents[2]
 #: Test tools installed beside the packages under test, and the build backend of every
 #: local package (installed once, so local builds can skip pip's per-package build env).

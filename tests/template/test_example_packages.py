@@ -84,7 +84,7 @@ def test_score_plugin_changes_the_routers_choice(venv: Venv) -> None:
     assert run(venv, CHOICE_SNIPPET) == "dear-fast"
 
 
-def test_blocking_the_score_plugin_restores_the_seed_formula(venv: Venv) -> None:
+def test_blocking_the_score_plugin_restores_the_built_in_scoring(venv: Venv) -> None:
     assert run(venv, CHOICE_SNIPPET, CLAUDETTE_BLOCK_PLUGINS="latency-bound") == "free-slow"
 
 

@@ -1,7 +1,8 @@
 """plugin-template/: render it with cookiecutter, install the result for real, run its tests.
 
-The slow part (one fresh venv with claudette-core from this checkout and two rendered
-projects, one per protocol choice) is shared by the module; runs in ``nox -s template``.
+The slow part (one fresh venv with claudette-core and the openai plugin from this checkout
+and two rendered projects, one per protocol choice) is shared by the module; runs in
+``nox -s template``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ else:  # pragma: no cover - Python 3.10
 cookiecutter_main = pytest.importorskip("cookiecutter.main")
 
 TEMPLATE = ROOT / "plugin-template"
+#: The plugin an OpenAI-compatible project builds on (not on PyPI: installed from here).
+OPENAI_PLUGIN = ROOT / "plugins" / "claudette-backend-openai"
 #: name → cookiecutter options for the two protocol choices.
 VARIANTS: dict[str, dict[str, str]] = {
     "acme": {},  # every default: OpenAI-compatible, cloud
@@ -46,10 +49,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, Path]) -> Iterator[Venv]:
-    """One fresh venv: core from this checkout, both rendered projects, the test tools."""
+    """One fresh venv: core and the openai plugin from this checkout, both rendered
+    projects, the test tools."""
     env = Venv(tmp_path_factory.mktemp("venv") / "env")
     env.install(*TEST_TOOLS)
-    env.install(ROOT, *rendered.values(), build_isolation=False)
+    env.install(ROOT, OPENAI_PLUGIN, *rendered.values(), build_isolation=False)
     yield env
 
 
@@ -61,7 +65,12 @@ def test_default_render_names_everything_after_the_provider(rendered: dict[str, 
 
     assert project.name == "claudette-backend-acme"
     assert (project / "src" / "claudette_backend_acme" / "plugin.py").is_file()
-    assert "class AcmeBackend(BaseBackend)" in (project / "src" / "claudette_backend_acme" / "backend.py").read_text()
+    assert "class AcmeBackend(OpenAICompatibleBackend)" in (project / "src" / "claudette_backend_acme" / "backend.py").read_text()
+
+
+def _dependencies(project: Path) -> list[str]:
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
+    return [d.split(">")[0].split("=")[0].strip() for d in meta["project"]["dependencies"]]
 
 
 def test_pyproject_declares_the_entry_point_and_depends_on_claudette_core(rendered: dict[str, Path]) -> None:
@@ -69,7 +78,7 @@ def test_pyproject_declares_the_entry_point_and_depends_on_claudette_core(render
 
     assert meta["project"]["name"] == "claudette-backend-acme"
     assert meta["project"]["entry-points"]["claudette.backends"] == {"acme": "claudette_backend_acme.plugin"}
-    deps = [d.split(">")[0].split("=")[0].strip() for d in meta["project"]["dependencies"]]
+    deps = _dependencies(rendered["acme"])
     assert "claudette-core" in deps
     assert "claudette" not in deps
     assert meta["build-system"]["build-backend"] == "hatchling.build"
@@ -80,12 +89,27 @@ def test_protocol_choice_keeps_only_the_chosen_implementation(rendered: dict[str
     acme = (rendered["acme"] / "src" / "claudette_backend_acme" / "backend.py").read_text()
     zeta = (rendered["zeta"] / "src" / "claudette_backend_zeta" / "backend.py").read_text()
 
-    assert "chat/completions" in acme and "iter_sse" in acme
+    assert "from claudette_backend_openai import OpenAICompatibleBackend" in acme
     assert '"generate"' in zeta and "iter_ndjson" in zeta
     leftovers = [p.name for p in rendered["zeta"].rglob("*_openai.py")] + [
         p.name for p in rendered["zeta"].rglob("*_custom.py")
     ]
     assert leftovers == []
+
+
+def test_openai_compatible_choice_builds_on_the_openai_plugin(rendered: dict[str, Path]) -> None:
+    conformance = (rendered["acme"] / "tests" / "test_conformance.py").read_text()
+
+    assert "claudette-backend-openai" in _dependencies(rendered["acme"])
+    assert "claudette-backend-openai" not in _dependencies(rendered["zeta"])
+    assert "OpenAIConformanceReplies, BackendConformance" in conformance
+
+
+def test_generated_conftest_opts_in_to_claudettes_fixtures(rendered: dict[str, Path]) -> None:
+    for project in rendered.values():
+        conftest = (project / "tests" / "conftest.py").read_text()
+
+        assert 'pytest_plugins = ["claudette.testing.pytest_plugin"]' in conftest
 
 
 def test_self_hosted_choice_needs_no_key_and_is_free(rendered: dict[str, Path]) -> None:
@@ -138,6 +162,8 @@ def test_generated_project_tests_pass_in_a_fresh_venv(venv: Venv, rendered: dict
 
     assert passed >= 30, output
     assert "test_conformance.py::Test" in output
+    if name == "acme":  # the OpenAI-compatible project also talks to the openai plugin's emulator
+        assert "test_answers_the_openai_emulator_and_retries_past_a_cut_reply PASSED" in output
     assert "test_plugin.py::test_a_fresh_plugin_manager_loads_it_from_the_installed_package PASSED" in output
 
 

@@ -1,8 +1,15 @@
-"""pytest fixtures for testing claudette backends (auto-loaded through ``pytest11``).
+"""pytest fixtures for testing claudette backends; a test suite opts in from its conftest.py::
 
-- ``loopback_server``: a started :class:`~claudette.testing.LoopbackServer`, stopped after.
-- ``make_router``: a factory for a router that holds only the backends you give it and
-  loads no installed plugin (see :func:`make_router`).
+    pytest_plugins = ["claudette.testing.pytest_plugin"]
+
+(pytest reads ``pytest_plugins`` only in the conftest.py at the top of the tests it runs.)
+Installing claudette-core loads nothing into pytest by itself, so other projects' test
+runs never see these fixtures; their names all start with ``claudette_``.
+
+- ``claudette_loopback_server``: a started :class:`~claudette.testing.LoopbackServer`,
+  stopped after the test.
+- ``claudette_make_router``: the :func:`build_router` factory, for a router that holds only
+  the backends you give it and loads no installed plugin.
 
 The conformance suite every backend can run is :mod:`claudette.testing.conformance`.
 """
@@ -20,7 +27,7 @@ from claudette.router import BackendRouter
 from claudette.testing.server import LoopbackServer
 from claudette.types import RouterOptions
 
-__all__ = ["build_router", "loopback_server", "make_router"]
+__all__ = ["build_router", "claudette_loopback_server", "claudette_make_router"]
 
 
 def build_router(
@@ -48,16 +55,17 @@ def build_router(
 
 
 @pytest.fixture
-def loopback_server() -> Iterator[LoopbackServer]:
+def claudette_loopback_server() -> Iterator[LoopbackServer]:
     """A loopback HTTP server with scripted replies; see :class:`LoopbackServer`."""
     with LoopbackServer() as server:
         yield server
 
 
 @pytest.fixture
-def make_router() -> Callable[..., BackendRouter]:
-    """The :func:`build_router` factory: ``make_router(backend, plugins=[...], options=...)``.
+def claudette_make_router() -> Callable[..., BackendRouter]:
+    """The :func:`build_router` factory:
+    ``claudette_make_router(backend, plugins=[...], options=...)``.
 
-    Close the router in the test (``async with make_router(backend) as router:``).
+    Close the router in the test (``async with claudette_make_router(backend) as router:``).
     """
     return build_router

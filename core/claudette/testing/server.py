@@ -63,7 +63,8 @@ class Reply:
     :param chunks: body pieces sent with chunked transfer encoding (a stream), instead of ``body``.
     :param delay: seconds to wait before sending anything.
     :param chunk_delay: seconds to wait before each chunk.
-    :param truncate_at: send only this many body bytes, then close (a cut-off reply).
+    :param truncate_at: send only this many body bytes (or, for a stream, chunks), then reset
+        the connection (a cut-off reply).
     :param hang_after_chunks: after sending this many chunks, stop sending and hang.
     """
 
@@ -349,19 +350,29 @@ class LoopbackServer:
             await writer.drain()
             return True
         assert reply.chunks is not None
-        for i, chunk in enumerate(reply.chunks):
-            if reply.hang_after_chunks is not None and i >= reply.hang_after_chunks:
-                await writer.drain()
-                await asyncio.sleep(3600)
+        chunks = reply.chunks
+        if reply.truncate_at is not None:
+            chunks = chunks[: reply.truncate_at]
+        for i, chunk in enumerate(chunks):
+            if i == reply.hang_after_chunks:
+                await _stall(writer)
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
-            if reply.truncate_at is not None and i >= reply.truncate_at:
-                await writer.drain()
-                writer.transport.abort()
-                return False
             if chunk:
                 writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 await writer.drain()
+        if reply.hang_after_chunks is not None and reply.hang_after_chunks >= len(chunks):
+            await _stall(writer)
+        if reply.truncate_at is not None:
+            await writer.drain()
+            writer.transport.abort()
+            return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+async def _stall(writer: asyncio.StreamWriter) -> None:
+    """Flush what was sent, then send nothing more (until the server stops)."""
+    await writer.drain()
+    await asyncio.sleep(3600)

@@ -10,6 +10,9 @@ from claudette.testing import LoopbackServer
 
 from {{ cookiecutter.__module_name }} import plugin
 
+#: claudette's own fixtures (``claudette_loopback_server``, ``claudette_make_router``).
+pytest_plugins = ["claudette.testing.pytest_plugin"]
+
 #: A fake key: tests check it is sent, and never shown in an error.
 API_KEY = "sk-test-{{ cookiecutter.__plugin_name }}-0123456789"
 
@@ -22,13 +25,13 @@ def plugins() -> ClaudettePlugins:
 
 @pytest.fixture
 async def make_backend(
-    plugins: ClaudettePlugins, loopback_server: LoopbackServer
+    plugins: ClaudettePlugins, claudette_loopback_server: LoopbackServer
 ) -> AsyncIterator[Callable[..., BaseBackend]]:
     """Build backends pointed at the loopback server; they are closed after the test."""
     made: list[BaseBackend] = []
 
     def make(**settings: object) -> BaseBackend:
-        values: dict[str, object] = {"base_url": loopback_server.url, "api_key": API_KEY, "timeout": 5.0}
+        values: dict[str, object] = {"base_url": claudette_loopback_server.url, "api_key": API_KEY, "timeout": 5.0}
         values.update(settings)
         backend = plugins.registry.create(plugin.PLUGIN_NAME, BackendSettings(**values))  # type: ignore[arg-type]
         made.append(backend)

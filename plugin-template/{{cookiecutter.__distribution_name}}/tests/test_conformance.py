@@ -1,6 +1,21 @@
 """claudette's conformance suite, run against this backend (see claudette.testing.conformance)."""
 
 from __future__ import annotations
+{%- if cookiecutter.protocol == "openai-compatible" %}
+
+from claudette.testing.conformance import BackendConformance
+from claudette_backend_openai.testing.replies import OpenAIConformanceReplies
+
+from {{ cookiecutter.__module_name }} import plugin
+
+
+class Test{{ cookiecutter.class_name }}Conformance(OpenAIConformanceReplies, BackendConformance):
+    """Every generic backend behaviour the router relies on, with the openai plugin's
+    OpenAI-format replies (override one where {{ cookiecutter.provider_name }} answers differently)."""
+
+    plugin = plugin
+    backend_name = plugin.PLUGIN_NAME
+{%- else %}
 
 from collections.abc import Sequence
 
@@ -28,3 +43,4 @@ class Test{{ cookiecutter.class_name }}Conformance(BackendConformance):
 
     def health_reply(self) -> Reply:
         return wire.health()
+{%- endif %}

@@ -10,6 +10,9 @@ from claude_support import API_KEY
 from claudette_backend_claude import ClaudeBackend
 from claudette_backend_claude.testing import AnthropicEmulator
 
+#: claudette's own fixtures (``claudette_loopback_server`` ...), opted into here.
+pytest_plugins = ["claudette.testing.pytest_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def _no_anthropic_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,10 +92,10 @@ async def test_wrong_key_is_an_authentication_error_without_the_key(emulator: An
         assert wrong not in shown
 
 
-async def test_key_echoed_by_the_provider_is_hidden(loopback_server: LoopbackServer) -> None:
+async def test_key_echoed_by_the_provider_is_hidden(claudette_loopback_server: LoopbackServer) -> None:
     body = {"type": "error", "error": {"type": "authentication_error", "message": f"bad key {API_KEY}"}}
-    loopback_server.script(Reply.json(body, status=401))
-    backend = ClaudeBackend("claude", BackendSettings(base_url=loopback_server.url, api_key=API_KEY))
+    claudette_loopback_server.script(Reply.json(body, status=401))
+    backend = ClaudeBackend("claude", BackendSettings(base_url=claudette_loopback_server.url, api_key=API_KEY))
     try:
         error = await _failure(backend)
     finally:
@@ -130,15 +130,15 @@ async def test_proxy_413_without_json_is_a_clear_invalid_request(
     ids=["empty", "truncated-json", "bare-string-error", "json-array", "null-error", "odd-types"],
 )
 async def test_error_bodies_of_any_shape_give_a_clear_error(
-    loopback_server: LoopbackServer,
+    claudette_loopback_server: LoopbackServer,
     status: int,
     body: bytes,
     content_type: str,
     kind: type[BackendError],
     shown: str,
 ) -> None:
-    loopback_server.script(Reply(status, {"content-type": content_type, "request-id": "req_odd"}, body))
-    backend = ClaudeBackend("claude", BackendSettings(base_url=loopback_server.url, api_key=API_KEY))
+    claudette_loopback_server.script(Reply(status, {"content-type": content_type, "request-id": "req_odd"}, body))
+    backend = ClaudeBackend("claude", BackendSettings(base_url=claudette_loopback_server.url, api_key=API_KEY))
     try:
         error = await _failure(backend)
     finally:

@@ -29,9 +29,9 @@ def _json_reply(body: bytes, **headers: str) -> Reply:
     return Reply(200, {"content-type": "application/json", **headers}, body)
 
 
-async def test_recorded_message_is_parsed(loopback_server: LoopbackServer) -> None:
+async def test_recorded_message_is_parsed(claudette_loopback_server: LoopbackServer) -> None:
     reply = _json_reply(fixture_bytes("anthropic-message.json"), **{"request-id": "req_011Rec"})
-    response = await _send_raw(loopback_server, reply)
+    response = await _send_raw(claudette_loopback_server, reply)
     assert response.content == "Hello there"
     assert response.model == "claude-sonnet-4-5"
     assert (response.tokens_input, response.tokens_output) == (12, 2)
@@ -39,16 +39,16 @@ async def test_recorded_message_is_parsed(loopback_server: LoopbackServer) -> No
     assert response.backend_used == "claude"
 
 
-async def test_cost_uses_default_eur_prices(loopback_server: LoopbackServer) -> None:
-    response = await _send_raw(loopback_server, _json_reply(fixture_bytes("anthropic-message.json")))
+async def test_cost_uses_default_eur_prices(claudette_loopback_server: LoopbackServer) -> None:
+    response = await _send_raw(claudette_loopback_server, _json_reply(fixture_bytes("anthropic-message.json")))
     assert response.cost_eur == pytest.approx(12 * INPUT_PRICE + 2 * OUTPUT_PRICE)
 
 
 async def test_metadata_keeps_request_id_raw_stop_reason_and_cache_usage(
-    loopback_server: LoopbackServer,
+    claudette_loopback_server: LoopbackServer,
 ) -> None:
     reply = _json_reply(fixture_bytes("anthropic-message.json"), **{"request-id": "req_011Rec"})
-    response = await _send_raw(loopback_server, reply)
+    response = await _send_raw(claudette_loopback_server, reply)
     assert response.metadata["request_id"] == "req_011Rec"
     assert response.metadata["stop_reason"] == "end_turn"
     assert response.metadata["message_id"] == "msg_01TestAbc"
@@ -93,27 +93,27 @@ async def test_stop_sequence_stop_is_stop_with_raw_reason(
     assert response.metadata["stop_sequence"] == "END"
 
 
-async def test_other_stop_reasons_are_kept(loopback_server: LoopbackServer) -> None:
+async def test_other_stop_reasons_are_kept(claudette_loopback_server: LoopbackServer) -> None:
     body = (
         b'{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",'
         b'"content":[{"type":"text","text":"I cannot help with that."}],"stop_reason":"refusal",'
         b'"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":6}}'
     )
-    response = await _send_raw(loopback_server, _json_reply(body))
+    response = await _send_raw(claudette_loopback_server, _json_reply(body))
     assert response.finish_reason == "refusal"
     assert response.metadata["stop_reason"] == "refusal"
 
 
-async def test_missing_usage_is_estimated(loopback_server: LoopbackServer) -> None:
+async def test_missing_usage_is_estimated(claudette_loopback_server: LoopbackServer) -> None:
     body = b'{"type":"message","content":[{"type":"text","text":"abcdefgh"}],"stop_reason":"end_turn"}'
-    response = await _send_raw(loopback_server, _json_reply(body))
+    response = await _send_raw(claudette_loopback_server, _json_reply(body))
     assert response.metadata["usage_estimated"] is True
     assert response.tokens_output == 2
 
 
-async def test_empty_content_list_gives_empty_text(loopback_server: LoopbackServer) -> None:
+async def test_empty_content_list_gives_empty_text(claudette_loopback_server: LoopbackServer) -> None:
     body = b'{"type":"message","content":[],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":0}}'
-    response = await _send_raw(loopback_server, _json_reply(body))
+    response = await _send_raw(claudette_loopback_server, _json_reply(body))
     assert response.content == ""
     assert response.tokens_output == 0
 
@@ -129,10 +129,10 @@ async def test_empty_content_list_gives_empty_text(loopback_server: LoopbackServ
     ids=["json-array", "content-not-list", "text-block-without-text", "html"],
 )
 async def test_body_outside_the_protocol_is_a_retryable_format_error(
-    loopback_server: LoopbackServer, body: bytes
+    claudette_loopback_server: LoopbackServer, body: bytes
 ) -> None:
     with pytest.raises(ResponseFormatError) as info:
-        await _send_raw(loopback_server, _json_reply(body, **{"request-id": "req_bad"}))
+        await _send_raw(claudette_loopback_server, _json_reply(body, **{"request-id": "req_bad"}))
     assert info.value.retryable is True
     assert info.value.backend == "claude"
     assert info.value.request_id == "req_bad"

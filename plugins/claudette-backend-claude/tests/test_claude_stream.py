@@ -65,16 +65,16 @@ async def _collect(server: LoopbackServer, events: Sequence[str], **headers: str
         await backend.aclose()
 
 
-async def test_recorded_stream_yields_text_chunks(loopback_server: LoopbackServer) -> None:
-    chunks = await _collect(loopback_server, _events_of(fixture_bytes("anthropic-message-stream.sse")))
+async def test_recorded_stream_yields_text_chunks(claudette_loopback_server: LoopbackServer) -> None:
+    chunks = await _collect(claudette_loopback_server, _events_of(fixture_bytes("anthropic-message-stream.sse")))
     assert [c.text for c in chunks] == ["Hello", " there", ""]
     assert [c.is_final for c in chunks] == [False, False, True]
     assert {c.backend for c in chunks} == {"claude"}
 
 
-async def test_recorded_stream_final_response_has_usage_and_cost(loopback_server: LoopbackServer) -> None:
+async def test_recorded_stream_final_response_has_usage_and_cost(claudette_loopback_server: LoopbackServer) -> None:
     events = _events_of(fixture_bytes("anthropic-message-stream.sse"))
-    final = (await _collect(loopback_server, events, **{"request-id": "req_s1"}))[-1].response
+    final = (await _collect(claudette_loopback_server, events, **{"request-id": "req_s1"}))[-1].response
     assert final is not None
     assert final.content == "Hello there"
     assert (final.tokens_input, final.tokens_output) == (12, 2)
@@ -85,14 +85,14 @@ async def test_recorded_stream_final_response_has_usage_and_cost(loopback_server
     assert final.metadata["stop_reason"] == "end_turn"
 
 
-async def test_ping_anywhere_is_ignored(loopback_server: LoopbackServer) -> None:
+async def test_ping_anywhere_is_ignored(claudette_loopback_server: LoopbackServer) -> None:
     ping = _event("ping", {"type": "ping"})
     events = [ping, _message_start(), ping, _delta("a"), ping, _delta("b"), ping, *_message_end(2)]
-    chunks = await _collect(loopback_server, events)
+    chunks = await _collect(claudette_loopback_server, events)
     assert [c.text for c in chunks] == ["a", "b", ""]
 
 
-async def test_unknown_events_are_ignored(loopback_server: LoopbackServer) -> None:
+async def test_unknown_events_are_ignored(claudette_loopback_server: LoopbackServer) -> None:
     events = [
         _message_start(),
         _event("future_event", {"type": "future_event", "whatever": [1, 2]}),
@@ -100,23 +100,23 @@ async def test_unknown_events_are_ignored(loopback_server: LoopbackServer) -> No
         _delta("ok"),
         *_message_end(1),
     ]
-    chunks = await _collect(loopback_server, events)
+    chunks = await _collect(claudette_loopback_server, events)
     assert [c.text for c in chunks] == ["ok", ""]
 
 
-async def test_non_text_deltas_are_ignored(loopback_server: LoopbackServer) -> None:
+async def test_non_text_deltas_are_ignored(claudette_loopback_server: LoopbackServer) -> None:
     tool_delta = _event("content_block_delta", {"type": "content_block_delta", "index": 1,
                                                 "delta": {"type": "input_json_delta", "partial_json": "{\"x\""}})
     events = [_message_start(), _delta("text"), tool_delta, *_message_end(3, "tool_use")]
-    chunks = await _collect(loopback_server, events)
+    chunks = await _collect(claudette_loopback_server, events)
     assert [c.text for c in chunks] == ["text", ""]
     assert chunks[-1].response is not None
     assert chunks[-1].response.finish_reason == "tool_use"
 
 
-async def test_output_tokens_come_from_the_last_message_delta(loopback_server: LoopbackServer) -> None:
+async def test_output_tokens_come_from_the_last_message_delta(claudette_loopback_server: LoopbackServer) -> None:
     events = [_message_start(input_tokens=30), _delta("x"), *_message_end(17)]
-    final = (await _collect(loopback_server, events))[-1].response
+    final = (await _collect(claudette_loopback_server, events))[-1].response
     assert final is not None
     assert (final.tokens_input, final.tokens_output) == (30, 17)
 
@@ -193,11 +193,11 @@ async def test_stream_refused_with_429_raises_rate_limit(backend: ClaudeBackend,
     assert info.value.status_code == 429
 
 
-async def test_json_answer_to_a_stream_request_is_one_final_chunk(loopback_server: LoopbackServer) -> None:
-    loopback_server.script(
+async def test_json_answer_to_a_stream_request_is_one_final_chunk(claudette_loopback_server: LoopbackServer) -> None:
+    claudette_loopback_server.script(
         Reply(200, {"content-type": "application/json"}, fixture_bytes("anthropic-message.json"))
     )
-    backend = ClaudeBackend("claude", BackendSettings(base_url=loopback_server.url, api_key=API_KEY))
+    backend = ClaudeBackend("claude", BackendSettings(base_url=claudette_loopback_server.url, api_key=API_KEY))
     try:
         chunks = [c async for c in backend.stream(ClaudetteRequest(prompt="hi"))]
     finally:
@@ -208,14 +208,14 @@ async def test_json_answer_to_a_stream_request_is_one_final_chunk(loopback_serve
     assert chunks[0].response.tokens_output == 2
 
 
-async def test_event_before_message_start_is_a_format_error(loopback_server: LoopbackServer) -> None:
+async def test_event_before_message_start_is_a_format_error(claudette_loopback_server: LoopbackServer) -> None:
     with pytest.raises(ResponseFormatError):
-        await _collect(loopback_server, [_delta("early"), *_message_end(1)])
+        await _collect(claudette_loopback_server, [_delta("early"), *_message_end(1)])
 
 
-async def test_stream_of_wrong_content_type_is_a_format_error(loopback_server: LoopbackServer) -> None:
-    loopback_server.script(Reply.text("<html>proxy</html>", content_type="text/html"))
-    backend = ClaudeBackend("claude", BackendSettings(base_url=loopback_server.url, api_key=API_KEY))
+async def test_stream_of_wrong_content_type_is_a_format_error(claudette_loopback_server: LoopbackServer) -> None:
+    claudette_loopback_server.script(Reply.text("<html>proxy</html>", content_type="text/html"))
+    backend = ClaudeBackend("claude", BackendSettings(base_url=claudette_loopback_server.url, api_key=API_KEY))
     try:
         with pytest.raises(ResponseFormatError) as info:
             _ = [c async for c in backend.stream(ClaudetteRequest(prompt="hi"))]

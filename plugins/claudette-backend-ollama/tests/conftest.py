@@ -13,6 +13,9 @@ from claudette import BackendSettings
 from claudette_backend_ollama import OllamaBackend
 from claudette_backend_ollama.testing import OllamaEmulator
 
+#: claudette's own fixtures (``claudette_loopback_server`` ...), opted into here.
+pytest_plugins = ["claudette.testing.pytest_plugin"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 MakeBackend = Callable[..., OllamaBackend]

@@ -43,12 +43,12 @@ async def test_unknown_model_suggests_ollama_pull(make_backend: MakeBackend) -> 
 
 
 async def test_recorded_404_body_is_understood(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(
+    claudette_loopback_server.script(
         Reply(404, {"content-type": "application/json"}, fixture_bytes("ollama-error-404.json"))
     )
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert isinstance(error, InvalidRequestError)
     assert "ollama pull qwen9:404b" in error.message
 
@@ -93,10 +93,10 @@ async def test_error_line_on_a_plain_request_is_a_500(
 
 
 async def test_non_json_error_body_is_quoted(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.text("<html><h1>502 Bad Gateway</h1></html>", 502, "text/html"))
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply.text("<html><h1>502 Bad Gateway</h1></html>", 502, "text/html"))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert isinstance(error, BackendUnavailableError)
     assert error.status_code == 502
     assert "non-JSON body" in error.message
@@ -104,27 +104,27 @@ async def test_non_json_error_body_is_quoted(
 
 
 async def test_empty_error_body_says_so(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply(500))
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply(500))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert "empty body" in error.message
 
 
 async def test_wrong_path_404_hints_at_base_url(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.text("404 page not found", 404))
-    error = await _error_of(make_backend(base_url=loopback_server.url + "/v1"))
+    claudette_loopback_server.script(Reply.text("404 page not found", 404))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url + "/v1"))
     assert isinstance(error, InvalidRequestError)
     assert "without a /v1 suffix" in error.message
 
 
 async def test_json_error_without_error_key_is_quoted(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.json({"detail": "nope"}, 500))
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply.json({"detail": "nope"}, 500))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert '"detail": "nope"' in error.message
 
 
@@ -148,10 +148,10 @@ async def test_body_cut_by_closed_connection_is_retryable(
 
 
 async def test_html_with_status_200_is_a_format_error(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.text("<html>captive portal</html>", 200, "text/html"))
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply.text("<html>captive portal</html>", 200, "text/html"))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert isinstance(error, ResponseFormatError)
 
 
@@ -166,10 +166,10 @@ async def test_html_with_status_200_is_a_format_error(
     ],
 )
 async def test_wrong_shapes_are_format_errors(
-    loopback_server: LoopbackServer, make_backend: MakeBackend, body: bytes
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend, body: bytes
 ) -> None:
-    loopback_server.script(Reply(200, {"content-type": "application/json"}, body))
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply(200, {"content-type": "application/json"}, body))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert isinstance(error, ResponseFormatError)
     assert error.retryable is True
 
@@ -184,10 +184,10 @@ async def test_answer_not_marked_done_is_a_format_error(
 
 
 async def test_error_object_with_status_200_is_translated(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.json({"error": "model 'x:1b' not found"}))
-    error = await _error_of(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply.json({"error": "model 'x:1b' not found"}))
+    error = await _error_of(make_backend(base_url=claudette_loopback_server.url))
     assert isinstance(error, InvalidRequestError)
     assert "ollama pull x:1b" in error.message
 

@@ -34,25 +34,25 @@ async def test_unhealthy_when_refused(make_backend: MakeBackend) -> None:
 
 
 async def test_unhealthy_on_server_error(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.json({"error": "boom"}, 500))
-    assert await make_backend(base_url=loopback_server.url).health_check() is False
+    claudette_loopback_server.script(Reply.json({"error": "boom"}, 500))
+    assert await make_backend(base_url=claudette_loopback_server.url).health_check() is False
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"models": "none"}'])
 async def test_unhealthy_on_malformed_tags(
-    loopback_server: LoopbackServer, make_backend: MakeBackend, body: bytes
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend, body: bytes
 ) -> None:
-    loopback_server.script(Reply(200, {"content-type": "application/json"}, body))
-    assert await make_backend(base_url=loopback_server.url).health_check() is False
+    claudette_loopback_server.script(Reply(200, {"content-type": "application/json"}, body))
+    assert await make_backend(base_url=claudette_loopback_server.url).health_check() is False
 
 
 async def test_health_check_is_bounded_by_a_short_timeout(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.json({"models": []}, delay=1.0))
-    assert await make_backend(base_url=loopback_server.url, timeout=0.2).health_check() is False
+    claudette_loopback_server.script(Reply.json({"models": []}, delay=1.0))
+    assert await make_backend(base_url=claudette_loopback_server.url, timeout=0.2).health_check() is False
 
 
 async def test_list_models_gives_names(emulator: OllamaEmulator, make_backend: MakeBackend) -> None:
@@ -66,11 +66,11 @@ async def test_list_models_raises_translated_errors(make_backend: MakeBackend) -
 
 
 async def test_list_models_rejects_a_bad_shape(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.json({"tags": []}))
+    claudette_loopback_server.script(Reply.json({"tags": []}))
     with pytest.raises(ResponseFormatError):
-        await make_backend(base_url=loopback_server.url).list_models()
+        await make_backend(base_url=claudette_loopback_server.url).list_models()
 
 
 async def test_version_is_read(emulator: OllamaEmulator, make_backend: MakeBackend) -> None:
@@ -79,11 +79,11 @@ async def test_version_is_read(emulator: OllamaEmulator, make_backend: MakeBacke
 
 
 async def test_version_rejects_a_bad_shape(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.json({"v": 1}))
+    claudette_loopback_server.script(Reply.json({"v": 1}))
     with pytest.raises(BackendError):
-        await make_backend(base_url=loopback_server.url).version()
+        await make_backend(base_url=claudette_loopback_server.url).version()
 
 
 @pytest.mark.parametrize(

@@ -83,19 +83,19 @@ async def test_latency_is_measured(make_backend: MakeBackend) -> None:
 
 
 async def test_absent_prompt_count_means_zero(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(_chat_json(prompt_eval_count=None, prompt_eval_duration=None))
-    response = await make_backend(base_url=loopback_server.url).send(ClaudetteRequest(prompt="hi"))
+    claudette_loopback_server.script(_chat_json(prompt_eval_count=None, prompt_eval_duration=None))
+    response = await make_backend(base_url=claudette_loopback_server.url).send(ClaudetteRequest(prompt="hi"))
     assert (response.tokens_input, response.tokens_output) == (0, 2)
     assert "usage_estimated" not in response.metadata
 
 
 async def test_absent_eval_count_means_zero(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(_chat_json(eval_count=None, eval_duration=None))
-    response = await make_backend(base_url=loopback_server.url).send(ClaudetteRequest(prompt="hi"))
+    claudette_loopback_server.script(_chat_json(eval_count=None, eval_duration=None))
+    response = await make_backend(base_url=claudette_loopback_server.url).send(ClaudetteRequest(prompt="hi"))
     assert (response.tokens_input, response.tokens_output) == (11, 0)
     assert "eval_duration_ms" not in response.metadata
 
@@ -110,18 +110,18 @@ async def test_zero_prompt_tokens_from_emulator_give_zero_input(
 
 
 async def test_malformed_count_is_estimated_not_fatal(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(_chat_json(eval_count="two"))
-    response = await make_backend(base_url=loopback_server.url).send(ClaudetteRequest(prompt="hi"))
+    claudette_loopback_server.script(_chat_json(eval_count="two"))
+    response = await make_backend(base_url=claudette_loopback_server.url).send(ClaudetteRequest(prompt="hi"))
     assert response.content == "Hello there"
     assert response.tokens_output == 3  # estimated: 11 characters / 4, rounded up
     assert response.metadata["usage_estimated"] is True
 
 
 async def test_missing_done_reason_leaves_finish_reason_unset(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(_chat_json(done_reason=None))
-    response = await make_backend(base_url=loopback_server.url).send(ClaudetteRequest(prompt="hi"))
+    claudette_loopback_server.script(_chat_json(done_reason=None))
+    response = await make_backend(base_url=claudette_loopback_server.url).send(ClaudetteRequest(prompt="hi"))
     assert response.finish_reason is None

@@ -11,7 +11,7 @@ from claudette import (
     ResponseFormatError,
     StreamChunk,
 )
-from claudette.testing import LoopbackServer, Reply
+from claudette.testing import LoopbackServer, Reply, faults
 
 from claudette_backend_ollama import OllamaBackend
 from claudette_backend_ollama.testing import OllamaEmulator, OllamaFault
@@ -30,11 +30,11 @@ async def _collect_into(backend: OllamaBackend, chunks: list[StreamChunk]) -> No
 
 
 async def test_recorded_stream_yields_each_delta(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
     lines = fixture_bytes("ollama-chat-stream.ndjson").splitlines(keepends=True)
-    loopback_server.script(Reply.stream(lines, "application/x-ndjson"))
-    chunks = await _collect(make_backend(base_url=loopback_server.url))
+    claudette_loopback_server.script(Reply.stream(lines, "application/x-ndjson"))
+    chunks = await _collect(make_backend(base_url=claudette_loopback_server.url))
     assert [(c.text, c.is_final) for c in chunks] == [
         ("Hello", False),
         (" there", False),
@@ -73,9 +73,9 @@ async def test_long_answer_streams_word_by_word(
 
 
 async def test_text_on_the_done_line_is_kept(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(
+    claudette_loopback_server.script(
         Reply.stream(
             [
                 '{"model":"m","message":{"role":"assistant","content":"Hi"},"done":false}\n',
@@ -85,22 +85,22 @@ async def test_text_on_the_done_line_is_kept(
             "application/x-ndjson",
         )
     )
-    chunks = await _collect(make_backend(base_url=loopback_server.url))
+    chunks = await _collect(make_backend(base_url=claudette_loopback_server.url))
     assert "".join(c.text for c in chunks) == "Hi!"
     assert chunks[-1].response is not None
     assert chunks[-1].response.content == "Hi!"
 
 
 async def test_stream_without_metrics_reports_zero_usage(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(
+    claudette_loopback_server.script(
         Reply.stream(
             ['{"model":"m","message":{"role":"assistant","content":""},"done":true}\n'],
             "application/x-ndjson",
         )
     )
-    final = (await _collect(make_backend(base_url=loopback_server.url)))[-1]
+    final = (await _collect(make_backend(base_url=claudette_loopback_server.url)))[-1]
     assert final.response is not None
     assert (final.response.tokens_input, final.response.tokens_output) == (0, 0)
 
@@ -152,26 +152,36 @@ async def test_connection_cut_mid_stream_is_retryable(
 async def test_half_written_line_is_retryable(
     emulator: OllamaEmulator, make_backend: MakeBackend
 ) -> None:
-    emulator.script(OllamaFault.truncated_json())
+    emulator.script(faults.cut_after(0))  # half of the first line, then the connection drops
     with pytest.raises(BackendUnavailableError) as info:
         await _collect(make_backend())
     assert info.value.retryable is True
 
 
-async def test_garbage_line_is_a_format_error(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+async def test_malformed_line_in_a_stream_is_a_retryable_format_error(
+    emulator: OllamaEmulator, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.stream(["<html>proxy error</html>\n"], "text/html"))
+    emulator.script(OllamaFault.truncated_json())
+    with pytest.raises(ResponseFormatError) as info:
+        await _collect(make_backend())
+    assert info.value.retryable is True
+    assert "malformed JSON" in info.value.message
+
+
+async def test_garbage_line_is_a_format_error(
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
+) -> None:
+    claudette_loopback_server.script(Reply.stream(["<html>proxy error</html>\n"], "text/html"))
     with pytest.raises(ResponseFormatError):
-        await _collect(make_backend(base_url=loopback_server.url))
+        await _collect(make_backend(base_url=claudette_loopback_server.url))
 
 
 async def test_non_object_line_is_a_format_error(
-    loopback_server: LoopbackServer, make_backend: MakeBackend
+    claudette_loopback_server: LoopbackServer, make_backend: MakeBackend
 ) -> None:
-    loopback_server.script(Reply.stream(["[1, 2]\n"], "application/x-ndjson"))
+    claudette_loopback_server.script(Reply.stream(["[1, 2]\n"], "application/x-ndjson"))
     with pytest.raises(ResponseFormatError):
-        await _collect(make_backend(base_url=loopback_server.url))
+        await _collect(make_backend(base_url=claudette_loopback_server.url))
 
 
 async def test_error_status_before_stream_is_translated(

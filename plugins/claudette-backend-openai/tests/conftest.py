@@ -12,6 +12,9 @@ from claudette import BackendSettings
 from claudette_backend_openai import OpenAIBackend
 from claudette_backend_openai.testing import OpenAIEmulator
 
+#: claudette's own fixtures (``claudette_loopback_server`` ...), opted into here.
+pytest_plugins = ["claudette.testing.pytest_plugin"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 #: The key every test backend uses (the emulator checks it).
 TEST_KEY = "sk-test-0123456789abcdef"

@@ -323,10 +323,10 @@ async def test_json_of_the_wrong_shape_is_a_format_error(
     ids=["empty", "no-choices", "str-choices", "none-choice", "none-message", "int-content"],
 )
 async def test_missing_keys_are_format_errors(
-    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend], data: dict
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend], data: dict
 ) -> None:
-    loopback_server.script(Reply.json(data))
-    error = await _send_error(make_backend(f"{loopback_server.url}/v1"))
+    claudette_loopback_server.script(Reply.json(data))
+    error = await _send_error(make_backend(f"{claudette_loopback_server.url}/v1"))
     assert type(error) is ResponseFormatError
 
 
@@ -392,10 +392,10 @@ async def test_malformed_stream_event_is_a_format_error(
     "event", ["[1,2]", '"text"', "7", '{"choices":[5]}', '{"choices":[{"delta":"x"}]}']
 )
 async def test_odd_stream_events_never_leak_python_errors(
-    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend], event: str
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend], event: str
 ) -> None:
-    loopback_server.script(Reply.stream([f"data: {event}\n\n", "data: [DONE]\n\n"]))
-    backend = make_backend(f"{loopback_server.url}/v1")
+    claudette_loopback_server.script(Reply.stream([f"data: {event}\n\n", "data: [DONE]\n\n"]))
+    backend = make_backend(f"{claudette_loopback_server.url}/v1")
     try:
         chunks = [c async for c in backend.stream(REQUEST)]
     except BackendError as error:

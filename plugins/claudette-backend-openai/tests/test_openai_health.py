@@ -50,14 +50,14 @@ async def test_unhealthy_when_refused(make_backend: Callable[..., OpenAIBackend]
 
 
 async def test_unhealthy_when_reset(
-    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
 ) -> None:
-    loopback_server.script(Fault.reset())
-    assert await make_backend(f"{loopback_server.url}/v1").health_check() is False
+    claudette_loopback_server.script(Fault.reset())
+    assert await make_backend(f"{claudette_loopback_server.url}/v1").health_check() is False
 
 
 async def test_unhealthy_when_it_hangs(
-    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
 ) -> None:
-    loopback_server.script(Fault.hang(3))
-    assert await make_backend(f"{loopback_server.url}/v1", timeout=0.2).health_check() is False
+    claudette_loopback_server.script(Fault.hang(3))
+    assert await make_backend(f"{claudette_loopback_server.url}/v1", timeout=0.2).health_check() is False

@@ -147,13 +147,13 @@ async def test_extra_body_is_merged_into_the_request(
 
 
 async def test_no_authorization_header_without_a_key(
-    loopback_server: LoopbackServer,
+    claudette_loopback_server: LoopbackServer,
     make_backend: Callable[..., OpenAIBackend],
     transcript: Callable[[str], bytes],
 ) -> None:
-    loopback_server.script(
+    claudette_loopback_server.script(
         Reply(200, {"content-type": "application/json"}, transcript("openai-chat.json"))
     )
-    backend = make_backend(f"{loopback_server.url}/v1", api_key=None, api_key_env=None)
+    backend = make_backend(f"{claudette_loopback_server.url}/v1", api_key=None, api_key_env=None)
     await backend.send(ClaudetteRequest(prompt="hi"))
-    assert "authorization" not in loopback_server.requests[-1].headers
+    assert "authorization" not in claudette_loopback_server.requests[-1].headers

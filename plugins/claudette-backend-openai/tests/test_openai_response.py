@@ -19,10 +19,10 @@ def _json_reply(data: object, **headers: str) -> Reply:
 
 @pytest.fixture
 def recorded(
-    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
 ) -> tuple[LoopbackServer, OpenAIBackend]:
     """A loopback server replaying recorded bodies, and a backend pointed at it."""
-    return loopback_server, make_backend(f"{loopback_server.url}/v1")
+    return claudette_loopback_server, make_backend(f"{claudette_loopback_server.url}/v1")
 
 
 async def test_reads_the_recorded_completion(

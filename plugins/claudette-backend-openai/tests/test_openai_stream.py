@@ -27,10 +27,10 @@ def _events(raw: bytes) -> list[str]:
 
 @pytest.fixture
 def sse_server(
-    loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., OpenAIBackend]
 ) -> tuple[LoopbackServer, OpenAIBackend]:
     """A loopback server for scripted streams and a backend pointed at it."""
-    return loopback_server, make_backend(f"{loopback_server.url}/v1")
+    return claudette_loopback_server, make_backend(f"{claudette_loopback_server.url}/v1")
 
 
 async def test_recorded_stream_yields_each_delta_then_the_response(
@@ -167,14 +167,14 @@ async def test_streams_read_to_the_end_so_the_connection_is_reused(
 
 
 async def test_a_body_held_open_after_done_costs_at_most_the_drain_window(
-    loopback_server: LoopbackServer,
+    claudette_loopback_server: LoopbackServer,
     make_backend: Callable[..., OpenAIBackend],
     transcript: Callable[[str], bytes],
 ) -> None:
-    backend = make_backend(f"{loopback_server.url}/v1", timeout=30.0)
+    backend = make_backend(f"{claudette_loopback_server.url}/v1", timeout=30.0)
     events = _events(transcript("openai-chat-stream.sse"))
     # Every event, [DONE] included, then the server neither ends the body nor closes.
-    loopback_server.script(Reply.stream([*events, ""], hang_after_chunks=len(events)))
+    claudette_loopback_server.script(Reply.stream([*events, ""], hang_after_chunks=len(events)))
     started = time.monotonic()
     chunks = await _collect(backend)
     assert "".join(c.text for c in chunks) == "Hello there"

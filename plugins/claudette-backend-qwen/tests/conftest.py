@@ -12,6 +12,9 @@ from claudette_backend_openai.testing import OpenAIEmulator
 
 from claudette_backend_qwen import QwenBackend
 
+#: claudette's own fixtures (``claudette_loopback_server`` ...), opted into here.
+pytest_plugins = ["claudette.testing.pytest_plugin"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 QWEN_MODEL = "Qwen/Qwen2.5-Coder-7B-Instruct"
 

@@ -73,14 +73,14 @@ async def test_self_hosted_calls_cost_nothing(vllm: OpenAIEmulator, backend: Qwe
 
 
 async def test_reads_the_recorded_vllm_completion(
-    loopback_server: LoopbackServer,
+    claudette_loopback_server: LoopbackServer,
     make_backend: Callable[..., QwenBackend],
     transcript: Callable[[str], bytes],
 ) -> None:
-    loopback_server.script(
+    claudette_loopback_server.script(
         Reply(200, {"content-type": "application/json"}, transcript("vllm-chat.json"))
     )
-    response = await make_backend(f"{loopback_server.url}/v1").send(REQUEST)
+    response = await make_backend(f"{claudette_loopback_server.url}/v1").send(REQUEST)
     assert (response.content, response.tokens_input, response.tokens_output) == (
         "Hello there",
         20,
@@ -210,7 +210,7 @@ async def test_unhealthy_when_refused(make_backend: Callable[..., QwenBackend]) 
 
 
 async def test_unhealthy_when_health_hangs(
-    loopback_server: LoopbackServer, make_backend: Callable[..., QwenBackend]
+    claudette_loopback_server: LoopbackServer, make_backend: Callable[..., QwenBackend]
 ) -> None:
-    loopback_server.script(Fault.hang(3))
-    assert await make_backend(f"{loopback_server.url}/v1", timeout=0.2).health_check() is False
+    claudette_loopback_server.script(Fault.hang(3))
+    assert await make_backend(f"{claudette_loopback_server.url}/v1", timeout=0.2).health_check() is False

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator
+from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator, TransportFault
 from claudette.types import BackendSettings
 
 from claudette_backend_claude.testing.faults import AnthropicFault
@@ -133,8 +133,9 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
 
     # -- scripting ----------------------------------------------------------------------------
 
-    def fail_next(self, *faults: AnthropicFault) -> None:
-        """Answer the next message requests with these faults, in order (see :meth:`script`)."""
+    def fail_next(self, *faults: AnthropicFault | TransportFault | None) -> None:
+        """Answer the next message requests with these faults, in order (see :meth:`script`;
+        None is a normal answer)."""
         self.script(*faults)
 
     def reset(self) -> None:
@@ -219,7 +220,8 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
         else:
             invalid = _validate(body)
             fault = self._take_fault()
-            if invalid is not None and (fault is None or fault.kind == "slow"):
+            delivers = fault is None or (isinstance(fault, TransportFault) and fault.delivers)
+            if invalid is not None and delivers:
                 reply = self._error(400, "invalid_request_error", invalid, rid)
             else:
                 assert isinstance(body, Mapping) or fault is not None
@@ -256,54 +258,33 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
         return compose_answer(body, spec, message_id=mid, input_tokens=self.input_tokens)
 
     def _render(
-        self, answer: Answer, stream: bool, rid: str, fault: AnthropicFault | None
+        self, answer: Answer, stream: bool, rid: str, fault: AnthropicFault | TransportFault | None
     ) -> tuple[Reply | Fault, bool]:
         """The reply for a valid message request, and whether it delivers the whole message."""
-        delay, chunk_delay = self.latency, self.chunk_delay
-        kind = fault.kind if fault else None
-        if fault is not None and kind == "slow":
-            delay, chunk_delay = delay + fault.seconds, fault.chunk_delay or chunk_delay
-            fault = None
         headers = {"request-id": rid}
-        if fault is None:
+        common: dict[str, Any] = {"headers": headers, "delay": self.latency, "chunk_delay": self.chunk_delay}
+        if not isinstance(fault, AnthropicFault):
             if stream:
-                return (
-                    Reply.stream(stream_events(answer), headers=headers, delay=delay, chunk_delay=chunk_delay),
-                    True,
-                )
-            body = message_json(answer)
-            return Reply(200, {"content-type": "application/json", **headers}, body, delay=delay), True
-        if kind == "error":
+                reply = Reply.stream(stream_events(answer), **common)
+            else:
+                body = message_json(answer)
+                reply = Reply(200, {"content-type": "application/json", **headers}, body, delay=self.latency)
+            if fault is None:
+                return reply, True
+            return fault.apply(reply), fault.delivers
+        if fault.kind == "error":
             assert fault.error_type is not None
             return self._error(fault.status, fault.error_type, fault.message, rid, fault.headers), False
-        if kind == "proxy_413":
-            return Reply.text(_PROXY_413, 413, "text/html", delay=delay), False
-        if kind == "reset":
-            return Fault.reset(), False
-        if kind == "hang":
-            return Fault.hang(fault.seconds), False
-        if kind in ("truncated_json", "cut_connection"):
-            body = message_json(answer)
-            half = len(body) // 2
-            ctype = {"content-type": "application/json", **headers}
-            if kind == "truncated_json":
-                return Reply(200, ctype, body[:half], delay=delay), False
-            return Reply(200, ctype, body, delay=delay, truncate_at=half), False
-        if kind == "raw":
+        if fault.kind == "proxy_413":
+            return Reply.text(_PROXY_413, 413, "text/html", delay=self.latency), False
+        if fault.kind == "raw":
             assert fault.reply is not None
             return fault.reply, False
-        events = stream_events(answer)[: fault.after_events]
-        common: dict[str, Any] = {"headers": headers, "delay": delay, "chunk_delay": chunk_delay}
-        if kind == "stream_cut":
-            if fault.abort:
-                return Reply.stream([*events, ""], truncate_at=len(events), **common), False
-            return Reply.stream(events, **common), False
-        if kind == "stream_error":
+        if fault.kind == "stream_error":
+            events = stream_events(answer)[: fault.after_events]
             error = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}
             return Reply.stream([*events, sse_event("error", error)], **common), False
-        if kind == "stream_hang":
-            return Reply.stream([*events, "never sent"], hang_after_chunks=len(events), **common), False
-        raise ValueError(f"unknown fault kind {kind!r}")
+        raise ValueError(f"unknown fault kind {fault.kind!r}")
 
 
 def _decode(raw: bytes) -> Any:

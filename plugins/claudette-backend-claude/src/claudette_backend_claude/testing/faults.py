@@ -2,7 +2,9 @@
 
 Each :class:`AnthropicFault` replaces the emulator's answer to one ``POST /v1/messages``
 (queue it with ``emulator.fail_next(...)``) or to every one (``emulator.fail_always(...)``).
-Health checks (``GET /v1/models``) never consume a fault.
+Health checks (``GET /v1/models``) never consume a fault. Broken connections and bodies
+are the shared :mod:`claudette.testing.faults`, which the emulator takes too; the class
+methods :meth:`~AnthropicFault.reset`, :meth:`~AnthropicFault.cut_connection` ... build them.
 """
 
 from __future__ import annotations
@@ -10,27 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
-from claudette.testing import Fault, Reply
+from claudette.testing import Fault, Reply, faults
+from claudette.testing.faults import TransportFault
 
 __all__ = ["AnthropicFault"]
 
 
 @attrs.frozen
 class AnthropicFault:
-    """One scripted failure, built with the class methods below.
+    """One scripted failure in the API's own format, built with the class methods below.
 
-    :param kind: what happens: ``error``, ``proxy_413``, ``reset``, ``hang``,
-        ``truncated_json``, ``cut_connection``, ``stream_cut``, ``stream_error``,
-        ``stream_hang``, ``slow`` or ``raw``.
+    :param kind: what happens: ``error``, ``proxy_413``, ``stream_error`` or ``raw``.
     :param status: the HTTP status of an ``error``.
     :param error_type: the Anthropic error type of an ``error`` or ``stream_error``.
     :param message: the error message.
     :param headers: extra response headers (``retry-after``, ``x-should-retry`` ...).
-    :param seconds: how long a ``hang`` or ``slow`` reply waits.
-    :param after_events: stream events sent before a ``stream_*`` fault strikes.
-    :param abort: for ``stream_cut``: reset the connection instead of ending the body cleanly.
-    :param chunk_delay: for ``slow``: seconds before each streamed event.
-    :param reply: for ``raw``: the reply or transport fault to send as it is.
+    :param after_events: stream events sent before a ``stream_error``.
+    :param reply: for ``raw``: the reply or server fault to send as it is.
     """
 
     kind: str
@@ -38,10 +36,7 @@ class AnthropicFault:
     error_type: str | None = None
     message: str = ""
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    seconds: float = 0.0
     after_events: int = 0
-    abort: bool = False
-    chunk_delay: float = 0.0
     reply: Reply | Fault | None = None
 
     # -- HTTP errors with the API's own JSON body ----------------------------------------
@@ -103,44 +98,11 @@ class AnthropicFault:
         return cls("proxy_413", 413)
 
     @classmethod
-    def reset(cls) -> AnthropicFault:
-        """Close the connection without answering."""
-        return cls("reset")
-
-    @classmethod
-    def hang(cls, seconds: float = 30.0) -> AnthropicFault:
-        """Read the request, then answer nothing for ``seconds``."""
-        return cls("hang", seconds=seconds)
-
-    @classmethod
-    def truncated_json(cls) -> AnthropicFault:
-        """A 200 whose JSON body stops half-way (the HTTP framing itself is complete)."""
-        return cls("truncated_json")
-
-    @classmethod
-    def cut_connection(cls) -> AnthropicFault:
-        """A 200 whose body is cut off half-way by a connection reset."""
-        return cls("cut_connection")
-
-    @classmethod
-    def slow(cls, seconds: float, chunk_delay: float = 0.0) -> AnthropicFault:
-        """A normal answer, sent ``seconds`` late (and ``chunk_delay`` between events)."""
-        return cls("slow", seconds=seconds, chunk_delay=chunk_delay)
-
-    @classmethod
     def raw(cls, reply: Reply | Fault) -> AnthropicFault:
-        """Send this :class:`~claudette.testing.Reply` or transport fault as it is."""
+        """Send this :class:`~claudette.testing.Reply` or server :class:`~claudette.testing.Fault` as it is."""
         return cls("raw", reply=reply)
 
     # -- streams ------------------------------------------------------------------------------
-
-    @classmethod
-    def stream_cut(cls, after_events: int = 3, *, abort: bool = False) -> AnthropicFault:
-        """A stream that stops after ``after_events`` events, without ``message_stop``.
-
-        :param abort: reset the connection (a broken transfer) instead of ending cleanly.
-        """
-        return cls("stream_cut", after_events=after_events, abort=abort)
 
     @classmethod
     def stream_error(
@@ -152,7 +114,42 @@ class AnthropicFault:
         """HTTP 200, ``after_events`` normal events, then an ``error`` event and the end."""
         return cls("stream_error", error_type=error_type, message=message, after_events=after_events)
 
-    @classmethod
-    def stream_hang(cls, after_events: int = 3) -> AnthropicFault:
+    # -- broken connections and bodies: the shared transport faults ------------------------
+
+    @staticmethod
+    def reset() -> TransportFault:
+        """Close the connection without answering (:func:`claudette.testing.faults.reset`)."""
+        return faults.reset()
+
+    @staticmethod
+    def hang(seconds: float = 30.0) -> TransportFault:
+        """Read the request, then answer nothing for ``seconds``."""
+        return faults.hang(seconds)
+
+    @staticmethod
+    def truncated_json() -> TransportFault:
+        """A 200 whose JSON stops half-way (the HTTP framing itself is complete)."""
+        return faults.truncated_json()
+
+    @staticmethod
+    def cut_connection() -> TransportFault:
+        """A 200 whose body is cut off half-way by a connection reset."""
+        return faults.cut_after()
+
+    @staticmethod
+    def slow(seconds: float, chunk_delay: float = 0.0) -> TransportFault:
+        """A normal answer, sent ``seconds`` late (and ``chunk_delay`` more between events)."""
+        return faults.slow(seconds, chunk_delay=chunk_delay)
+
+    @staticmethod
+    def stream_cut(after_events: int = 3, *, abort: bool = False) -> TransportFault:
+        """A stream that stops after ``after_events`` events, without ``message_stop``.
+
+        :param abort: reset the connection (a broken transfer) instead of ending cleanly.
+        """
+        return faults.cut_after(after_events) if abort else faults.end_after(after_events)
+
+    @staticmethod
+    def stream_hang(after_events: int = 3) -> TransportFault:
         """A stream that sends ``after_events`` events, then nothing more."""
-        return cls("stream_hang", after_events=after_events)
+        return faults.stall_after(after_events)

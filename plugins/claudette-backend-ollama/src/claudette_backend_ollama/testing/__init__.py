@@ -7,6 +7,9 @@
         ...  # point an OllamaBackend (base_url=ollama.url) or $OLLAMA_HOST at it
         assert ollama.chat_count == 2
 
+Besides :class:`OllamaFault`, the emulator takes the shared transport faults of
+:mod:`claudette.testing.faults` (``faults.reset()``, ``faults.cut_after(2)`` ...).
+
 Reusable by benchmarks, chaos tests, CLI tests and demos: it runs in its own thread, so
 both sync and async code can use it.
 """

@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
-from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator
+from claudette.testing import (
+    Fault,
+    RecordedRequest,
+    Reply,
+    ScriptedEmulator,
+    TransportFault,
+    faults,
+)
 
 from claudette_backend_ollama.testing._faults import OllamaFault
 
@@ -79,8 +86,9 @@ class ChatRecord:
 
     :param body: the request body (None when it was not JSON).
     :param stream: whether the answer was streamed (Ollama streams when ``stream`` is absent).
-    :param outcome: ``ok``, ``slow``, ``error:STATUS``, or a fault kind (``reset`` ...).
-    :param content: the text the answer carried (all of it, even when cut short).
+    :param outcome: ``ok``, ``slow``, ``error:STATUS``, or the kind of an :class:`OllamaFault`
+        or of a shared :class:`~claudette.testing.TransportFault` (``reset`` ...).
+    :param content: the text of the answer (all of it, even when a fault cut it short).
     :param prompt_eval_count: prompt tokens the final object reported (0 if none was sent).
     :param eval_count: output tokens the final object reported (0 if none was sent).
     """
@@ -114,7 +122,8 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
     that are 0 are left out, as Ollama does. ``options.num_predict`` caps the deltas
     (``done_reason: "length"``) and ``options.stop`` cuts the text.
 
-    Failures: :meth:`script` queues :class:`OllamaFault` for the next chat requests;
+    Failures: :meth:`script` queues :class:`OllamaFault` or the shared
+    :class:`~claudette.testing.TransportFault` for the next chat requests;
     :meth:`fail_always` applies one to every chat request until cleared. :attr:`chats`
     logs every chat request with what it reported, for reconciliation.
 
@@ -270,12 +279,10 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             return self._error(400, "json: cannot unmarshal into Go value of type api.ChatRequest")
         stream = body.get("stream", True) is not False
         fault = self._take_fault()
-        if fault is not None and fault.kind == "status":
-            self._log(ChatRecord(body, stream, f"error:{fault.status}"))
-            return self._error(fault.status, fault.message or "error", fault.headers)
-        if fault is not None and fault.kind in ("reset", "hang"):
-            self._log(ChatRecord(body, stream, fault.kind))
-            return Fault.reset() if fault.kind == "reset" else Fault.hang(fault.seconds)
+        own = fault if isinstance(fault, OllamaFault) else None
+        if own is not None and own.kind == "status":
+            self._log(ChatRecord(body, stream, f"error:{own.status}"))
+            return self._error(own.status, own.message or "error", own.headers)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             self._log(ChatRecord(body, stream, "error:400"))
@@ -286,8 +293,18 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
         pieces, reason = self._text_for(body)
         metrics = self._metrics(body, len(pieces))
         if stream:
-            return self._stream_reply(body, model, pieces, reason, metrics, fault)
-        return self._json_reply(body, model, pieces, reason, metrics, fault)
+            reply, record = self._stream_reply(body, model, pieces, reason, metrics, own)
+        else:
+            reply, record = self._json_reply(body, model, pieces, reason, metrics, own)
+        if isinstance(fault, TransportFault):
+            if fault.delivers:
+                record = attrs.evolve(record, outcome=fault.kind)
+            else:
+                record = ChatRecord(body, stream, fault.kind, record.content)
+            self._log(record)
+            return fault.apply(reply)
+        self._log(record)
+        return reply
 
     def _final(
         self, model: str, created: str, content: str, reason: str, metrics: Mapping[str, int]
@@ -301,25 +318,6 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             **metrics,
         }
 
-    def _record_done(
-        self,
-        body: Mapping[str, Any],
-        stream: bool,
-        outcome: str,
-        content: str,
-        metrics: Mapping[str, int],
-    ) -> None:
-        self._log(
-            ChatRecord(
-                body,
-                stream,
-                outcome,
-                content,
-                metrics.get("prompt_eval_count", 0),
-                metrics.get("eval_count", 0),
-            )
-        )
-
     def _json_reply(
         self,
         body: Mapping[str, Any],
@@ -328,36 +326,23 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
         reason: str,
         metrics: Mapping[str, int],
         fault: OllamaFault | None,
-    ) -> Reply:
+    ) -> tuple[Reply, ChatRecord]:
+        """The non-streamed answer (or Ollama's own fault) and its log record."""
         content = "".join(pieces)
-        data = _dumps(self._final(model, _timestamp(123456789), content, reason, metrics)).encode()
-        kind = fault.kind if fault is not None else None
-        if kind == "error_line":
-            self._log(ChatRecord(body, False, "error:500"))
-            return self._error(500, fault.message or "error")  # type: ignore[union-attr]
-        if kind == "stream_unfinished":
-            self._log(ChatRecord(body, False, kind, content))
+        if fault is not None and fault.kind == "error_line":
+            return self._error(500, fault.message or "error"), ChatRecord(body, False, "error:500")
+        if fault is not None and fault.kind == "stream_unfinished":
             unfinished = {
                 "model": model,
                 "created_at": _timestamp(123456789),
                 "message": {"role": "assistant", "content": content},
                 "done": False,
             }
-            return Reply(200, {"content-type": JSON_TYPE}, _dumps(unfinished).encode())
-        if kind == "truncated_json":
-            self._log(ChatRecord(body, False, kind, content))
-            return Reply(200, {"content-type": JSON_TYPE}, data[: len(data) // 2])
-        if kind in ("cut_body", "stream_cut"):
-            self._log(ChatRecord(body, False, "cut_body", content))
-            return Reply(
-                200,
-                {"content-type": JSON_TYPE, "content-length": str(len(data))},
-                data,
-                truncate_at=len(data) // 2,
-            )
-        delay = self.delay + (fault.seconds if kind == "slow" else 0.0)  # type: ignore[union-attr]
-        self._record_done(body, False, kind or "ok", content, metrics)
-        return Reply(200, {"content-type": JSON_TYPE}, data, delay=delay)
+            reply = Reply(200, {"content-type": JSON_TYPE}, _dumps(unfinished).encode())
+            return reply, ChatRecord(body, False, fault.kind, content)
+        final = self._final(model, _timestamp(123456789), content, reason, metrics)
+        reply = Reply(200, {"content-type": JSON_TYPE}, _dumps(final).encode(), delay=self.delay)
+        return reply, self._done_record(body, False, content, metrics)
 
     def _stream_reply(
         self,
@@ -367,7 +352,8 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
         reason: str,
         metrics: Mapping[str, int],
         fault: OllamaFault | None,
-    ) -> Reply:
+    ) -> tuple[Reply, ChatRecord]:
+        """The NDJSON stream (or Ollama's own fault in it) and its log record."""
         lines = [
             _dumps(
                 {
@@ -384,43 +370,28 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             model, _timestamp(100_000_000 + 20_000_000 * len(pieces)), "", reason, metrics
         )
         lines.append(_dumps(final) + "\n")
-        kind = fault.kind if fault is not None else None
-        headers = {"content-type": NDJSON_TYPE}
-        chunk_delay = self.chunk_delay
-        if kind == "error_line":
-            assert fault is not None
-            sent = lines[: min(fault.after_lines, len(lines) - 1)]
-            self._log(ChatRecord(body, True, kind, "".join(pieces[: len(sent)])))
+        reply = Reply.stream(lines, NDJSON_TYPE, chunk_delay=self.chunk_delay, delay=self.delay)
+        if fault is None:
+            return reply, self._done_record(body, True, "".join(pieces), metrics)
+        # Ollama's own faults strike before the final ``done: true`` line.
+        after = min(fault.after_lines, len(lines) - 1)
+        record = ChatRecord(body, True, fault.kind, "".join(pieces[:after]))
+        if fault.kind == "error_line":
             error = _dumps({"error": fault.message}) + "\n"
-            return Reply.stream(
-                [*sent, error], NDJSON_TYPE, chunk_delay=chunk_delay, delay=self.delay
-            )
-        if kind == "stream_unfinished":
-            assert fault is not None
-            sent = lines[: min(fault.after_lines, len(lines) - 1)]
-            self._log(ChatRecord(body, True, kind, "".join(pieces[: len(sent)])))
-            return Reply.stream(sent, NDJSON_TYPE, chunk_delay=chunk_delay, delay=self.delay)
-        if kind in ("stream_cut", "cut_body", "truncated_json"):
-            assert fault is not None
-            after = min(fault.after_lines, len(lines) - 1)
-            sent = lines[:after]
-            if kind == "truncated_json":  # one more line arrives half-written before the cut
-                sent.append(lines[after][: len(lines[after]) // 2])
-            self._log(ChatRecord(body, True, "stream_cut", "".join(pieces[:after])))
-            chunks = [c.encode() for c in (*sent, "never sent")]
-            return Reply(
-                200,
-                headers,
-                b"",
-                chunks,
-                delay=self.delay,
-                chunk_delay=chunk_delay,
-                truncate_at=len(sent),
-            )
-        delay = self.delay
-        if kind == "slow":
-            assert fault is not None
-            delay += fault.seconds
-            chunk_delay += fault.chunk_delay
-        self._record_done(body, True, kind or "ok", "".join(pieces), metrics)
-        return Reply.stream(lines, NDJSON_TYPE, chunk_delay=chunk_delay, delay=delay)
+            return attrs.evolve(reply, chunks=[c.encode() for c in (*lines[:after], error)]), record
+        unfinished = faults.end_after(after).apply(reply)  # stream_unfinished
+        assert isinstance(unfinished, Reply)
+        return unfinished, record
+
+    def _done_record(
+        self, body: Mapping[str, Any], stream: bool, content: str, metrics: Mapping[str, int]
+    ) -> ChatRecord:
+        """The log record of a whole answer, with the usage its final object reported."""
+        return ChatRecord(
+            body,
+            stream,
+            "ok",
+            content,
+            metrics.get("prompt_eval_count", 0),
+            metrics.get("eval_count", 0),
+        )

@@ -1,10 +1,18 @@
-"""Scriptable failures of the Ollama emulator's ``/api/chat``."""
+"""Scriptable failures of the Ollama emulator's ``/api/chat``.
+
+:class:`OllamaFault` holds Ollama's own failures (an error status with ``{"error": ...}``,
+an error line after a 200, a stream without its ``done`` line). Broken connections and
+bodies are the shared :mod:`claudette.testing.faults`, which the emulator takes too; the
+class methods :meth:`~OllamaFault.reset`, :meth:`~OllamaFault.cut_body` ... build them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import attrs
+from claudette.testing import faults
+from claudette.testing.faults import TransportFault
 
 __all__ = ["STATUS_MESSAGES", "OllamaFault"]
 
@@ -25,26 +33,20 @@ DEFAULT_STREAM_ERROR = "an error was encountered while running the model: unexpe
 
 @attrs.frozen
 class OllamaFault:
-    """One scripted failure (or slow answer) for a chat request; build it with a classmethod.
+    """One scripted failure of a chat request in Ollama's own format; build it with a classmethod.
 
-    :param kind: ``status``, ``reset``, ``hang``, ``truncated_json``, ``cut_body``,
-        ``stream_cut``, ``stream_unfinished``, ``error_line`` or ``slow``.
+    :param kind: ``status``, ``stream_unfinished`` or ``error_line``.
     :param status: the HTTP status of a ``status`` fault.
     :param message: the ``error`` text of a ``status`` or ``error_line`` fault.
     :param headers: extra response headers of a ``status`` fault (``retry-after`` ...).
-    :param seconds: how long a ``hang`` lasts, or the ``slow`` delay before the answer.
-    :param after_lines: NDJSON lines sent before a ``stream_cut``, ``stream_unfinished`` or
-        ``error_line``.
-    :param chunk_delay: seconds before each streamed line of a ``slow`` answer.
+    :param after_lines: NDJSON lines sent before a ``stream_unfinished`` or ``error_line``.
     """
 
     kind: str
     status: int = 200
     message: str | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    seconds: float = 0.0
     after_lines: int = 1
-    chunk_delay: float = 0.0
 
     @classmethod
     def status_error(
@@ -70,34 +72,6 @@ class OllamaFault:
         return cls.status_error(404, f"model '{model}' not found, try pulling it first")
 
     @classmethod
-    def reset(cls) -> OllamaFault:
-        """Close the connection without answering."""
-        return cls("reset")
-
-    @classmethod
-    def hang(cls, seconds: float = 30.0) -> OllamaFault:
-        """Read the request and answer nothing for ``seconds``."""
-        return cls("hang", seconds=seconds)
-
-    @classmethod
-    def truncated_json(cls) -> OllamaFault:
-        """A complete 200 response whose JSON body is cut in half (Content-Length matches)."""
-        return cls("truncated_json")
-
-    @classmethod
-    def cut_body(cls) -> OllamaFault:
-        """Announce the whole body, send half of it, then close the connection."""
-        return cls("cut_body")
-
-    @classmethod
-    def stream_cut(cls, after_lines: int = 1) -> OllamaFault:
-        """Stream ``after_lines`` lines, then close without the ``done: true`` line.
-
-        A non-streamed request gets :meth:`cut_body` instead.
-        """
-        return cls("stream_cut", after_lines=after_lines)
-
-    @classmethod
     def stream_unfinished(cls, after_lines: int = 1) -> OllamaFault:
         """Stream ``after_lines`` lines and end the response cleanly, without ``done: true``.
 
@@ -113,7 +87,36 @@ class OllamaFault:
         """
         return cls("error_line", message=message or DEFAULT_STREAM_ERROR, after_lines=after_lines)
 
-    @classmethod
-    def slow(cls, delay: float = 0.0, *, chunk_delay: float = 0.0) -> OllamaFault:
-        """The normal answer, ``delay`` seconds late and ``chunk_delay`` between lines."""
-        return cls("slow", seconds=delay, chunk_delay=chunk_delay)
+    # -- broken connections and bodies: the shared transport faults ------------------------
+
+    @staticmethod
+    def reset() -> TransportFault:
+        """Close the connection without answering (:func:`claudette.testing.faults.reset`)."""
+        return faults.reset()
+
+    @staticmethod
+    def hang(seconds: float = 30.0) -> TransportFault:
+        """Read the request and answer nothing for ``seconds``."""
+        return faults.hang(seconds)
+
+    @staticmethod
+    def truncated_json() -> TransportFault:
+        """A complete 200 response whose JSON is cut in half (Content-Length matches);
+        in a stream, a half-written line."""
+        return faults.truncated_json()
+
+    @staticmethod
+    def cut_body() -> TransportFault:
+        """Announce the whole body, send half of it, then close the connection."""
+        return faults.cut_after()
+
+    @staticmethod
+    def stream_cut(after_lines: int = 1) -> TransportFault:
+        """Stream ``after_lines`` lines and half of the next, then close the connection
+        (without the ``done: true`` line). A non-streamed request gets :meth:`cut_body`."""
+        return faults.cut_after(after_lines)
+
+    @staticmethod
+    def slow(delay: float = 0.0, *, chunk_delay: float = 0.0) -> TransportFault:
+        """The normal answer, ``delay`` seconds late and ``chunk_delay`` more between lines."""
+        return faults.slow(delay, chunk_delay=chunk_delay)

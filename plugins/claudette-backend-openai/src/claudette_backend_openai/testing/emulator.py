@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator
+from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator, TransportFault
 
 from claudette_backend_openai.testing.faults import ChatFault
 
@@ -53,7 +53,8 @@ class ChatRecord:
     :param request_id: the ``x-request-id`` it sent back.
     :param model: the model asked for.
     :param stream: whether it was a streamed request.
-    :param outcome: ``ok``, ``slow``, a :class:`ChatFault` kind, ``unauthorized`` or ``bad_request``.
+    :param outcome: ``ok``, ``slow``, the kind of a :class:`ChatFault` or of a shared
+        :class:`~claudette.testing.TransportFault`, ``unauthorized`` or ``bad_request``.
     :param status: the HTTP status sent (200 for faults after a 200 status, 0 for reset/hang).
     :param prompt_tokens: prompt tokens it counted.
     :param completion_tokens: completion tokens it generated.
@@ -302,12 +303,9 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
             self._record(ChatRecord(rid, model, stream, "not_found", 404, body=body))
             return self._error_reply(ChatFault.not_found(str(model)), rid)
         fault = self._take_fault()
-        if fault is not None and fault.kind == "status":
+        if isinstance(fault, ChatFault) and fault.kind == "status":
             self._record(ChatRecord(rid, model, stream, "status", fault.status, body=body))
             return self._error_reply(fault, rid)
-        if fault is not None and fault.kind in ("reset", "hang"):
-            self._record(ChatRecord(rid, model, stream, fault.kind, 0, body=body))
-            return Fault.reset() if fault.kind == "reset" else Fault.hang(fault.seconds)
         return self._answer(body, n, rid, stream, fault)
 
     def _body_problem(self, body: Any) -> str | None:
@@ -332,8 +330,13 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         return total
 
     def _answer(
-        self, body: dict[str, Any], n: int, rid: str, stream: bool, fault: ChatFault | None
-    ) -> Reply:
+        self,
+        body: dict[str, Any],
+        n: int,
+        rid: str,
+        stream: bool,
+        fault: ChatFault | TransportFault | None,
+    ) -> Reply | Fault:
         messages = body["messages"]
         text = self.responder(messages)
         pieces = _PIECE.findall(text) or ([text] if text else [])
@@ -349,19 +352,23 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         }
         model = self.response_model or body.get("model")
         kind = fault.kind if fault is not None else "ok"
+        own = fault if isinstance(fault, ChatFault) else None
         if kind == "missing_done" and not stream:
-            kind, fault = "ok", None  # only a stream has a terminator to leave out
+            kind, own = "ok", None  # only a stream has a terminator to leave out
         ident = self.response_id or f"chatcmpl-emu{n:06d}"
         headers = {"x-request-id": rid}
-        delay = self.reply_delay + (fault.seconds if fault is not None and kind == "slow" else 0.0)
         if stream:
             reply, reported = self._stream_reply(
-                body, ident, model, pieces, finish, usage, fault, headers, delay
+                body, ident, model, pieces, finish, usage, own, headers
             )
         else:
             reply, reported = self._json_reply(
-                ident, model, "".join(pieces), finish, usage, fault, headers, delay
+                ident, model, "".join(pieces), finish, usage, own, headers
             )
+        sent = fault.apply(reply) if isinstance(fault, TransportFault) else reply
+        if isinstance(sent, Fault):  # nothing was answered
+            self._record(ChatRecord(rid, body.get("model"), stream, kind, 0, body=body))
+            return sent
         self._record(
             ChatRecord(
                 rid,
@@ -375,7 +382,7 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
                 body,
             )
         )
-        return reply
+        return sent
 
     def _message(self, content: str) -> dict[str, Any]:
         if self._is_vllm():
@@ -398,8 +405,8 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         usage: dict[str, int],
         fault: ChatFault | None,
         headers: dict[str, str],
-        delay: float,
     ) -> tuple[Reply, bool]:
+        delay = self.reply_delay
         kind = fault.kind if fault is not None else "ok"
         if kind == "error_event":
             assert fault is not None
@@ -426,13 +433,8 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         }
         if self.flavour == "openai":
             data["system_fingerprint"] = None
-        raw = _dumps(data).encode()
         json_headers = {"content-type": "application/json", **headers}
-        if kind == "truncated_json":
-            return Reply(200, json_headers, raw[: len(raw) // 2], delay=delay), False
-        if kind in ("cut_body", "stream_cut"):
-            return Reply(200, json_headers, raw, delay=delay, truncate_at=len(raw) // 2), False
-        return Reply(200, json_headers, raw, delay=delay), True
+        return Reply(200, json_headers, _dumps(data).encode(), delay=delay), True
 
     def _chunk(
         self, ident: str, model: Any, choices: list[Any], usage: Any, with_usage: bool
@@ -458,7 +460,6 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         usage: dict[str, int],
         fault: ChatFault | None,
         headers: dict[str, str],
-        delay: float,
     ) -> tuple[Reply, bool]:
         options = body.get("stream_options")
         wants_usage = isinstance(options, Mapping) and options.get("include_usage") is True
@@ -487,19 +488,13 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         if with_usage:
             events.append(self._chunk(ident, model, [], usage, True))
         kind = fault.kind if fault is not None else "ok"
-        cut: int | None = None
         if kind == "error_event":
             assert fault is not None
             error = self._error_body(fault, headers["x-request-id"])
             events = [*events[: fault.after_chunks], f"data: {_dumps(error)}\n\n"]
-        elif kind == "stream_cut":
-            assert fault is not None
-            cut = fault.after_chunks
         elif kind != "missing_done":
             events.append("data: [DONE]\n\n")
-        if kind == "truncated_json":
-            events.insert(1, 'data: {"id":"' + ident + '","choices":[{"delta":{"content":"tru\n\n')
         reply = Reply.stream(
-            events, headers=headers, delay=delay, chunk_delay=self.chunk_delay, truncate_at=cut
+            events, headers=headers, delay=self.reply_delay, chunk_delay=self.chunk_delay
         )
         return reply, with_usage

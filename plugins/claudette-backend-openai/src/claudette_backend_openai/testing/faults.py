@@ -6,26 +6,29 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from claudette.testing import faults
+from claudette.testing.faults import TransportFault
 
 __all__ = ["ChatFault"]
 
 
 @attrs.frozen
 class ChatFault:
-    """One scripted misbehaviour of ``POST /v1/chat/completions``.
+    """One scripted misbehaviour of ``POST /v1/chat/completions`` in OpenAI's own format.
 
     Build them with the class methods; :meth:`OpenAIEmulator.script` queues them for the
     next chat requests, :meth:`OpenAIEmulator.fail_always` applies one to every chat request.
+    Broken connections and bodies are the shared :mod:`claudette.testing.faults` (the
+    emulator takes those too); :meth:`reset`, :meth:`hang`, :meth:`truncated_json`,
+    :meth:`cut_body`, :meth:`stream_cut` and :meth:`slow` build them.
 
-    :param kind: ``status``, ``reset``, ``hang``, ``truncated_json``, ``cut_body``,
-        ``stream_cut``, ``error_event``, ``missing_done``, ``bad_shape`` or ``slow``.
+    :param kind: ``status``, ``error_event``, ``missing_done`` or ``bad_shape``.
     :param status: the HTTP status of a ``status`` fault.
     :param message: the error message in the body.
     :param error_type: the error ``type`` in the body.
     :param code: the error ``code`` in the body (flavours with integer codes use the status).
     :param headers: extra reply headers (``retry-after`` ...).
-    :param seconds: hang duration, or the delay of a ``slow`` reply.
-    :param after_chunks: stream events sent before a ``stream_cut`` / ``error_event``.
+    :param after_chunks: stream events sent before an ``error_event``.
     """
 
     kind: str
@@ -34,9 +37,7 @@ class ChatFault:
     error_type: str | None = None
     code: str | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    seconds: float = 0.0
     after_chunks: int = 2
-
     # -- HTTP error statuses, with the provider's real bodies --------------------------
 
     @classmethod
@@ -122,44 +123,50 @@ class ChatFault:
             headers=headers,
         )
 
-    # -- broken connections and bodies ------------------------------------------------------
-
-    @classmethod
-    def reset(cls) -> ChatFault:
-        """Close the connection without answering."""
-        return cls("reset")
-
-    @classmethod
-    def hang(cls, seconds: float = 30.0) -> ChatFault:
-        """Read the request, answer nothing for ``seconds``, then close."""
-        return cls("hang", seconds=seconds)
-
-    @classmethod
-    def truncated_json(cls) -> ChatFault:
-        """A complete 200 reply whose JSON body stops half-way."""
-        return cls("truncated_json")
-
-    @classmethod
-    def cut_body(cls) -> ChatFault:
-        """A 200 reply whose connection is cut half-way through the announced body."""
-        return cls("cut_body")
-
     @classmethod
     def bad_shape(cls) -> ChatFault:
         """A 200 reply with valid JSON of the wrong shape (a list)."""
         return cls("bad_shape")
 
     @classmethod
-    def slow(cls, seconds: float) -> ChatFault:
-        """A normal reply sent after ``seconds`` (streams also pause before each event)."""
-        return cls("slow", seconds=seconds)
+    def missing_done(cls) -> ChatFault:
+        """A stream that ends cleanly but without ``data: [DONE]`` (a plain reply is whole)."""
+        return cls("missing_done")
+
+    # -- broken connections and bodies: the shared transport faults -------------------------
+
+    @staticmethod
+    def reset() -> TransportFault:
+        """Close the connection without answering (:func:`claudette.testing.faults.reset`)."""
+        return faults.reset()
+
+    @staticmethod
+    def hang(seconds: float = 30.0) -> TransportFault:
+        """Read the request, answer nothing for ``seconds``, then close."""
+        return faults.hang(seconds)
+
+    @staticmethod
+    def truncated_json() -> TransportFault:
+        """A complete 200 reply whose JSON stops half-way (in a stream: a half-written event)."""
+        return faults.truncated_json()
+
+    @staticmethod
+    def cut_body() -> TransportFault:
+        """A 200 reply whose connection is cut half-way through the body."""
+        return faults.cut_after()
+
+    @staticmethod
+    def stream_cut(after_chunks: int = 2) -> TransportFault:
+        """Cut the connection inside the event after ``after_chunks`` events
+        (non-streamed: like :meth:`cut_body`)."""
+        return faults.cut_after(after_chunks)
+
+    @staticmethod
+    def slow(seconds: float) -> TransportFault:
+        """A normal reply, sent ``seconds`` late."""
+        return faults.slow(seconds)
 
     # -- streams ---------------------------------------------------------------------------------
-
-    @classmethod
-    def stream_cut(cls, after_chunks: int = 2) -> ChatFault:
-        """Cut the connection after ``after_chunks`` events (non-streamed: like :meth:`cut_body`)."""
-        return cls("stream_cut", after_chunks=after_chunks)
 
     @classmethod
     def error_event(
@@ -171,12 +178,7 @@ class ChatFault:
         code: str | None = None,
     ) -> ChatFault:
         """A ``data: {"error": ...}`` event after a 200 (non-streamed: a 200 error body)."""
-        return cls("error_event", 200, message, error_type, code, {}, 0.0, after_chunks)
-
-    @classmethod
-    def missing_done(cls) -> ChatFault:
-        """A stream that ends cleanly but without ``data: [DONE]``."""
-        return cls("missing_done")
+        return cls("error_event", 200, message, error_type, code, {}, after_chunks)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (for logs)."""
