@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from claudette.cache import READ_BONUS
-from claudette.redis_store._objects import epoch_ms
+from claudette.redis_store._clock import epoch_ms
 from claudette.types import ClaudetteResponse
 
 if TYPE_CHECKING:

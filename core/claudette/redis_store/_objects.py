@@ -7,35 +7,23 @@ and overwrites the local view with the shared one every ``refresh_interval`` sec
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
+from claudette.redis_store._clock import epoch_ms, to_monotonic
 from claudette.state import BackendStats
 from claudette.types import BreakerPolicy
 
 if TYPE_CHECKING:
     from claudette.redis_store._store import RedisStateStore
 
-__all__ = ["RedisBackendStats", "RedisCircuitBreaker", "epoch_ms", "to_monotonic"]
+__all__ = ["RedisBackendStats", "RedisCircuitBreaker"]
 
 _CLOSED = CircuitBreakerState.CLOSED
 _OPEN = CircuitBreakerState.OPEN
 _HALF_OPEN = CircuitBreakerState.HALF_OPEN
-
-
-def epoch_ms(monotonic: float | None = None) -> int:
-    """Wall-clock epoch milliseconds of a ``time.monotonic()`` instant (now when None)."""
-    if monotonic is None:
-        return int(time.time() * 1000)
-    return int((time.time() - (time.monotonic() - monotonic)) * 1000)
-
-
-def to_monotonic(ms: int) -> float:
-    """The ``time.monotonic()`` instant of epoch milliseconds ``ms``."""
-    return time.monotonic() - (time.time() - ms / 1000.0)
 
 
 class RedisBackendStats(BackendStats):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from claudette.ratelimit import WINDOW_SECONDS, RateLimiter
-from claudette.redis_store._objects import epoch_ms
+from claudette.redis_store._clock import epoch_ms
 
 if TYPE_CHECKING:
     from claudette.redis_store._store import RedisStateStore

@@ -17,8 +17,9 @@ from claudette._log import logger
 from claudette.errors import ConfigError, ConfigProblem
 from claudette.redis_store import _scripts
 from claudette.redis_store._cache import RedisResponseCache
+from claudette.redis_store._clock import epoch_ms
 from claudette.redis_store._keys import KeyLayout
-from claudette.redis_store._objects import RedisBackendStats, RedisCircuitBreaker, epoch_ms
+from claudette.redis_store._objects import RedisBackendStats, RedisCircuitBreaker
 from claudette.redis_store._ratelimit import RedisRateLimiter, window_start
 from claudette.types import BreakerPolicy
 
