@@ -154,6 +154,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         self._holding = 0
         #: Redis says every probe slot is taken by another process.
         self._probe_elsewhere = False
+        # Sequence numbers of this breaker's last queued change and last published one.
         self._queued_seq = 0
         self._flushed_seq = 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from claudette._log import logger
 from claudette.redis_store import _scripts
@@ -21,6 +21,7 @@ from claudette.redis_store._ratelimit import window_start
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.client import Pipeline
 
     from claudette.redis_store._keys import KeyLayout
     from claudette.redis_store._link import RedisLink
@@ -32,7 +33,7 @@ __all__ = ["BreakerChange", "Synchronizer"]
 #: What happened to a breaker; each kind is one Lua script in :mod:`._scripts`.
 BreakerChange = Literal["failure", "success", "release", "reset"]
 
-#: A shared rate window's key outlives the minute it counts by this factor.
+#: How long a shared rate window's key lives: twice the minute it counts.
 _RATE_TTL_MS = 120_000
 
 _Op = tuple[BreakerChange, "RedisCircuitBreaker", int, int]  # kind, breaker, epoch ms, sequence
@@ -67,9 +68,12 @@ class Synchronizer:
         self.refresh_interval = refresh_interval
         self.ttl_ms = ttl_ms
         self.probe_lease_ms = probe_lease_ms
-        #: The objects kept in step with Redis, by backend name (the store adds them).
+        # The objects kept in step with Redis, by backend name; the store's factories add them.
+        #: Statistics kept in step.
         self.stats: dict[str, RedisBackendStats] = {}
+        #: Breakers kept in step.
         self.breakers: dict[str, RedisCircuitBreaker] = {}
+        #: Rate limiters kept in step.
         self.limiters: dict[str, RedisRateLimiter] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -83,7 +87,11 @@ class Synchronizer:
         self._closed = False
 
     def forget(self, backend: str) -> None:
-        """Stop keeping ``backend``'s objects in step (their unpublished changes are dropped)."""
+        """Stop keeping ``backend``'s objects in step.
+
+        Their statistics and usage not yet published are dropped; breaker changes already
+        queued are still published.
+        """
         stats = self.stats.pop(backend, None)
         if stats is not None:
             self._dirty.discard(stats)
@@ -199,7 +207,7 @@ class Synchronizer:
 
     # -- publishing ---------------------------------------------------------------------------------
 
-    def _queue_op(self, pipe: Any, op: _Op) -> None:
+    def _queue_op(self, pipe: Pipeline, op: _Op) -> None:
         kind, breaker, now_ms, _ = op
         keys = (self.keys.breaker(breaker.name), self.keys.probe(breaker.name))
         if kind == "failure":
