@@ -166,13 +166,15 @@ async def test_a_closed_breaker_acquires_without_asking_redis(
 
 
 async def test_successes_on_a_healthy_closed_breaker_publish_nothing(
-    make_store: Callable[..., RedisStateStore],
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
 ) -> None:
     store = make_store()
     breaker = store.breaker("b", FAST)
     for _ in range(100):
         breaker.record_success()
-    assert len(store._ops) == 0
+    assert breaker.has_pending is False
+    assert await store.sync()
+    assert redis_client.exists(store.keys.breaker("b")) == 0
 
 
 async def test_an_operator_reset_closes_the_breaker_everywhere(

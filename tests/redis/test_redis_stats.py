@@ -77,7 +77,7 @@ async def test_unpublished_local_changes_survive_a_refresh(
     sa.record_success(7.0)
     await a.sync()
     sa.record_success(9.0)  # not published yet
-    await a._refresh()
+    await a.synchronizer.refresh()
     assert sa.calls == 2
     assert sa.latencies == (7.0, 9.0)
 

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from claudette.cache import READ_BONUS
-from claudette.redis_store._objects import epoch_ms
+from claudette.redis_store._clock import epoch_ms
 from claudette.types import ClaudetteResponse
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+    from redis.typing import EncodableT, FieldT
+
     from claudette.redis_store._store import RedisStateStore
     from claudette.types import CacheOptions
 
@@ -56,25 +59,34 @@ class RedisResponseCache:
     """
 
     def __init__(self, store: RedisStateStore, options: CacheOptions) -> None:
+        #: The store whose connection and key names it uses.
         self.store = store
         self.options = options
+        #: Lookups this process had answered from Redis.
         self.hits = 0
+        #: Lookups that found nothing (or found Redis down).
         self.misses = 0
+        #: Entries found but unreadable (counted as misses too).
         self.errors = 0
 
     async def get(self, key: str) -> ClaudetteResponse | None:
         """The live answer under ``key`` from any process, or None."""
         o = self.options
-        raw = await self.store._call(
-            "eval",
-            CACHE_GET,
-            1,
-            self.store.keys.cache(key),
-            epoch_ms(),
-            READ_BONUS,
-            int(o.max_ttl * 1000),
-            1 if o.adaptive_ttl else 0,
-        )
+        entry = self.store.keys.cache(key)
+
+        async def read(client: aioredis.Redis) -> str | None:
+            raw: str | None = await client.eval(
+                CACHE_GET,
+                1,
+                entry,
+                epoch_ms(),
+                READ_BONUS,
+                int(o.max_ttl * 1000),
+                1 if o.adaptive_ttl else 0,
+            )
+            return raw
+
+        raw = await self.store.link.run(read)
         if raw is None:
             self.misses += 1
             return None
@@ -94,20 +106,26 @@ class RedisResponseCache:
         if ttl <= 0:
             return
         entry = self.store.keys.cache(key)
-        fields = {
+        fields: dict[FieldT, EncodableT] = {
             "response": _dump(response),
             "ttl": int(ttl * 1000),
             "stored_at": epoch_ms(),
             "extendable": 1 if extendable else 0,
             "hits": 0,
         }
-        await self.store._pipeline(
-            lambda pipe: (pipe.delete(entry), pipe.hset(entry, mapping=fields), pipe.pexpire(entry, int(ttl * 1000)))
-        )
+
+        async def write(client: aioredis.Redis) -> None:
+            pipe = client.pipeline(transaction=False)
+            pipe.delete(entry)
+            pipe.hset(entry, mapping=fields)
+            pipe.pexpire(entry, int(ttl * 1000))
+            await pipe.execute()
+
+        await self.store.link.run(write)
 
     async def clear(self) -> None:
         """Drop every entry of this namespace."""
-        await self.store._delete_matching(self.store.keys.cache("*"))
+        await self.store.link.delete_matching(self.store.keys.cache("*"))
 
     def snapshot(self) -> dict[str, Any]:
         """This process's hits and misses (the entries live in Redis)."""

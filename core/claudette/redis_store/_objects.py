@@ -7,41 +7,34 @@ and overwrites the local view with the shared one every ``refresh_interval`` sec
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
+from claudette.redis_store._clock import epoch_ms, to_monotonic
 from claudette.state import BackendStats
 from claudette.types import BreakerPolicy
 
 if TYPE_CHECKING:
     from claudette.redis_store._store import RedisStateStore
+    from claudette.redis_store._sync import BreakerChange
 
-__all__ = ["RedisBackendStats", "RedisCircuitBreaker", "epoch_ms", "to_monotonic"]
+__all__ = ["RedisBackendStats", "RedisCircuitBreaker"]
 
 _CLOSED = CircuitBreakerState.CLOSED
 _OPEN = CircuitBreakerState.OPEN
 _HALF_OPEN = CircuitBreakerState.HALF_OPEN
 
 
-def epoch_ms(monotonic: float | None = None) -> int:
-    """Wall-clock epoch milliseconds of a ``time.monotonic()`` instant (now when None)."""
-    if monotonic is None:
-        return int(time.time() * 1000)
-    return int((time.time() - (time.monotonic() - monotonic)) * 1000)
-
-
-def to_monotonic(ms: int) -> float:
-    """The ``time.monotonic()`` instant of epoch milliseconds ``ms``."""
-    return time.monotonic() - (time.time() - ms / 1000.0)
-
-
 class RedisBackendStats(BackendStats):
     """:class:`BackendStats` whose counts, latency window and cool-down are shared.
 
     ``in_flight`` and the health-check result stay per process.
+
+    :param name: the backend these statistics belong to.
+    :param store: the store that publishes and refreshes them.
+    :param window: latency window size.
     """
 
     __slots__ = (
@@ -51,7 +44,7 @@ class RedisBackendStats(BackendStats):
         "_p_last_failure_ms",
         "_p_latencies",
         "_p_successes",
-        "_store",
+        "_sync",
         "name",
     )
 
@@ -59,7 +52,7 @@ class RedisBackendStats(BackendStats):
         super().__init__(window)
         #: The backend these statistics belong to.
         self.name = name
-        self._store = store
+        self._sync = store.synchronizer
         self._p_calls = 0
         self._p_successes = 0
         self._p_failures = 0
@@ -73,7 +66,7 @@ class RedisBackendStats(BackendStats):
         self._p_calls += 1
         self._p_successes += 1
         self._p_latencies.append(latency_ms)
-        self._store._stats_changed(self)
+        self._sync.stats_changed(self)
 
     def record_failure(self, now: float | None = None) -> None:
         """Count a provider failure locally and queue it for Redis."""
@@ -81,19 +74,19 @@ class RedisBackendStats(BackendStats):
         self._p_calls += 1
         self._p_failures += 1
         self._p_last_failure_ms = epoch_ms(self.last_failure_at)
-        self._store._stats_changed(self)
+        self._sync.stats_changed(self)
 
     def record_outcome_without_fault(self) -> None:
         """Count a caller-fault outcome locally and queue it for Redis."""
         super().record_outcome_without_fault()
         self._p_calls += 1
-        self._store._stats_changed(self)
+        self._sync.stats_changed(self)
 
     def start_cooldown(self, seconds: float, now: float | None = None) -> None:
         """Start a cool-down here and, at the next flush (triggered now), everywhere."""
         super().start_cooldown(seconds, now)
         self._p_cooldown_ms = max(self._p_cooldown_ms, epoch_ms(self.cooldown_until))
-        self._store._stats_changed(self, urgent=True)
+        self._sync.stats_changed(self, urgent=True)
 
     @property
     def has_pending(self) -> bool:
@@ -151,15 +144,16 @@ class RedisCircuitBreaker(CircuitBreaker):
     to one process at a time (:meth:`acquire`, which the router awaits before every call).
     """
 
-    __slots__ = ("_flushed_seq", "_holding", "_probe_elsewhere", "_queued_seq", "_store")
+    __slots__ = ("_flushed_seq", "_holding", "_probe_elsewhere", "_queued_seq", "_sync")
 
     def __init__(self, name: str, policy: BreakerPolicy | None, store: RedisStateStore) -> None:
         super().__init__(name, policy)
-        self._store = store
+        self._sync = store.synchronizer
         #: Probe slots this process holds in Redis.
         self._holding = 0
         #: Redis says every probe slot is taken by another process.
         self._probe_elsewhere = False
+        # Sequence numbers of this breaker's last queued change and last published one.
         self._queued_seq = 0
         self._flushed_seq = 0
 
@@ -178,9 +172,7 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def try_acquire(self) -> bool:
         """Take permission by the local view only (the router uses :meth:`acquire`)."""
-        store = self._store
-        if store._task is None:
-            store._ensure_started()
+        self._sync.ensure_started()
         if self._probe_elsewhere and self.state is _HALF_OPEN:
             return False
         return super().try_acquire()
@@ -190,7 +182,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         super().release()
         if self._holding:
             self._holding -= 1
-            self._store._breaker_op(self, "release")
+            self._publish("release")
 
     def record_success(self) -> None:
         """A success resets the shared count; a probe's success closes it everywhere."""
@@ -198,19 +190,19 @@ class RedisCircuitBreaker(CircuitBreaker):
         super().record_success()
         if had_failures or self._holding:
             self._holding = 0
-            self._store._breaker_op(self, "success")
+            self._publish("success")
 
     def record_failure(self) -> None:
         """A provider failure counts in the shared count (and may open the breaker)."""
         super().record_failure()
         self._holding = 0
-        self._store._breaker_op(self, "failure")
+        self._publish("failure")
 
     def reset(self) -> None:
         """Force the breaker CLOSED here and in Redis."""
         super().reset()
         self._holding = 0
-        self._store._breaker_op(self, "reset")
+        self._publish("reset")
 
     # -- the cross-process probe -------------------------------------------------------------
 
@@ -225,7 +217,7 @@ class RedisCircuitBreaker(CircuitBreaker):
             return False
         if self._state is _CLOSED:
             return True
-        answer = await self._store._acquire_probe(self)
+        answer = await self._sync.acquire_probe(self)
         if answer is None:  # Redis unavailable: trust the local view
             return True
         code, opened_ms = answer
@@ -256,7 +248,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         Skipped while this breaker has changes not yet published (unless ``force``): the
         next refresh, after they are published, brings the merged view.
         """
-        if not force and self._queued_seq != self._flushed_seq:
+        if not force and self.has_pending:
             return
         self.consecutive_failures = int(fields.get("failures", 0))
         remote = fields.get("state", "closed")
@@ -278,3 +270,15 @@ class RedisCircuitBreaker(CircuitBreaker):
         self._move(_HALF_OPEN)
         if not self._holding:
             self._probe_elsewhere = probes >= self.policy.half_open_max_calls
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether changes of this breaker wait to be published."""
+        return self._queued_seq != self._flushed_seq
+
+    def published(self, seq: int) -> None:
+        """Note that the changes up to sequence number ``seq`` have reached Redis."""
+        self._flushed_seq = max(self._flushed_seq, seq)
+
+    def _publish(self, kind: BreakerChange) -> None:
+        self._queued_seq = self._sync.breaker_changed(self, kind)

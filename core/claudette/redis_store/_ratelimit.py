@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from claudette.ratelimit import WINDOW_SECONDS, RateLimiter
-from claudette.redis_store._objects import epoch_ms
+from claudette.redis_store._clock import epoch_ms
 
 if TYPE_CHECKING:
     from claudette.redis_store._store import RedisStateStore
@@ -27,6 +27,11 @@ class RedisRateLimiter(RateLimiter):
     other processes' calls come from the shared per-minute counters, as of the last
     refresh. So the budget may be overshot by what the others start within one refresh
     interval; ``RedisStateStore.reserve`` is the strict, atomic alternative.
+
+    :param name: the backend it counts for.
+    :param store: the store that publishes and refreshes the shared counts.
+    :param rpm: requests per minute allowed across every process (None: no limit).
+    :param tpm: tokens per minute allowed across every process (None: no limit).
     """
 
     __slots__ = (
@@ -36,7 +41,7 @@ class RedisRateLimiter(RateLimiter):
         "_own",
         "_p_requests",
         "_p_tokens",
-        "_store",
+        "_sync",
         "name",
     )
 
@@ -44,7 +49,7 @@ class RedisRateLimiter(RateLimiter):
         super().__init__(rpm, tpm)
         #: The backend this limiter counts for.
         self.name = name
-        self._store = store
+        self._sync = store.synchronizer
         self._p_requests = 0
         self._p_tokens = 0.0
         # What this process has published per window start: (requests, tokens).
@@ -58,14 +63,14 @@ class RedisRateLimiter(RateLimiter):
         event = super().acquire(tokens, now)
         self._p_requests += 1
         self._p_tokens += tokens
-        self._store._limiter_changed(self)
+        self._sync.limiter_changed(self)
         return event
 
     def settle(self, event: list[float], tokens: int) -> None:
         """Replace the estimate with the real usage, here and in the shared count."""
         self._p_tokens += tokens - event[1]
         super().settle(event, tokens)
-        self._store._limiter_changed(self)
+        self._sync.limiter_changed(self)
 
     def remaining(self, now: float | None = None) -> tuple[int | None, int | None]:
         """What is left after this process's calls and the others' (as last refreshed)."""
