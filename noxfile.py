@@ -3,6 +3,7 @@
     nox                 lint, tests, plugins, template, chaos, llama, redis
     nox -s demo         the live fail-over demo on two real llama.cpp servers
     nox -s bench        the benchmark (claudette vs raw httpx vs LiteLLM); writes docs/performance.md
+    nox -s build        the five wheels (core and the four plugins) into dist/
     nox -s lint         ruff + mypy
 """
 
@@ -135,6 +136,17 @@ def bench(session: nox.Session) -> None:
     session.install("litellm", "matplotlib", "-e", f"{ROOT}[redis]")
     session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The five wheels (claudette-core and the four plugins) into dist/: pip install dist/*.whl."""
+    session.install("build")
+    dist = ROOT / "dist"
+    for old in dist.glob("claudette_*.whl"):  # an older version beside the new one would clash
+        old.unlink()
+    for path in [ROOT, *PLUGIN_DIRS]:
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(path))
 
 
 @nox.session
