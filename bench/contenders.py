@@ -1,7 +1,7 @@
 """The three clients compared, each sending the same chat request and reading the whole answer.
 
-- ``raw``: a bare ``httpx.AsyncClient``, the request an application would write by hand:
-  the floor claudette's added time is measured from.
+- ``raw``: a bare ``httpx.AsyncClient`` with httpx's default pool, the request an
+  application would write by hand: the floor claudette's added time is measured from.
 - ``claudette``: :class:`claudette.BackendRouter` with the ``openai`` plugin's backend, built
   with its default client (``BaseBackend.build_client``).
 - ``litellm``: ``litellm.Router`` with the same single deployment.
@@ -51,10 +51,7 @@ class Raw:
     def __init__(self, base_url: str) -> None:
         import httpx
 
-        # The pool claudette's backends have (100 connections, every idle one kept open),
-        # so that the figures under load compare the clients, not keep-alive policies.
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), limits=limits)
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         self.headers = {"authorization": f"Bearer {API_KEY}"}
         # Parsed once: the leanest way to name the endpoint, so the floor is the best a
         # hand-written call does.
