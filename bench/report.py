@@ -139,6 +139,7 @@ def plot(samples: dict[str, dict[str, list[float]]], path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
     except ImportError:
         return False
     fig, axes = plt.subplots(1, len(MODES), figsize=(11, 4))
@@ -153,13 +154,10 @@ def plot(samples: dict[str, dict[str, list[float]]], path: Path) -> bool:
                 color=colors[name],
                 where="post",
             )
-        ax.set(
-            xscale="log",
-            xlabel=f"ms, {label}",
-            ylabel="share of requests",
-            title=f"1 in flight, {label}",
-        )
-        ax.grid(alpha=0.3)
+        ax.set(xscale="log", xlabel="ms", ylabel="share of requests", title=f"1 in flight, {label}")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="both")
         ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ against the Python loopback server, and the report renders. No timing is asserte
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,7 @@ def in_process(kind: str, **args: Any) -> dict[str, Any]:
 
 
 def test_a_smoke_run_measures_every_section_and_renders_the_targets(monkeypatch: Any) -> None:
-    monkeypatch.delenv("CLAUDETTE_REDIS_URL", raising=False)
-    monkeypatch.setattr("shutil.which", lambda name, **kw: None)  # no redis-server: no Redis row
+    monkeypatch.setattr(run, "redis_server", lambda: contextlib.nullcontext((None, "none")))
     with start_upstream(python_only=True) as up:
         results = run.collect(run.PROFILES["smoke"], up, litellm=False, run=in_process)
     samples = results.pop("samples")
