@@ -2,7 +2,8 @@
 
     nox                 lint, tests, plugins, template, chaos, llama, redis
     nox -s demo         the live fail-over demo on two real llama.cpp servers
-    nox -s bench        the benchmark suite (claudette vs raw httpx vs LiteLLM)
+    nox -s bench        the benchmark (claudette vs raw httpx vs LiteLLM); writes docs/performance.md
+    nox -s build        the five wheels (core and the four plugins) into dist/
     nox -s lint         ruff + mypy
 """
 
@@ -127,14 +128,25 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: claudette vs raw httpx vs LiteLLM on the same loopback upstream."""
+    """The benchmark: claudette vs raw httpx vs LiteLLM on the same loopback upstream.
+
+    Regenerates docs/performance.md; ``nox -s bench -- --quick`` for a short run.
+    """
     _install_core_and_plugins(session)
-    session.install("litellm", "matplotlib", "psutil", "-e", f"{ROOT}[redis]")
+    session.install("litellm", "matplotlib", "-e", f"{ROOT}[redis]")
     session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
-    # What each routing pattern and the shared Redis store add to a request.
-    quick = ["--requests", "1000", "--repeats", "3"] if "--quick" in session.posargs else []
-    session.run("python", str(ROOT / "bench" / "patterns.py"), *quick)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The five wheels (claudette-core and the four plugins) into dist/: pip install dist/*.whl."""
+    session.install("build")
+    dist = ROOT / "dist"
+    for old in dist.glob("claudette_*.whl"):  # an older version beside the new one would clash
+        old.unlink()
+    for path in [ROOT, *PLUGIN_DIRS]:
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(path))
 
 
 @nox.session
