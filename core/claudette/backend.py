@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from claudette._log import logger
 from claudette.errors import BackendError, ConfigError, ConfigProblem
+from claudette.scoring import LATENCY_REFERENCE_MS
 from claudette.state import BackendStats
 from claudette.types import (
     BackendInfo,
@@ -37,8 +38,6 @@ CHARS_PER_TOKEN = 4
 #: Output tokens a cost estimate assumes when neither the request nor the backend sets
 #: ``max_tokens``.
 DEFAULT_OUTPUT_TOKENS = 256
-#: Latency that :meth:`BaseBackend.get_latency_score` scores 1.0: 10 s.
-LATENCY_REFERENCE_MS = 10_000.0
 #: Connections a backend's own client opens at most (httpx's own default): enough for
 #: the requests one process sends a provider at once, and a bound on what a stalled
 #: provider can hold open.

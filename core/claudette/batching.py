@@ -22,9 +22,9 @@ batch path is used only when the router has no cache, rate limit or budget confi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
+from claudette.backend import BatchCapable
 from claudette.errors import BackendError, NoBackendAvailableError, ResponseFormatError
 from claudette.types import BatchOptions, ClaudetteRequest, ClaudetteResponse
 
@@ -35,17 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchCapable", "RequestBatcher"]
 
 _Item = tuple[ClaudetteRequest, "asyncio.Future[ClaudetteResponse]"]
-
-
-@runtime_checkable
-class BatchCapable(Protocol):
-    """A backend with a provider batch path."""
-
-    async def send_batch(
-        self, requests: Sequence[ClaudetteRequest]
-    ) -> Sequence[ClaudetteResponse | BackendError]:
-        """One response or error per request, in the order given."""
-        ...
 
 
 def _settle(future: asyncio.Future[ClaudetteResponse], result: ClaudetteResponse | BaseException) -> None:

@@ -16,14 +16,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-__all__ = ["INITIAL_RETRY_DELAY", "MAX_RETRY_AFTER", "MAX_RETRY_DELAY", "backoff_delay"]
+__all__ = ["INITIAL_RETRY_DELAY", "MAX_RETRY_DELAY", "MAX_SAME_BACKEND_WAIT", "backoff_delay"]
 
 #: The first retry waits about this many seconds.
 INITIAL_RETRY_DELAY = 0.5
 #: No computed delay is longer.
 MAX_RETRY_DELAY = 8.0
-#: A provider's ``retry_after`` up to this many seconds is honoured as is.
-MAX_RETRY_AFTER = 60.0
+#: A provider's ``retry_after`` up to this many seconds is waited out before retrying the
+#: same backend; a longer one sends the request to the next backend instead (the
+#: backend's cool-down, capped by :data:`claudette.http.MAX_RETRY_AFTER`, still applies).
+MAX_SAME_BACKEND_WAIT = 60.0
 
 
 def backoff_delay(
@@ -36,7 +38,7 @@ def backoff_delay(
     :param retry_after: the provider's requested delay; honoured when 0 < it <= 60 s.
     :param rng: a uniform [0, 1) source (injectable for tests).
     """
-    if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER:
+    if retry_after is not None and 0 < retry_after <= MAX_SAME_BACKEND_WAIT:
         return float(retry_after)
     delay = min(INITIAL_RETRY_DELAY * 2.0**retry, MAX_RETRY_DELAY)
     return delay * (1.0 - 0.25 * rng())
