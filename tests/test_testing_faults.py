@@ -196,3 +196,20 @@ def test_only_a_slow_answer_is_delivered_whole() -> None:
         "stall_after": False,
         "slow": True,
     }
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("claudette_backend_openai.testing", "ChatFault"),
+        ("claudette_backend_claude.testing", "AnthropicFault"),
+        ("claudette_backend_ollama.testing", "OllamaFault"),
+    ],
+)
+def test_each_provider_fault_class_builds_the_shared_transport_faults(module: str, name: str) -> None:
+    cls = getattr(pytest.importorskip(module), name)
+    assert issubclass(cls, faults.SharedTransportFaults)
+    assert cls.reset() == faults.reset()
+    assert cls.hang(2.0) == faults.hang(2.0)
+    assert cls.truncated_json() == faults.truncated_json()
+    assert cls.slow(0.5) == faults.slow(0.5)

@@ -30,6 +30,7 @@ import attrs
 from claudette.testing.server import Fault, Reply
 
 __all__ = [
+    "SharedTransportFaults",
     "TransportFault",
     "TransportFaultKind",
     "cut_after",
@@ -166,3 +167,36 @@ def stall_after(chunks: int | None = None) -> TransportFault:
 def slow(seconds: float = 0.0, *, chunk_delay: float = 0.0) -> TransportFault:
     """The whole answer, ``seconds`` late and ``chunk_delay`` more before each streamed chunk."""
     return TransportFault("slow", seconds=seconds, chunk_delay=chunk_delay)
+
+
+class SharedTransportFaults:
+    """The shared transport faults as static methods of a provider's own fault class.
+
+    A provider emulator's fault class (``ChatFault``, ``AnthropicFault``, ``OllamaFault``)
+    derives from this, so ``ChatFault.reset()`` and ``faults.reset()`` are one fault, and
+    the provider class adds only what is its provider's own.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def reset() -> TransportFault:
+        """Close the connection without answering (:func:`reset`)."""
+        return reset()
+
+    @staticmethod
+    def hang(seconds: float = 30.0) -> TransportFault:
+        """Read the request, then answer nothing for ``seconds`` (:func:`hang`)."""
+        return hang(seconds)
+
+    @staticmethod
+    def truncated_json() -> TransportFault:
+        """A complete 200 whose JSON stops half-way; in a stream, a half-written event
+        (:func:`truncated_json`)."""
+        return truncated_json()
+
+    @staticmethod
+    def slow(seconds: float = 0.0, chunk_delay: float = 0.0) -> TransportFault:
+        """The normal answer, ``seconds`` late and ``chunk_delay`` more between chunks
+        (:func:`slow`)."""
+        return slow(seconds, chunk_delay=chunk_delay)

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 
 import attrs
 from claudette.testing import Fault, Reply, faults
-from claudette.testing.faults import TransportFault
+from claudette.testing.faults import SharedTransportFaults, TransportFault
 
 __all__ = ["AnthropicFault"]
 
 
 @attrs.frozen
-class AnthropicFault:
+class AnthropicFault(SharedTransportFaults):
     """One scripted failure in the API's own format, built with the class methods below.
 
     :param kind: what happens: ``error``, ``proxy_413``, ``stream_error`` or ``raw``.
@@ -114,32 +114,13 @@ class AnthropicFault:
         """HTTP 200, ``after_events`` normal events, then an ``error`` event and the end."""
         return cls("stream_error", error_type=error_type, message=message, after_events=after_events)
 
-    # -- broken connections and bodies: the shared transport faults ------------------------
-
-    @staticmethod
-    def reset() -> TransportFault:
-        """Close the connection without answering (:func:`claudette.testing.faults.reset`)."""
-        return faults.reset()
-
-    @staticmethod
-    def hang(seconds: float = 30.0) -> TransportFault:
-        """Read the request, then answer nothing for ``seconds``."""
-        return faults.hang(seconds)
-
-    @staticmethod
-    def truncated_json() -> TransportFault:
-        """A 200 whose JSON stops half-way (the HTTP framing itself is complete)."""
-        return faults.truncated_json()
+    # -- broken connections and bodies (reset, hang, truncated_json and slow come from
+    #    SharedTransportFaults)
 
     @staticmethod
     def cut_connection() -> TransportFault:
         """A 200 whose body is cut off half-way by a connection reset."""
         return faults.cut_after()
-
-    @staticmethod
-    def slow(seconds: float, chunk_delay: float = 0.0) -> TransportFault:
-        """A normal answer, sent ``seconds`` late (and ``chunk_delay`` more between events)."""
-        return faults.slow(seconds, chunk_delay=chunk_delay)
 
     @staticmethod
     def stream_cut(after_events: int = 3, *, abort: bool = False) -> TransportFault:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import attrs
 from claudette.testing import faults
-from claudette.testing.faults import TransportFault
+from claudette.testing.faults import SharedTransportFaults, TransportFault
 
 __all__ = ["STATUS_MESSAGES", "OllamaFault"]
 
@@ -32,7 +32,7 @@ DEFAULT_STREAM_ERROR = "an error was encountered while running the model: unexpe
 
 
 @attrs.frozen
-class OllamaFault:
+class OllamaFault(SharedTransportFaults):
     """One scripted failure of a chat request in Ollama's own format; build it with a classmethod.
 
     :param kind: ``status``, ``stream_unfinished`` or ``error_line``.
@@ -87,23 +87,8 @@ class OllamaFault:
         """
         return cls("error_line", message=message or DEFAULT_STREAM_ERROR, after_lines=after_lines)
 
-    # -- broken connections and bodies: the shared transport faults ------------------------
-
-    @staticmethod
-    def reset() -> TransportFault:
-        """Close the connection without answering (:func:`claudette.testing.faults.reset`)."""
-        return faults.reset()
-
-    @staticmethod
-    def hang(seconds: float = 30.0) -> TransportFault:
-        """Read the request and answer nothing for ``seconds``."""
-        return faults.hang(seconds)
-
-    @staticmethod
-    def truncated_json() -> TransportFault:
-        """A complete 200 response whose JSON is cut in half (Content-Length matches);
-        in a stream, a half-written line."""
-        return faults.truncated_json()
+    # -- broken connections and bodies (reset, hang, truncated_json and slow come from
+    #    SharedTransportFaults)
 
     @staticmethod
     def cut_body() -> TransportFault:
@@ -116,7 +101,3 @@ class OllamaFault:
         (without the ``done: true`` line). A non-streamed request gets :meth:`cut_body`."""
         return faults.cut_after(after_lines)
 
-    @staticmethod
-    def slow(delay: float = 0.0, *, chunk_delay: float = 0.0) -> TransportFault:
-        """The normal answer, ``delay`` seconds late and ``chunk_delay`` more between lines."""
-        return faults.slow(delay, chunk_delay=chunk_delay)

@@ -7,13 +7,13 @@ from typing import Any
 
 import attrs
 from claudette.testing import faults
-from claudette.testing.faults import TransportFault
+from claudette.testing.faults import SharedTransportFaults, TransportFault
 
 __all__ = ["ChatFault"]
 
 
 @attrs.frozen
-class ChatFault:
+class ChatFault(SharedTransportFaults):
     """One scripted misbehaviour of ``POST /v1/chat/completions`` in OpenAI's own format.
 
     Build them with the class methods; :meth:`OpenAIEmulator.script` queues them for the
@@ -133,22 +133,8 @@ class ChatFault:
         """A stream that ends cleanly but without ``data: [DONE]`` (a plain reply is whole)."""
         return cls("missing_done")
 
-    # -- broken connections and bodies: the shared transport faults -------------------------
-
-    @staticmethod
-    def reset() -> TransportFault:
-        """Close the connection without answering (:func:`claudette.testing.faults.reset`)."""
-        return faults.reset()
-
-    @staticmethod
-    def hang(seconds: float = 30.0) -> TransportFault:
-        """Read the request, answer nothing for ``seconds``, then close."""
-        return faults.hang(seconds)
-
-    @staticmethod
-    def truncated_json() -> TransportFault:
-        """A complete 200 reply whose JSON stops half-way (in a stream: a half-written event)."""
-        return faults.truncated_json()
+    # -- broken connections and bodies (reset, hang, truncated_json and slow come from
+    #    SharedTransportFaults)
 
     @staticmethod
     def cut_body() -> TransportFault:
@@ -160,11 +146,6 @@ class ChatFault:
         """Cut the connection inside the event after ``after_chunks`` events
         (non-streamed: like :meth:`cut_body`)."""
         return faults.cut_after(after_chunks)
-
-    @staticmethod
-    def slow(seconds: float) -> TransportFault:
-        """A normal reply, sent ``seconds`` late."""
-        return faults.slow(seconds)
 
     # -- streams ---------------------------------------------------------------------------------
 
