@@ -13,7 +13,7 @@ from _support import clear_proxy_environment
 from _tls import TLSServer
 from claudette import BackendSettings
 from claudette import backend as backend_module
-from claudette.backend import DEFAULT_MAX_CONNECTIONS, BaseBackend
+from claudette.backend import DEFAULT_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_CONNECTIONS, BaseBackend
 from claudette.testing import Fault, LoopbackServer, Reply
 
 
@@ -158,3 +158,17 @@ async def test_the_connection_budget_bounds_the_connections_opened(monkeypatch: 
             await backend.aclose()
         assert [r.status_code for r in replies] == [200] * 6
         assert server.connections == 2  # the other requests waited for a pooled connection
+
+
+async def test_only_the_keepalive_budget_of_idle_connections_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert DEFAULT_KEEPALIVE_CONNECTIONS == 20  # httpx's own default
+    monkeypatch.setattr(backend_module, "DEFAULT_KEEPALIVE_CONNECTIONS", 2)
+    with LoopbackServer(lambda _r: Reply.json({"ok": True}, delay=0.1)) as server:
+        backend = _Plain("p", BackendSettings(base_url=server.url))
+        try:
+            for _ in range(2):  # two bursts of 6: the second reuses only the 2 kept idle
+                replies = await asyncio.gather(*(backend.client.get("/x") for _ in range(6)))
+                assert [r.status_code for r in replies] == [200] * 6
+        finally:
+            await backend.aclose()
+        assert server.connections == 6 + 4

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend", "BatchCapable"]
+__all__ = ["DEFAULT_KEEPALIVE_CONNECTIONS", "DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend", "BatchCapable"]
 
 #: Characters per token used when a provider reports no usage (a common rule of thumb).
 CHARS_PER_TOKEN = 4
@@ -42,6 +42,10 @@ DEFAULT_OUTPUT_TOKENS = 256
 #: the requests one process sends a provider at once, and a bound on what a stalled
 #: provider can hold open.
 DEFAULT_MAX_CONNECTIONS = 100
+#: Idle connections a backend's own client keeps open for reuse (httpx's own default):
+#: the pool looks through its idle connections for every request, so keeping every
+#: connection a burst opened would cost CPU on each request after it.
+DEFAULT_KEEPALIVE_CONNECTIONS = 20
 #: Endpoint URLs a backend remembers (parsed once) before it starts over.
 _URL_CACHE_SIZE = 32
 
@@ -234,7 +238,8 @@ class BaseBackend(abc.ABC):
 
         It takes the base URL, default headers and timeouts from the settings, never
         follows a redirect (a redirect to another host would carry the API key there),
-        opens up to :data:`DEFAULT_MAX_CONNECTIONS` connections, verifies TLS with one
+        opens up to :data:`DEFAULT_MAX_CONNECTIONS` connections and keeps up to
+        :data:`DEFAULT_KEEPALIVE_CONNECTIONS` of them idle for reuse, verifies TLS with one
         shared SSL context unless ``verify_tls`` is false, and routes through a proxy the
         environment names (``HTTPS_PROXY`` ...) as httpx does. Override it to configure
         the client differently, or pass ``client=`` to the constructor.
@@ -248,7 +253,10 @@ class BaseBackend(abc.ABC):
             headers=dict(s.headers) if s.headers else None,
             timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS),
+            limits=httpx.Limits(
+                max_connections=DEFAULT_MAX_CONNECTIONS,
+                max_keepalive_connections=DEFAULT_KEEPALIVE_CONNECTIONS,
+            ),
             verify=verify,
         )
 
