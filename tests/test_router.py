@@ -442,3 +442,29 @@ async def test_explain_lists_score_parts_and_skip_reasons():
     candidates = {c.name: c for c in router.explain(REQ)}
     assert candidates["a"].chosen and candidates["a"].parts.cost == 0.0
     assert candidates["b"].skipped == "disabled" and not candidates["b"].chosen
+
+
+class _CountingScorer:
+    def __init__(self) -> None:
+        self.scored: list[str] = []
+
+    @hookimpl
+    def claudette_score_backend(self, backend, request, stats, options):  # type: ignore[no-untyped-def]
+        self.scored.append(backend.name)
+        return None  # defer to the built-in formula
+
+
+async def test_scoring_runs_only_when_there_is_a_choice_to_make():
+    scorer = _CountingScorer()
+    only = FakeBackend("only")
+    router = make_router(only, FakeBackend("off", settings(enabled=False)), plugins=[scorer])
+    assert (await router.select_backend(REQ)).name == "only"
+    assert scorer.scored == []  # a lone usable backend wins without a score
+
+    [candidate] = [c for c in router.explain(REQ) if c.name == "only"]
+    assert candidate.chosen and candidate.score is not None and scorer.scored == ["only"]
+
+    scorer.scored.clear()
+    router.register_backend(FakeBackend("other"))
+    await router.select_backend(REQ)
+    assert sorted(scorer.scored) == ["only", "other"]

@@ -66,7 +66,8 @@ def claudette_score_backend(
     """Score a usable backend for a request; the lowest score wins.
 
     Called by ``BackendRouter.select_backend`` once for each usable backend (enabled,
-    healthy, breaker not OPEN, not cooling down). Stops at the first non-None result. The
+    healthy, breaker not OPEN, not cooling down) when there is a choice to make: a lone
+    usable backend wins without a score (``explain`` still scores it). Stops at the first non-None result. The
     built-in formula (cost, latency and availability, weighted by ``options``; see
     ``claudette.scoring``) is registered ``trylast``, so an installed plugin that returns a
     number overrides it, and one that returns None defers to it; a wrapper can adjust the

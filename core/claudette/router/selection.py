@@ -10,7 +10,9 @@ sleeps or records an outcome.
 - :func:`choose` takes the lowest score, preferring the request's region; ties go to the
   earlier backend in tie-break order;
 - :func:`select` is the two together, raising ``NoBackendAvailableError`` with every
-  backend's reason when nothing is usable; :func:`explain` shows the assessment;
+  backend's reason when nothing is usable; it scores only when there is a choice to
+  make (a lone usable backend wins whatever its score); :func:`explain` shows the
+  assessment, every usable backend scored;
   :func:`cooldown_wait` says when a backend that is only cooling down is back.
 
 A forced request (``request.backend``) is not scored: the named backend is used if it is
@@ -162,6 +164,16 @@ def assess(
     return out
 
 
+def _scored(
+    assessment: Assessment, score: Scorer, request: ClaudetteRequest, options: RouterOptions
+) -> Assessment:
+    if assessment.skipped is not None:
+        return assessment
+    backend, stats, _ = assessment.entry
+    value = score(backend=backend, request=request, stats=stats, options=options)
+    return assessment._replace(score=value)
+
+
 def choose(assessments: Sequence[Assessment], region: str | None) -> Entry | None:
     """The usable backend with the lowest score, from ``region`` when one there is usable."""
     best: Entry | None = None
@@ -204,14 +216,10 @@ def select(
     if forced is None and gates.budget_closed():
         raise gates.budget_error(None)
     assessments = assess(
-        entries,
-        request,
-        now,
-        exclude=exclude,
-        gates=gates,
-        score=score if forced is None else None,
-        options=options,
+        entries, request, now, exclude=exclude, gates=gates, score=None, options=options
     )
+    if forced is None and sum(a.skipped is None for a in assessments) > 1:
+        assessments = [_scored(a, score, request, options) for a in assessments]
     chosen = choose(assessments, request.region or options.region)
     if chosen is not None:
         return chosen
