@@ -176,7 +176,7 @@ def llama(session: nox.Session) -> None:
 def template(session: nox.Session) -> None:
     """Render plugin-template/ with cookiecutter, install it in a fresh venv, run its tests."""
     _install_core_and_plugins(session)
-    session.install("cookiecutter>=2.5", "build")
+    session.install("cookiecutter>=2.5", "build", "ruff")  # lints the rendered project
     _pytest(session, "tests/template")
 
 
