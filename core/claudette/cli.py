@@ -17,29 +17,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 from claudette._cli_exit import (
-    EXIT_BACKEND,
     EXIT_CODES,
-    EXIT_CONFIG,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_PLUGIN,
     EXIT_USAGE,
 )
 from claudette._cli_output import err
 
-__all__ = [
-    "EXIT_BACKEND",
-    "EXIT_CODES",
-    "EXIT_CONFIG",
-    "EXIT_ERROR",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_PLUGIN",
-    "EXIT_USAGE",
-    "build_parser",
-    "main",
-]
+__all__ = ["build_parser", "main"]
 
 _CONFIG_HELP = (
     "config file; default: $CLAUDETTE_CONFIG, ./claudette.toml, then "
