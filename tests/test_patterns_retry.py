@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import claudette.retry
 import pytest
 from claudette import (
@@ -164,3 +166,55 @@ def test_max_retries_from_config() -> None:
     config = parse_config({"backends": {"x": {"plugin": "p", "max_retries": 2}}, "router": {"max_retry_wait": 5}})
     assert config.backends[0].settings.max_retries == 2
     assert config.router.max_retry_wait == 5.0
+
+
+class OneStrike:
+    @hookimpl
+    def claudette_breaker_policy(self, backend: object) -> BreakerPolicy:
+        return BreakerPolicy(failure_threshold=1)
+
+
+def cheap_then_dear(cheap_settings: BackendSettings) -> tuple[FakeBackend, FakeBackend]:
+    """A cheap backend whose first call answers 500, and a dearer one that answers."""
+    from claudette.http import error_from_status
+
+    cheap = FakeBackend("cheap", cheap_settings, failures=[error_from_status("cheap", 500, "boom")])
+    dear = FakeBackend("dear", BackendSettings(model="m", cost_per_token=0.001))
+    return cheap, dear
+
+
+async def test_out_of_rate_limit_falls_back_at_once_without_sleeping_the_backoff() -> None:
+    # The docs' example: rpm=1 is spent by the failed call, so no retry can be made.
+    cheap, dear = cheap_then_dear(BackendSettings(model="m", max_retries=2, rpm=1))
+    router = make_router(cheap, dear)  # the default backoff (~0.5 s) and max_retry_wait
+    started = time.monotonic()
+    response = await router.route_request(req())
+    elapsed = time.monotonic() - started
+    assert response.backend_used == "dear"
+    assert (cheap.calls, dear.calls) == (1, 1)
+    assert router.counters.retries == 0
+    assert elapsed < 0.2  # the first backoff is at least 0.375 s
+
+
+async def test_a_breaker_that_opened_falls_back_at_once_without_sleeping_the_backoff() -> None:
+    cheap, dear = cheap_then_dear(BackendSettings(model="m", max_retries=2))
+    router = make_router(cheap, dear, plugins=[OneStrike()])
+    started = time.monotonic()
+    response = await router.route_request(req())
+    elapsed = time.monotonic() - started
+    assert response.backend_used == "dear"
+    assert router.breaker_status()["cheap"] == "open"
+    assert cheap.calls == 1
+    assert elapsed < 0.2
+
+
+async def test_a_retry_that_can_be_made_still_sleeps_its_backoff() -> None:
+    cheap, dear = cheap_then_dear(BackendSettings(model="m", max_retries=2, rpm=5))
+    router = make_router(cheap, dear)
+    started = time.monotonic()
+    response = await router.route_request(req())
+    elapsed = time.monotonic() - started
+    assert response.backend_used == "cheap"
+    assert cheap.calls == 2
+    assert router.counters.retries == 1
+    assert elapsed >= 0.375  # the first backoff: 0.5 s times a jitter factor of 0.75 .. 1

@@ -2,10 +2,12 @@
 
 Off unless a backend sets ``max_retries`` (see :mod:`claudette.retry` for why, and for the
 delays). Each failed attempt is recorded like any other, so the breaker sees every
-failure. A retry waits its backoff and happens only while the backend is still usable
-(breaker, cool-down, rate limit, budget) and its breaker lets the call through; one
-request sleeps at most ``RouterOptions.max_retry_wait`` seconds in all, across every
-backend it tries. Otherwise the last failure goes on to the fallback sequence.
+failure. Before sleeping a backoff, the retry must be possible: the breaker lets a call
+through, the rate limit and the budget have room, and any cool-down ends within the
+backoff; if not, the last failure goes on to the fallback sequence at once, without
+sleeping. After the backoff the backend must still be usable and its breaker must grant
+the call. One request sleeps at most ``RouterOptions.max_retry_wait`` seconds in all,
+across every backend it tries.
 """
 
 from __future__ import annotations
@@ -31,6 +33,24 @@ T = TypeVar("T")
 
 #: A cool-down ending this close after the backoff (the timer fired a hair early) is waited out.
 _COOLDOWN_SLACK = 0.05
+
+
+def _retry_refused(
+    entry: Entry, request: ClaudetteRequest, delay: float, gates: RequestGates
+) -> bool:
+    """Whether a retry after ``delay`` seconds could not be made, judged before sleeping.
+
+    The breaker must let a call through and the rate limit must have room now; a
+    cool-down must end within the backoff. When any of them refuses, sleeping the
+    backoff would only delay the fallback.
+    """
+    backend, stats, breaker = entry
+    now = time.monotonic()
+    if stats.cooldown_until > now + delay + _COOLDOWN_SLACK:
+        return True
+    if not breaker.allows_request():
+        return True
+    return gates.reason(backend, request, now) is not None
 
 
 class RetryBudget:
@@ -71,15 +91,15 @@ async def with_retries(
             if not error.retryable or retries >= max_retries:
                 raise
             delay = retry.backoff_delay(retries, error.retry_after)
-            if delay > budget.seconds_left:
+            if delay > budget.seconds_left or _retry_refused(entry, request, delay, gates):
                 raise
             budget.seconds_left -= delay
             await asyncio.sleep(delay)
             left = backend.stats.cooldown_until - time.monotonic()
             if 0 < left <= _COOLDOWN_SLACK:
                 await asyncio.sleep(left + 0.001)
-            now = time.monotonic()
-            if unusable_reason(entry, request, now, gates) is not None:
+            # Other requests may have changed the backend's state during the backoff.
+            if unusable_reason(entry, request, time.monotonic(), gates) is not None:
                 raise
             if not await entry.breaker.acquire():
                 raise
