@@ -191,3 +191,44 @@ def test_budget_config_rejects_an_unknown_period() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"router": {"budget": {"limit_eur": 1, "period": "fortnight"}}})
     assert "router.budget.period" in str(info.value)
+
+
+async def test_error_mode_error_carries_spent_limit_and_every_backends_reason() -> None:
+    # The docs: BudgetExceededError has spent_eur, limit_eur and the per-backend reasons.
+    p = FakeBackend(
+        "paid", BackendSettings(model="m", cost_per_token=0.00004, priority=1), usage=(1, 9)
+    )
+    router = capped(p, free(), limit_eur=0.0004, on_exhausted="error")
+    await router.route_request(q())  # costs exactly the cap
+    with pytest.raises(BudgetExceededError) as info:
+        await router.route_request(q(1))
+    assert info.value.spent_eur == pytest.approx(0.0004)
+    assert info.value.limit_eur == 0.0004
+    assert info.value.reasons["paid"].startswith("over budget")
+    assert "on_exhausted" in info.value.reasons["free"]
+
+
+async def test_error_mode_raises_when_no_paid_call_fits_although_a_free_backend_is_usable() -> None:
+    # Estimates (10 tokens) exceed the real cost (5 tokens): the cap is never reached
+    # exactly, but the budget no longer pays for a paid call.
+    p = FakeBackend(
+        "paid", BackendSettings(model="m", cost_per_token=PRICE, priority=1), usage=(1, 4)
+    )
+    f = free()
+    router = capped(p, f, limit_eur=0.01, on_exhausted="error")
+    await router.route_request(q())
+    assert router.stats()["patterns"]["budget"]["left_eur"] == pytest.approx(0.005)
+    with pytest.raises(BudgetExceededError) as info:
+        await router.route_request(q(1))
+    assert f.calls == 0
+    assert info.value.reasons["paid"].startswith("over budget")
+    assert router.explain(q(2))[0].chosen is False
+
+
+async def test_error_mode_leaves_a_free_backend_alone_while_a_paid_one_fits() -> None:
+    p, f = paid(priority=2), free()
+    f.settings = BackendSettings(model="m", priority=1)
+    router = capped(p, f, limit_eur=0.05, on_exhausted="error")
+    assert (await router.route_request(q())).backend_used == "free"
+    forced = req("x", backend="paid", options={"max_tokens": 9})
+    assert (await router.route_request(forced)).backend_used == "paid"

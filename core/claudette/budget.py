@@ -6,7 +6,9 @@ reservation is replaced by what it really cost. Reserving makes the cap hold und
 concurrency: many requests arriving at once cannot all spend the last euro.
 
 Past the cap, ``on_exhausted = "free_only"`` keeps only free backends (cost 0) usable and
-``"error"`` fails every request with :class:`~claudette.errors.BudgetExceededError`.
+``"error"`` fails every request with :class:`~claudette.errors.BudgetExceededError`; the
+error mode also fails a request as soon as the budget leaves it no paid backend, rather
+than moving it quietly to a free one.
 Periods are calendar periods in UTC: ``hour``, ``day``, ``week`` (from Monday), ``month``.
 """
 

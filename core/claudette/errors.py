@@ -215,8 +215,9 @@ class BudgetExceededError(NoBackendAvailableError):
     """The spending cap of the current period (``[router.budget]``) is reached.
 
     Raised when the budget leaves no backend the request may use: with
-    ``on_exhausted = "error"`` as soon as the cap is reached, with ``"free_only"`` when
-    no free backend (cost 0) is usable either.
+    ``on_exhausted = "error"`` as soon as the cap is reached or no paid backend fits what
+    is left (free backends notwithstanding), with ``"free_only"`` when no free backend
+    (cost 0) is usable either. ``reasons`` holds every backend's reason.
 
     :param spent_eur: what the period has spent (and reserved for calls under way).
     :param limit_eur: the cap.

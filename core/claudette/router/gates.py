@@ -14,11 +14,14 @@ share them). For one backend and one request, :class:`RequestGates` answers:
 
 The budget's skip reasons are :class:`OverBudget` values: selection that is left with no
 backend because of one raises :class:`~claudette.errors.BudgetExceededError`, so that a
-caller can tell a spent budget from an outage.
+caller can tell a spent budget from an outage. With ``on_exhausted = "error"``,
+:meth:`~RequestGates.budget_refusal` also refuses a request that only a free backend
+could take because the budget leaves no paid one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claudette.backend import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
@@ -113,6 +116,34 @@ class RequestGates:
         """True when the cap is reached and ``on_exhausted = "error"`` refuses every request."""
         ledger = self.ledger
         return ledger is not None and ledger.options.on_exhausted == "error" and ledger.exhausted()
+
+    def budget_refusal(
+        self,
+        verdicts: Iterable[tuple[BaseBackend, str | None]],
+        failures: Mapping[str, str] | None = None,
+    ) -> BudgetExceededError | None:
+        """The error of an unforced request that ``on_exhausted = "error"`` refuses, or None.
+
+        Error mode refuses once the cap is reached, and also once the budget leaves no
+        paid backend for the request (at least one is over budget, none is usable): the
+        spent budget is reported rather than worked around by a quiet switch to a free
+        backend, which is what ``free_only`` is for.
+
+        :param verdicts: every backend selection assessed, with its skip reason (None: usable).
+        :param failures: how the backends already tried for the request failed.
+        """
+        ledger = self.ledger
+        if ledger is None or ledger.options.on_exhausted != "error":
+            return None
+        verdicts = list(verdicts)
+        paid = [why for backend, why in verdicts if not backend.settings.is_free]
+        over = any(isinstance(why, OverBudget) for why in paid)
+        if not ledger.exhausted() and not (over and all(why is not None for why in paid)):
+            return None
+        refused = 'refused: the budget is spent and on_exhausted is "error"'
+        reasons = dict(failures or {})
+        reasons.update((backend.name, why or refused) for backend, why in verdicts)
+        return self.budget_error(reasons)
 
     def budget_error(self, reasons: dict[str, str] | None) -> BudgetExceededError:
         """The error for a request the budget leaves without a backend."""

@@ -208,16 +208,21 @@ def select(
 
     :param exclude: backends not to consider (already tried for this request).
     :param failures: how each tried backend failed, for the error's reasons.
-    :raises BudgetExceededError: when the budget leaves no backend.
+    :raises BudgetExceededError: when the budget leaves no backend, or (``on_exhausted =
+        "error"``) no paid one.
     :raises NoBackendAvailableError: when nothing else is usable; ``reasons`` holds every
         backend's skip reason and ``failures``.
     """
     forced = request.backend
-    if forced is None and gates.budget_closed():
-        raise gates.budget_error(None)
     assessments = assess(
         entries, request, now, exclude=exclude, gates=gates, score=None, options=options
     )
+    if forced is None:
+        refusal = gates.budget_refusal(
+            ((a.entry.backend, a.skipped) for a in assessments), failures
+        )
+        if refusal is not None:
+            raise refusal
     if forced is None and sum(a.skipped is None for a in assessments) > 1:
         assessments = [_scored(a, score, request, options) for a in assessments]
     chosen = choose(assessments, request.region or options.region)
@@ -262,7 +267,9 @@ def explain(
     """
     assessments = assess(entries, request, now, gates=gates, score=score, options=options)
     chosen = None
-    if request.backend is not None or not gates.budget_closed():
+    if request.backend is not None or (
+        gates.budget_refusal((a.entry.backend, a.skipped) for a in assessments) is None
+    ):
         chosen = choose(assessments, request.region or options.region)
     out: list[Candidate] = []
     for entry, value, skipped, _ in assessments:
