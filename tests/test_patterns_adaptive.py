@@ -158,3 +158,32 @@ def test_importing_claudette_does_not_load_the_pattern_modules() -> None:
 def test_weight_settings_are_validated() -> None:
     with pytest.raises(ValueError):
         BackendSettings(weight=0)
+
+
+def test_the_weight_under_pressure_rises_by_exactly_step() -> None:
+    # The docs: each weight under pressure rises by step and the others give way.
+    c, lat, a = weights(step=0.1).next_weights((0.4, 0.4, 0.2), seen(latency=8000))
+    assert lat == pytest.approx(0.5, abs=1e-4)
+    assert (c, a) == pytest.approx((0.4 - 0.1 * 2 / 3, 0.2 - 0.1 / 3), abs=1e-4)
+    assert c + lat + a == pytest.approx(1.0, abs=1e-4)
+
+
+def test_two_weights_under_pressure_each_rise_by_step() -> None:
+    c, lat, a = weights(step=0.1).next_weights((0.3, 0.3, 0.4), seen(latency=8000, cost=0.05))
+    assert (c, lat, a) == pytest.approx((0.4, 0.4, 0.2), abs=1e-4)
+
+
+def test_a_rise_stops_at_max_weight_and_a_weight_giving_way_at_min_weight() -> None:
+    w = weights(step=0.1, min_weight=0.05, max_weight=0.7)
+    assert w.next_weights((0.15, 0.65, 0.2), seen(latency=8000)) == pytest.approx(
+        (0.15 - 0.05 * 0.15 / 0.35, 0.7, 0.2 - 0.05 * 0.2 / 0.35), abs=1e-4
+    )
+    # availability can give only 0.01 before min_weight; cost gives the rest
+    assert w.next_weights((0.34, 0.6, 0.06), seen(latency=8000)) == pytest.approx(
+        (0.25, 0.7, 0.05), abs=1e-4
+    )
+
+
+def test_all_three_under_pressure_leave_the_weights_as_they_are() -> None:
+    pressed = seen(latency=8000, cost=0.05, failure_rate=0.5)
+    assert weights().next_weights((0.4, 0.4, 0.2), pressed) == (0.4, 0.4, 0.2)

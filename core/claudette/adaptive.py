@@ -5,14 +5,18 @@ its first request, or an explicit ``router.adapt_weights()`` from your own timer
 router looks at what happened since the last adaptation:
 
 - mean latency above ``latency_threshold_ms`` → the latency weight rises by ``step``;
-- mean cost per answer above ``cost_threshold_eur`` → the cost weight rises;
-- failure rate above ``failure_rate_threshold`` → the availability weight rises;
-- the other weights give way (the three are normalised to sum 1);
+- mean cost per answer above ``cost_threshold_eur`` → the cost weight rises by ``step``;
+- failure rate above ``failure_rate_threshold`` → the availability weight rises by ``step``;
+- the weights not under pressure give way: together they lose what the others gained,
+  each in proportion to its weight (0.4/0.4/0.2 with latency pressure and a step of
+  0.1 becomes 0.333/0.5/0.167);
 - when nothing is under pressure, every weight moves back towards its configured value
   by ``step / 2``; an interval without calls changes nothing.
 
-Each weight then stays within ``[min_weight, max_weight]`` and the three sum to 1. Never
-on the request path: selection only reads the current weights.
+Each weight stays within ``[min_weight, max_weight]`` and the three sum to 1: a rise
+stops at ``max_weight``, a weight giving way stops at ``min_weight`` (the rises shrink
+when the others cannot give enough), and when all three are under pressure none can
+rise. Never on the request path: selection only reads the current weights.
 """
 
 from __future__ import annotations
@@ -69,6 +73,46 @@ def _bounded(weights: list[float], low: float, high: float) -> Weights:
     return (c, lat, a)
 
 
+def _pressed(
+    current: Weights, pressure: tuple[bool, bool, bool], step: float, low: float, high: float
+) -> Weights:
+    """Each weight under pressure rises by ``step``; the others give the rise away.
+
+    A pressured weight rises by ``step``, or up to ``high``; the others give up the sum
+    of the rises in proportion to their weights, none below ``low`` (the others' share
+    goes to those above it). When the others cannot give that much, every rise shrinks
+    in proportion; when all three are under pressure, none can rise.
+    """
+    w = list(_bounded(list(current), low, high))  # a sane start: sums to 1, within bounds
+    down = [i for i, pushed in enumerate(pressure) if not pushed]
+    if not down:
+        return (w[0], w[1], w[2])
+    rises = [
+        max(0.0, min(x + step, high) - x) if pushed else 0.0
+        for x, pushed in zip(w, pressure, strict=True)
+    ]
+    total = sum(rises)
+    room = sum(max(0.0, w[j] - low) for j in down)
+    if total > room:
+        rises = [r * room / total for r in rises]
+        total = room
+    need = total
+    giving = [j for j in down if w[j] > low]
+    while need > 1e-12 and giving:
+        share = sum(w[j] for j in giving)
+        floored = [j for j in giving if w[j] - need * w[j] / share < low]
+        if not floored:
+            for j in giving:
+                w[j] -= need * w[j] / share
+            break
+        for j in floored:
+            need -= w[j] - low
+            w[j] = low
+        giving = [j for j in giving if j not in floored]
+    c, lat, a = (round(x + r, 4) for x, r in zip(w, rises, strict=True))
+    return (c, lat, a)
+
+
 class AdaptiveWeights:
     """Keeps the snapshot between adaptations and computes the next weights.
 
@@ -122,11 +166,11 @@ class AdaptiveWeights:
             seen.failure_rate > o.failure_rate_threshold,
         )
         if any(pressure):
-            # the pushed weights rise; normalising takes the difference from the others
-            out = [w + o.step if pushed else w for w, pushed in zip(current, pressure, strict=True)]
-        else:
-            half = o.step / 2
-            out = [w + min(max(base - w, -half), half) for w, base in zip(current, self.base, strict=True)]
+            return _pressed(current, pressure, o.step, o.min_weight, o.max_weight)
+        half = o.step / 2
+        out = [
+            w + min(max(base - w, -half), half) for w, base in zip(current, self.base, strict=True)
+        ]
         return _bounded(out, o.min_weight, o.max_weight)
 
     def adapt(self, router: BackendRouter) -> Weights:
