@@ -25,8 +25,8 @@ class RedisRateLimiter(RateLimiter):
 
     This process's own calls are counted exactly (a sliding minute, as in memory); the
     other processes' calls come from the shared per-minute counters, as of the last
-    refresh. So the budget may be overshot by what the others start within one refresh
-    interval; ``RedisStateStore.reserve`` is the strict, atomic alternative.
+    refresh. Each acquire is published at once, so the budget may be overshot by what
+    the others start within one refresh interval; ``RedisStateStore.reserve`` is the strict, atomic alternative.
 
     :param name: the backend it counts for.
     :param store: the store that publishes and refreshes the shared counts.
@@ -63,7 +63,7 @@ class RedisRateLimiter(RateLimiter):
         event = super().acquire(tokens, now)
         self._p_requests += 1
         self._p_tokens += tokens
-        self._sync.limiter_changed(self)
+        self._sync.limiter_changed(self, started=True)
         return event
 
     def settle(self, event: list[float], tokens: int) -> None:

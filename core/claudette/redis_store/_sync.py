@@ -4,7 +4,10 @@ The shared objects report their changes here as they happen (plain in-memory boo
 no I/O). Every ``refresh_interval`` seconds, or at once for a breaker change or a
 cool-down, the task sends the queued changes in one pipeline, then reads back each
 backend's shared state in a second one and hands it to the objects, which replace their
-local view with it (plus whatever was queued meanwhile).
+local view with it (plus whatever was queued meanwhile). A rate-limit acquire wakes the
+task to publish at once, without the read-back: the other processes then see the call
+at their next refresh, so within one refresh interval, however the rounds of the
+processes fall.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class Synchronizer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        # Whether the woken round must also refresh (a breaker change, a cool-down), or
+        # only publish (a rate-limit acquire).
+        self._refresh_now = False
         self._lock: asyncio.Lock | None = None
         self._ops: deque[_Op] = deque(maxlen=queue_size)
         self._dirty: set[RedisBackendStats] = set()
@@ -128,18 +134,26 @@ class Synchronizer:
     async def _run(self) -> None:
         wake = self._wake
         assert wake is not None
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.refresh_interval
         while not self._closed:
             # asyncio.wait, not wait_for: wait_for may swallow a cancellation on 3.10/3.11.
             waiter = asyncio.ensure_future(wake.wait())
             try:
-                await asyncio.wait({waiter}, timeout=self.refresh_interval)
+                await asyncio.wait({waiter}, timeout=max(0.0, due - loop.time()))
             finally:
                 waiter.cancel()
             wake.clear()
             if self._closed:
                 return
+            full = self._refresh_now or loop.time() >= due
+            self._refresh_now = False
             try:
-                await self.sync()
+                if full:
+                    await self.sync()
+                    due = loop.time() + self.refresh_interval
+                else:
+                    await self.publish()
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let the sync task die; the next round retries
@@ -158,6 +172,25 @@ class Synchronizer:
                     await self.link.client().ping()  # is it back? (even with nothing to send)
                 await self._flush()
                 await self.refresh()
+            except REDIS_ERRORS as exc:
+                self.link.failed(exc)
+                return False
+            self.link.answered()
+            return True
+
+    async def publish(self) -> bool:
+        """Publish pending changes now, without refreshing the local views.
+
+        :returns: whether Redis answered (False at once while it is known to be down: the
+            next full round checks whether it is back and publishes then).
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self.link.connected:
+                return False
+            try:
+                await self._flush()
             except REDIS_ERRORS as exc:
                 self.link.failed(exc)
                 return False
@@ -183,12 +216,20 @@ class Synchronizer:
         self._dirty.add(stats)
         self.ensure_started()
         if urgent and self._wake is not None:
+            self._refresh_now = True
             self._wake.set()
 
-    def limiter_changed(self, limiter: RedisRateLimiter) -> None:
-        """Queue ``limiter``'s usage for the next round."""
+    def limiter_changed(self, limiter: RedisRateLimiter, *, started: bool = False) -> None:
+        """Queue ``limiter``'s usage for the next round.
+
+        :param started: a call started (an acquire): publish it now, so that it reaches
+            the other processes within their next refresh. A settled usage waits for the
+            next round.
+        """
         self._dirty_limiters.add(limiter)
         self.ensure_started()
+        if started and self._wake is not None:
+            self._wake.set()
 
     def breaker_changed(self, breaker: RedisCircuitBreaker, kind: BreakerChange) -> int:
         """Queue one change of ``breaker`` and run a round now.
@@ -202,6 +243,7 @@ class Synchronizer:
         self._ops.append((kind, breaker, epoch_ms(), self._seq))
         self.ensure_started()
         if self._wake is not None:
+            self._refresh_now = True
             self._wake.set()
         return self._seq
 
