@@ -163,6 +163,37 @@ def test_no_headers_give_nothing() -> None:
     }
 
 
+def test_negative_counts_mean_unknown() -> None:
+    # Some OpenAI-compatible gateways send -1 when they do not know.
+    headers = {
+        "x-ratelimit-remaining-requests": "-1",
+        "x-ratelimit-remaining-tokens": "-1",
+        "x-ratelimit-reset-tokens": "0",
+    }
+    assert rate_limits_from_headers(headers)["remaining_requests"] is None
+    assert rate_limits_from_headers(headers)["remaining_tokens"] is None
+
+
+def test_anthropic_input_and_output_token_counts_stand_in_for_the_combined_one() -> None:
+    headers = {
+        "anthropic-ratelimit-input-tokens-remaining": "5000",
+        "anthropic-ratelimit-input-tokens-reset": "2026-01-01T00:00:10Z",
+        "anthropic-ratelimit-output-tokens-remaining": "0",
+        "anthropic-ratelimit-output-tokens-reset": "2026-01-01T00:00:40Z",
+    }
+    got = rate_limits_from_headers(headers, now=1767225600.0)
+    assert got == {"remaining_requests": None, "remaining_tokens": 0, "reset_s": 40.0}
+
+
+def test_a_response_without_rate_limit_headers_changes_nothing() -> None:
+    limiter = RateLimiter(rpm=10)
+    backend = FakeBackend("b")
+    backend.stats.rate_limits = limiter
+    backend.stats.update_rate_limits(remaining_requests=3, reset_s=30.0)
+    backend.stats.update_rate_limits(**rate_limits_from_headers({"content-type": "text/plain"}))
+    assert limiter.remaining()[0] == 3
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m", 3720.0), ("2.5", 2.5), ("soon", None)]
 )

@@ -171,12 +171,14 @@ def _reset_seconds(value: str, now: float) -> float | None:
 
 
 def _int(value: str | None) -> int | None:
+    """A remaining count; None when absent, not a number, or negative ("unknown")."""
     if value is None:
         return None
     try:
-        return int(float(value))
+        count = int(float(value))
     except ValueError:
         return None
+    return count if count >= 0 else None
 
 
 def rate_limits_from_headers(
@@ -185,9 +187,12 @@ def rate_limits_from_headers(
     """The keyword arguments of ``BackendStats.update_rate_limits`` from response headers.
 
     Reads OpenAI-style ``x-ratelimit-remaining-requests`` / ``-tokens`` and
-    ``x-ratelimit-reset-requests`` / ``-tokens``, and Anthropic-style
-    ``anthropic-ratelimit-requests-remaining`` / ``-reset``. Missing values are None;
-    the reset is the later of the requests and tokens resets.
+    ``x-ratelimit-reset-requests`` / ``-tokens`` (durations such as ``"6m0s"``), and
+    Anthropic-style ``anthropic-ratelimit-requests-remaining`` / ``-reset`` and
+    ``anthropic-ratelimit-tokens-remaining`` / ``-reset`` (RFC 3339 times); without the
+    latter, the smaller of Anthropic's ``input-tokens`` and ``output-tokens`` counts.
+    Missing values (and negative ones, which some gateways send for "unknown") are None;
+    the reset is the later of the requests and tokens resets, or the exhausted one's.
 
     :param headers: the response headers (any case-insensitive mapping, e.g. httpx's).
     :param now: the wall-clock time for absolute reset times (``time.time()`` by default).
@@ -204,6 +209,12 @@ def rate_limits_from_headers(
     if tokens is None:
         tokens = _int(lower.get("anthropic-ratelimit-tokens-remaining"))
         reset_tokens = lower.get("anthropic-ratelimit-tokens-reset")
+    if tokens is None:  # only the separate input and output token limits: the tighter one
+        for kind in ("input", "output"):
+            left = _int(lower.get(f"anthropic-ratelimit-{kind}-tokens-remaining"))
+            if left is not None and (tokens is None or left < tokens):
+                tokens = left
+                reset_tokens = lower.get(f"anthropic-ratelimit-{kind}-tokens-reset")
     r_req = _reset_seconds(reset_requests, wall) if reset_requests else None
     r_tok = _reset_seconds(reset_tokens, wall) if reset_tokens else None
     reset: float | None

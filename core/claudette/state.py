@@ -160,7 +160,11 @@ class BackendStats:
         :param remaining_requests: requests left in the provider's window.
         :param remaining_tokens: tokens left in the provider's window.
         :param reset_s: seconds until the provider's window resets.
+
+        A response without rate-limit headers (all three None) changes nothing.
         """
+        if remaining_requests is None and remaining_tokens is None and reset_s is None:
+            return
         now = time.monotonic()
         if reset_s is not None and reset_s > 0 and (remaining_requests == 0 or remaining_tokens == 0):
             self.start_cooldown(reset_s, now)

@@ -12,6 +12,7 @@ import httpx
 from claudette.backend import BaseBackend
 from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError
 from claudette.http import SSEDecoder, SSEEvent, drain, parse_json
+from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_claude._errors import translate_error, translate_exception
@@ -158,6 +159,7 @@ class ClaudeBackend(BaseBackend):
                 raw = await response.aread()
             if response.status_code != 200:
                 raise translate_error(self.name, response.status_code, raw, response.headers)
+            self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
             parsed = parse_message(parse_json(self.name, raw, status=response.status_code))
         except Exception as exc:
             error = translate_exception(self.name, exc, request_id=request_id)
@@ -187,6 +189,7 @@ class ClaudeBackend(BaseBackend):
                 if response.status_code != 200:
                     raw = await response.aread()
                     raise translate_error(self.name, response.status_code, raw, response.headers)
+                self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
                 ctype = response.headers.get("content-type", "")
                 if "text/event-stream" not in ctype:
                     if "json" not in ctype:

@@ -21,6 +21,7 @@ from claudette import (
     StreamChunk,
 )
 from claudette.http import NDJSONDecoder, parse_json
+from claudette.ratelimit import rate_limits_from_headers
 
 from claudette_backend_ollama._errors import translate_error
 from claudette_backend_ollama._host import DEFAULT_BASE_URL, resolve_base_url
@@ -155,6 +156,7 @@ class OllamaBackend(BaseBackend):
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         await self._raise_for_status(response, model)
+        self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
         latency_ms = (time.perf_counter() - started) * 1000.0
         obj = self._check_object(parse_json(self.name, response.content, status=200), model)
         if obj.get("done") is not True:
@@ -180,6 +182,7 @@ class OllamaBackend(BaseBackend):
                 "POST", self.url_for(f"{self.base_url}{CHAT_PATH}"), json=payload
             ) as response:
                 await self._raise_for_status(response, model)
+                self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
                 decoder = NDJSONDecoder(self.name)
 
                 def on_object(raw: Any) -> StreamChunk | None:

@@ -25,6 +25,7 @@ import httpx
 from claudette.backend import BaseBackend
 from claudette.errors import BackendError, ConfigProblem, ResponseFormatError
 from claudette.http import SSEDecoder, drain, error_from_exception, parse_json
+from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_openai.errors import REQUEST_ID_HEADER, error_from_event, error_from_response
@@ -211,6 +212,7 @@ class OpenAICompatibleBackend(BaseBackend):
         latency_ms = (time.perf_counter() - started) * 1000.0
         if reply.status_code >= 300:
             raise self.translate_error(reply.status_code, reply.content, reply.headers)
+        self.stats.update_rate_limits(**rate_limits_from_headers(reply.headers))
         try:
             data = json.loads(reply.content)
         except ValueError:  # UnicodeDecodeError is one too
@@ -291,6 +293,7 @@ class OpenAICompatibleBackend(BaseBackend):
                 if reply.status_code >= 300:
                     body = await reply.aread()
                     raise self.translate_error(reply.status_code, body, reply.headers)
+                self.stats.update_rate_limits(**rate_limits_from_headers(reply.headers))
                 state = _StreamState()
                 read = SSEDecoder().read
                 apply_event = self._apply_event
