@@ -181,6 +181,9 @@ def _int(value: str | None) -> int | None:
     return count if count >= 0 else None
 
 
+_NOTHING: dict[str, Any] = {"remaining_requests": None, "remaining_tokens": None, "reset_s": None}
+
+
 def rate_limits_from_headers(
     headers: Mapping[str, str], now: float | None = None
 ) -> dict[str, Any]:
@@ -197,7 +200,17 @@ def rate_limits_from_headers(
     :param headers: the response headers (any case-insensitive mapping, e.g. httpx's).
     :param now: the wall-clock time for absolute reset times (``time.time()`` by default).
     """
-    lower = {k.lower(): v for k, v in headers.items()}
+    raw = getattr(headers, "raw", None)
+    if isinstance(raw, list):  # httpx.Headers: its byte pairs are much cheaper to scan
+        lower = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in raw
+            if b"ratelimit" in k.lower()
+        }
+    else:
+        lower = {k.lower(): v for k, v in headers.items() if "ratelimit" in k.lower()}
+    if not lower:
+        return dict(_NOTHING)
     wall = time.time() if now is None else now
     requests = _int(lower.get("x-ratelimit-remaining-requests"))
     tokens = _int(lower.get("x-ratelimit-remaining-tokens"))
