@@ -138,7 +138,7 @@ class RequestGates:
         verdicts = list(verdicts)
         paid = [why for backend, why in verdicts if not backend.settings.is_free]
         over = any(isinstance(why, OverBudget) for why in paid)
-        if not ledger.exhausted() and not (over and all(why is not None for why in paid)):
+        if not self.budget_closed() and not (over and all(why is not None for why in paid)):
             return None
         refused = 'refused: the budget is spent and on_exhausted is "error"'
         reasons = dict(failures or {})

@@ -217,7 +217,7 @@ def select(
     assessments = assess(
         entries, request, now, exclude=exclude, gates=gates, score=None, options=options
     )
-    if forced is None:
+    if forced is None and gates.ledger is not None:
         refusal = gates.budget_refusal(
             ((a.entry.backend, a.skipped) for a in assessments), failures
         )
