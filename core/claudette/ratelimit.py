@@ -200,15 +200,7 @@ def rate_limits_from_headers(
     :param headers: the response headers (any case-insensitive mapping, e.g. httpx's).
     :param now: the wall-clock time for absolute reset times (``time.time()`` by default).
     """
-    raw = getattr(headers, "raw", None)
-    if isinstance(raw, list):  # httpx.Headers: its byte pairs are much cheaper to scan
-        lower = {
-            k.decode("latin-1").lower(): v.decode("latin-1")
-            for k, v in raw
-            if b"ratelimit" in k.lower()
-        }
-    else:
-        lower = {k.lower(): v for k, v in headers.items() if "ratelimit" in k.lower()}
+    lower = {k.lower(): v for k, v in headers.items() if "ratelimit" in k.lower()}
     if not lower:
         return dict(_NOTHING)
     wall = time.time() if now is None else now
