@@ -218,3 +218,21 @@ async def test_a_retry_that_can_be_made_still_sleeps_its_backoff() -> None:
     assert cheap.calls == 2
     assert router.counters.retries == 1
     assert elapsed >= 0.375  # the first backoff: 0.5 s times a jitter factor of 0.75 .. 1
+
+
+async def test_at_the_default_breaker_policy_an_opening_breaker_falls_back_at_once() -> None:
+    # Bring the default breaker one failure short of opening; the request's failed call
+    # opens it, so the retry cannot be made and the router falls back without sleeping.
+    cheap, dear = cheap_then_dear(BackendSettings(model="m", max_retries=2))
+    router = make_router(cheap, dear)
+    breaker = router.breaker("cheap")
+    for _ in range(BreakerPolicy().failure_threshold - 1):
+        breaker.record_failure()
+    assert router.breaker_status()["cheap"] == "closed"
+    started = time.monotonic()
+    response = await router.route_request(req())
+    elapsed = time.monotonic() - started
+    assert response.backend_used == "dear"
+    assert router.breaker_status()["cheap"] == "open"
+    assert (cheap.calls, router.counters.retries) == (1, 0)
+    assert elapsed < 0.2  # the first backoff is at least 0.375 s
