@@ -12,7 +12,15 @@ from typing import Any
 from claudette.hookspecs import hookimpl
 from claudette.types import BreakerPolicy
 
-__all__ = ["PolicyPlugin", "TransitionLog", "fault_plan", "open_fds", "unit_random", "write_report"]
+__all__ = [
+    "PolicyPlugin",
+    "TransitionLog",
+    "client_sockets",
+    "fault_plan",
+    "open_fds",
+    "unit_random",
+    "write_report",
+]
 
 
 class PolicyPlugin:
@@ -67,6 +75,35 @@ def fault_plan(seed: int, backend: str, rates: Mapping[str, float]) -> Callable[
 def open_fds() -> int:
     """File descriptors open in this process now."""
     return len(os.listdir("/proc/self/fd"))
+
+
+def client_sockets(ports: set[int]) -> list[str]:
+    """This process's TCP sockets whose peer listens on one of ``ports``, as ``"port state"``.
+
+    The emulators run in this process too, so a plain descriptor count also sees the server
+    ends of connections, which an emulator closes on its own schedule; a socket whose *remote*
+    port is an emulator's is a connection the client side still holds.
+    """
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed between listing and reading
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    held = []
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if fields[9] in inodes and remote_port in ports:
+                held.append(f"{remote_port} {fields[3]}")
+    return held
 
 
 def write_report(section: str, data: Any) -> None:
