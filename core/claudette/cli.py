@@ -4,6 +4,7 @@
     claudette backends                each backend's health, breaker, latency and price
     claudette config check [PATH]     validate a config file, printing every problem
     claudette ask "PROMPT"            route one request (config file or auto-detection)
+    claudette serve                   an OpenAI-compatible HTTP gateway in front of the router
 
 Results go to stdout, diagnostics to stderr, and the exit code says what happened
 (see :data:`EXIT_CODES`). Heavy modules are imported inside the commands, so ``--help``
@@ -63,6 +64,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {value}")
     return value
 
 
@@ -195,6 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(WEIGHT_PRESETS),
         help=_preset_help(),
     )
+
+    p = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="serve an OpenAI-compatible HTTP API through the router",
+        description="Serve OpenAI's Chat Completions API (POST /v1/chat/completions, "
+        "GET /v1/models, /health, /metrics) through the router, until SIGTERM or SIGINT. "
+        "The [server] table of the config sets the defaults of these options, and api_keys. "
+        "Needs `pip install 'claudette-core[server]'`.",
+    )
+    p.add_argument("--config", "-c", metavar="PATH", help=_CONFIG_HELP)
+    p.add_argument("--host", metavar="ADDRESS", help="the address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", "-p", type=_port, metavar="PORT", help="the TCP port (default 8080)")
+    p.add_argument("--workers", "-w", type=_positive_int, metavar="N", help="worker processes (default 1)")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen on a non-loopback address without API keys (anyone reaching it may use it)",
+    )
     return parser
 
 
@@ -228,6 +258,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from claudette._cli_info import cmd_config_check as command
     elif args.command == "ask":
         from claudette._cli_ask import cmd_ask as command
+    elif args.command == "serve":
+        from claudette._cli_serve import cmd_serve as command
     else:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -4,6 +4,9 @@
     preset = "balanced"            # or cost_weight / latency_weight / availability_weight
     max_attempts = 3
 
+    [server]                       # claudette serve: host, port, workers, api_keys ...
+    port = 8080
+
     [backends.local-a]             # the backend's name in the router
     plugin = "qwen"                # the plugin that provides it
     base_url = "http://127.0.0.1:8080/v1"
@@ -28,6 +31,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from claudette.errors import ConfigError, ConfigProblem
+from claudette.gateway.options import ServerOptions
 from claudette.types import WEIGHT_PRESETS, BackendSettings, RouterOptions, preset_weights
 
 if sys.version_info >= (3, 11):
@@ -45,7 +49,7 @@ __all__ = [
 ]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_TOP_KEYS = {"router", "backends", "state"}
+_TOP_KEYS = {"router", "backends", "state", "server"}
 
 
 @attrs.frozen
@@ -70,12 +74,14 @@ class ClaudetteConfig:
     :param backends: the backends, in file order.
     :param state: the ``[state]`` table (e.g. ``url = "redis://..."``), raw.
     :param source: the file it came from, if any.
+    :param server: the ``[server]`` table, for ``claudette serve``.
     """
 
     router: RouterOptions = attrs.field(factory=RouterOptions)
     backends: tuple[BackendConfig, ...] = ()
     state: Mapping[str, Any] = attrs.field(factory=dict)
     source: str | None = None
+    server: ServerOptions = attrs.field(factory=ServerOptions)
 
 
 def _strict_converter() -> cattrs.Converter:
@@ -215,7 +221,7 @@ def parse_config(
     if not isinstance(data, Mapping):
         raise ConfigError([ConfigProblem("", "expected a table at the top level")], source)
     for key in sorted(set(data) - _TOP_KEYS):
-        problems.append(ConfigProblem(key, "unknown top-level table (expected router, backends, state)"))
+        problems.append(ConfigProblem(key, "unknown top-level table (expected router, backends, state, server)"))
     data = _interpolate(dict(data), "", problems, env)
     router = _router_options(data.get("router"), problems)
     backends: list[BackendConfig] = []
@@ -242,9 +248,12 @@ def parse_config(
     if not isinstance(state, dict):
         problems.append(ConfigProblem("state", f"expected a table, got {type(state).__name__}"))
         state = {}
+    server = ServerOptions()
+    if data.get("server") is not None:
+        server = _structure(ServerOptions, data["server"], "server", problems) or server
     if problems:
         raise ConfigError(problems, source)
-    return ClaudetteConfig(router, tuple(backends), state, source)
+    return ClaudetteConfig(router, tuple(backends), state, source, server)
 
 
 def load_config(path: str | os.PathLike[str]) -> ClaudetteConfig:

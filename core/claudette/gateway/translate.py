@@ -1,0 +1,308 @@
+"""OpenAI Chat Completions ↔ claudette: the gateway's one translation layer.
+
+- :func:`parse_chat_request`: an OpenAI request body → :class:`ChatCall` (a
+  :class:`~claudette.types.ClaudetteRequest` and how to answer), or a 400/404
+  :class:`~claudette.gateway.errors.GatewayError` naming the field at fault;
+- :func:`completion_body`: a :class:`~claudette.types.ClaudetteResponse` → a
+  ``chat.completion`` object;
+- :class:`ChunkWriter`: :class:`~claudette.types.StreamChunk` → ``chat.completion.chunk``
+  SSE events, the usage chunk and ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import attrs
+
+from claudette.errors import RequestValidationError
+from claudette.gateway.errors import GatewayError
+from claudette.types import ClaudetteRequest, ClaudetteResponse, GenerationOptions, Message
+
+__all__ = [
+    "AUTO_MODEL",
+    "ChatCall",
+    "ChunkWriter",
+    "completion_body",
+    "parse_chat_request",
+    "usage_body",
+]
+
+#: The model name that lets the router choose the backend.
+AUTO_MODEL = "auto"
+#: Request fields that change nothing in the answer; accepted and not passed on.
+_IGNORED = frozenset({"user", "store", "metadata", "service_tier"})
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+@attrs.frozen
+class ChatCall:
+    """A parsed Chat Completions request.
+
+    :param request: what the router is asked.
+    :param stream: answer with server-sent events.
+    :param include_usage: add the usage chunk before ``[DONE]`` (``stream_options``).
+    """
+
+    request: ClaudetteRequest
+    stream: bool = False
+    include_usage: bool = False
+
+
+def _invalid(message: str, param: str | None) -> GatewayError:
+    return GatewayError(400, message, param=param)
+
+
+def _text_of(content: Any, param: str) -> str:
+    """A message's content as text: a string or a list of text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for j, part in enumerate(content):
+            where = f"{param}[{j}]"
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise _invalid(f"{where} must be an object with a 'type'", where)
+            if part["type"] != "text":
+                raise _invalid(f"{where}: content parts of type {part['type']!r} are not supported", where)
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise _invalid(f"{where}.text must be a string", f"{where}.text")
+            texts.append(text)
+        return "".join(texts)
+    raise _invalid(f"{param} must be a string or a list of content parts", param)
+
+
+def _messages(value: Any) -> tuple[Message, ...]:
+    if value is None:
+        raise _invalid("'messages' is a required property", "messages")
+    if not isinstance(value, list) or not value:
+        raise _invalid("'messages' must be a non-empty array", "messages")
+    out: list[Message] = []
+    for i, item in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(item, dict):
+            raise _invalid(f"{where} must be an object", where)
+        role = item.get("role")
+        if not isinstance(role, str):
+            raise _invalid(f"{where}.role is a required string", f"{where}.role")
+        mapped = _ROLES.get(role)
+        if mapped is None:
+            raise _invalid(
+                f"{where}.role must be one of {sorted(_ROLES)}, got {role!r}", f"{where}.role"
+            )
+        if "content" not in item:
+            raise _invalid(f"{where}.content is required", f"{where}.content")
+        text = _text_of(item["content"], f"{where}.content")
+        try:
+            out.append(Message(mapped, text))
+        except RequestValidationError as exc:
+            raise _invalid(f"{where}: {exc}", f"{where}.content") from None
+    return tuple(out)
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _invalid(f"'{name}' must be a whole number >= 1", name)
+        return value
+    return None
+
+
+def _temperature(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
+        raise _invalid("'temperature' must be a number from 0 to 2", "temperature")
+    return float(value)
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(s, str) for s in value) and len(value) <= 4:
+        return tuple(value)
+    raise _invalid("'stop' must be a string or an array of at most 4 strings", "stop")
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _invalid(f"'{name}' must be true or false", name)
+    return value
+
+
+def parse_chat_request(body: Any, backends: Collection[str]) -> ChatCall:
+    """An OpenAI Chat Completions request body (decoded JSON) → a :class:`ChatCall`.
+
+    ``model`` is ``"auto"`` (the router chooses) or the name of one of ``backends``
+    (that backend is forced).
+
+    :raises GatewayError: 400 naming the field at fault; 404 ``model_not_found``.
+    """
+    if not isinstance(body, dict):
+        raise _invalid("the request body must be a JSON object", None)
+    model = body.get("model")
+    if model is None:
+        raise _invalid("'model' is a required property", "model")
+    if not isinstance(model, str):
+        raise _invalid("'model' must be a string", "model")
+    messages = _messages(body.get("messages"))
+    known = {
+        "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+        "temperature", "stop", "n",
+    }
+    for name in body:
+        if name in known or name in _IGNORED:
+            continue
+        raise _invalid(f"Unrecognized request argument supplied: {name}", name)
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise _invalid("'n' must be 1: the gateway returns one choice", "n")
+    stream = _flag(body, "stream")
+    include_usage = False
+    stream_options = body.get("stream_options")
+    if stream_options is not None:
+        if not isinstance(stream_options, dict):
+            raise _invalid("'stream_options' must be an object", "stream_options")
+        if not stream:
+            raise _invalid("'stream_options' is only allowed when 'stream' is true", "stream_options")
+        include_usage = _flag(stream_options, "include_usage")
+    generation: dict[str, Any] = {
+        "max_tokens": _max_tokens(body),
+        "temperature": _temperature(body.get("temperature")),
+        "stop": _stop(body.get("stop")),
+    }
+    options = GenerationOptions(**generation)
+    if model != AUTO_MODEL and model not in backends:
+        raise GatewayError(
+            404,
+            f"The model '{model}' does not exist: use 'auto' or one of the configured backends "
+            f"({', '.join(sorted(backends)) or 'none'})",
+            param="model",
+            code="model_not_found",
+        )
+    try:
+        request = ClaudetteRequest(
+            messages=messages,
+            options=options,
+            backend=None if model == AUTO_MODEL else model,
+            stream=stream,
+        )
+    except RequestValidationError as exc:
+        raise _invalid(str(exc), "messages") from None
+    return ChatCall(request, stream, include_usage)
+
+
+def new_completion_id() -> str:
+    """A fresh ``chatcmpl-...`` id."""
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def usage_body(response: ClaudetteResponse) -> dict[str, int]:
+    """OpenAI's ``usage`` object for ``response``."""
+    return {
+        "prompt_tokens": response.tokens_input,
+        "completion_tokens": response.tokens_output,
+        "total_tokens": response.tokens_input + response.tokens_output,
+    }
+
+
+def completion_body(response: ClaudetteResponse, completion_id: str, created: int) -> dict[str, Any]:
+    """A ``chat.completion`` object for ``response``."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": response.model or response.backend_used,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": response.content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": response.finish_reason or "stop",
+            }
+        ],
+        "usage": usage_body(response),
+        "system_fingerprint": None,
+    }
+
+
+def _event(data: Mapping[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+#: The last event of every stream.
+DONE = b"data: [DONE]\n\n"
+
+
+class ChunkWriter:
+    """Writes one stream's ``chat.completion.chunk`` events.
+
+    :param model: the model named in the chunks until the final one says which answered.
+    :param include_usage: write the usage chunk (``choices: []``) before ``[DONE]``.
+    """
+
+    def __init__(self, model: str, *, include_usage: bool) -> None:
+        self.id = new_completion_id()
+        self.created = int(time.time())
+        self.model = model
+        self.include_usage = include_usage
+
+    def _chunk(self, delta: Mapping[str, Any], finish_reason: str | None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+
+    def first(self, text: str) -> bytes:
+        """The first event: the assistant role and the first text."""
+        return _event(self._chunk({"role": "assistant", "content": text}, None))
+
+    def text(self, text: str) -> bytes:
+        """An event carrying more text."""
+        return _event(self._chunk({"content": text}, None))
+
+    def final(self, response: ClaudetteResponse) -> bytes:
+        """The closing events: the finish reason, the usage chunk if asked for, ``[DONE]``."""
+        if response.model:
+            self.model = response.model
+        out = [_event(self._chunk({}, response.finish_reason or "stop"))]
+        if self.include_usage:
+            out.append(
+                _event(
+                    {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "system_fingerprint": None,
+                        "choices": [],
+                        "usage": usage_body(response),
+                    }
+                )
+            )
+        out.append(DONE)
+        return b"".join(out)
+
+    @staticmethod
+    def error(error: GatewayError) -> bytes:
+        """An error event for a stream that failed after it began (OpenAI's SDKs raise it)."""
+        return _event(error.body())

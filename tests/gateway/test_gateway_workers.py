@@ -1,0 +1,98 @@
+"""Two gateway workers on a real Redis share one breaker.
+
+A backend failing through one worker opens the breaker for both: the other worker keeps it
+out without failing a single request on it itself. At the default breaker policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from _gateway import claude_backend, openai_backend
+from claudette_backend_openai.testing import ChatFault
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "redis"))
+
+from _redis_server import RedisServer
+
+redis = pytest.importorskip("redis")
+FAILURE_THRESHOLD = 5  # BreakerPolicy's default
+HELLO = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hello workers"}]})
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("CLAUDETTE_REDIS_URL")
+    if url:
+        yield url
+        return
+    if not RedisServer.available():
+        pytest.fail("no $CLAUDETTE_REDIS_URL and no redis-server binary: nox -s gateway needs one")
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _connections_by_worker(gateway, wanted: int = 2, tries: int = 40) -> dict[int, httpx.Client]:
+    """One kept-alive connection to each worker (a TCP connection stays with one worker)."""
+    found: dict[int, httpx.Client] = {}
+    spare: list[httpx.Client] = []
+    for _ in range(tries):
+        client = httpx.Client(base_url=gateway.url, limits=httpx.Limits(max_connections=1), timeout=30.0)
+        pid = client.get("/health").json()["worker"]
+        if pid in found:
+            spare.append(client)
+        else:
+            found[pid] = client
+        if len(found) == wanted:
+            break
+    for client in spare:
+        client.close()
+    assert len(found) == wanted, f"only workers {sorted(found)} answered"
+    return found
+
+
+def test_a_failure_seen_through_one_worker_keeps_the_backend_out_for_the_other(
+    start_gateway, openai_emulator, claude_emulator, redis_url
+):
+    namespace = f"gateway-test-{uuid.uuid4().hex[:10]}"
+    gateway = start_gateway(
+        {
+            "state": {"url": redis_url, "namespace": namespace},
+            "backends.openai": openai_backend(openai_emulator.base_url),
+            "backends.claude": claude_backend(claude_emulator.url),
+        },
+        "--workers",
+        "2",
+    )
+    first, second = _connections_by_worker(gateway).values()
+    try:
+        openai_emulator.fail_always(ChatFault.server_error())
+        for _ in range(FAILURE_THRESHOLD):  # all through the first worker
+            response = first.post("/v1/chat/completions", content=HELLO)
+            assert response.status_code == 200 and response.headers["x-claudette-backend"] == "claude"
+        assert openai_emulator.chat_count == FAILURE_THRESHOLD
+        time.sleep(1.5)  # a few refresh rounds of the store (0.5 s each by default)
+        for _ in range(10):  # the second worker never failed on openai itself
+            response = second.post("/v1/chat/completions", content=HELLO)
+            assert response.status_code == 200 and response.headers["x-claudette-backend"] == "claude"
+        assert openai_emulator.chat_count == FAILURE_THRESHOLD
+    finally:
+        first.close()
+        second.close()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{namespace}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    assert gateway.stop() == 0
