@@ -318,7 +318,12 @@ class BackendSettings:
     :param api_key_env: environment variable to read the key from when ``api_key`` is unset.
     :param max_tokens: default most tokens to generate.
     :param temperature: default sampling temperature.
-    :param timeout: seconds one attempt may take in all (connect, send, read).
+    :param timeout: seconds one attempt may take in all (connect, send, read); for a
+        stream, the seconds until its first meaningful event.
+    :param stream_timeout: seconds a stream attempt may spend waiting on the provider in
+        all (default 600, the official OpenAI and Anthropic clients' own total timeout).
+    :param stream_idle_timeout: seconds a stream may go without a meaningful event once one
+        arrived; keep-alives (SSE comments, Anthropic's ``ping``) do not count as one.
     :param connect_timeout: seconds to establish a connection.
     :param backend_type: ``cloud`` or ``self_hosted``.
     :param region: where the backend runs, for region-aware routing.
@@ -345,6 +350,8 @@ class BackendSettings:
     max_tokens: int | None = attrs.field(default=None, validator=_positive)
     temperature: float | None = attrs.field(default=None, validator=_non_negative)
     timeout: float = attrs.field(default=60.0, validator=_positive)
+    stream_timeout: float = attrs.field(default=600.0, validator=_positive)
+    stream_idle_timeout: float = attrs.field(default=30.0, validator=_positive)
     connect_timeout: float = attrs.field(default=5.0, validator=_positive)
     backend_type: BackendType | None = attrs.field(
         default=None,

@@ -216,7 +216,8 @@ async def test_silent_server_times_out(emulator: OllamaEmulator, make_backend: M
     error = await _error_of(make_backend(timeout=0.3))
     assert isinstance(error, BackendTimeoutError)
     assert error.retryable is True
-    assert "read timeout" in error.message
+    # httpx's read timeout and the call's deadline are both 0.3 s: either may end it.
+    assert "read timeout" in error.message or "no answer within 0.3s" in error.message
     assert time.monotonic() - started < 3.0
 
 

@@ -96,7 +96,7 @@ async def test_stream_without_metrics_reports_zero_usage(
 ) -> None:
     claudette_loopback_server.script(
         Reply.stream(
-            ['{"model":"m","message":{"role":"assistant","content":""},"done":true}\n'],
+            ['{"model":"m","message":{"role":"assistant","content":"Hi"},"done":true}\n'],
             "application/x-ndjson",
         )
     )

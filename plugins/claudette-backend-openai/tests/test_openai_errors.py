@@ -16,6 +16,7 @@ from claudette.errors import (
     QuotaExceededError,
     RateLimitError,
     ResponseFormatError,
+    StreamInterruptedError,
 )
 from claudette.testing import LoopbackServer, Reply
 
@@ -266,14 +267,15 @@ async def test_connection_reset_is_unavailable(
     assert (type(error), error.retryable) == (BackendUnavailableError, True)
 
 
-async def test_hang_is_a_read_timeout(
+async def test_hang_is_a_timeout(
     emulator: OpenAIEmulator, make_backend: Callable[..., OpenAIBackend]
 ) -> None:
     backend = make_backend(emulator.base_url, timeout=0.3)
     emulator.script(ChatFault.hang(3))
     error = await _send_error(backend)
     assert (type(error), error.retryable) == (BackendTimeoutError, True)
-    assert "read timeout" in error.message
+    # httpx's read timeout and the call's deadline are both 0.3 s: either may end it.
+    assert "read timeout" in error.message or "no answer within 0.3s" in error.message
 
 
 async def test_slow_reply_within_the_timeout_succeeds(
@@ -396,12 +398,10 @@ async def test_odd_stream_events_never_leak_python_errors(
 ) -> None:
     claudette_loopback_server.script(Reply.stream([f"data: {event}\n\n", "data: [DONE]\n\n"]))
     backend = make_backend(f"{claudette_loopback_server.url}/v1")
-    try:
-        chunks = [c async for c in backend.stream(REQUEST)]
-    except BackendError as error:
-        assert type(error) is ResponseFormatError
-    else:
-        assert chunks[-1].response is not None and chunks[-1].response.content == ""
+    with pytest.raises(BackendError) as caught:
+        _ = [c async for c in backend.stream(REQUEST)]
+    # Malformed, or (an ignored odd shape) no content and no finish reason: never a success.
+    assert type(caught.value) in (ResponseFormatError, StreamInterruptedError)
 
 
 async def test_stream_read_timeout(

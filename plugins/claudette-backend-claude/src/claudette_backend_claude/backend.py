@@ -10,7 +10,8 @@ from typing import Any, ClassVar, cast
 
 import httpx
 from claudette.backend import BaseBackend
-from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError
+from claudette.deadlines import CallDeadline, StreamClock
+from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError, StreamInterruptedError
 from claudette.http import SSEDecoder, SSEEvent, drain, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
@@ -151,12 +152,12 @@ class ClaudeBackend(BaseBackend):
         started = time.perf_counter()
         request_id: str | None = None
         try:
-            async with self.client.stream(
+            async with CallDeadline(self.name, self.settings.timeout), self.client.stream(
                 "POST", self._url("/v1/messages"), json=body, headers=self._headers()
             ) as response:
                 # Headers first, so that a body cut off half-way still names its request id.
                 request_id = response.headers.get("request-id")
-                raw = await response.aread()
+                raw = await response.aread()  # within the deadline, a dripping body too
             if response.status_code != 200:
                 raise translate_error(self.name, response.status_code, raw, response.headers)
             self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
@@ -172,8 +173,12 @@ class ClaudeBackend(BaseBackend):
     async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
         """Stream the answer: one chunk per text delta, then a final chunk with the response.
 
-        ``ping`` and unknown events are ignored; an ``error`` event raises the matching
-        error; a stream that ends without ``message_stop`` raises ``ResponseFormatError``.
+        ``ping`` and unknown events are ignored (a ``ping`` does not count as progress on
+        the stream's :class:`~claudette.deadlines.StreamClock`); an ``error`` event raises
+        the matching error; a stream that ends without ``message_stop`` raises
+        ``ResponseFormatError``, one that stops with no text and no stop reason
+        ``StreamInterruptedError``. After ``message_stop`` the answer is complete, whatever
+        the connection does next.
         """
         body = self._body(request, stream=True)
         started = time.perf_counter()
@@ -210,13 +215,16 @@ class ClaudeBackend(BaseBackend):
                     return
                 state = StreamState()
                 decoder = SSEDecoder()
+                clock = StreamClock(self.name, self.settings)
                 on_event = self._on_event
                 headers = response.headers
                 # The body is read as text and split into events by the decoder (no step per
                 # line); aclosing() closes the text iterator if the loop stops early.
                 async with aclosing(cast("AsyncGenerator[str, None]", response.aiter_text())) as texts:
-                    while (events := await decoder.read(texts)) is not None:
+                    while (events := await clock.wait(decoder.read(texts))) is not None:
                         for event in events:
+                            if event.event != "ping":
+                                clock.progressed()
                             text = on_event(state, event, headers)
                             if text:
                                 yield StreamChunk(text, self.name)
@@ -228,6 +236,14 @@ class ClaudeBackend(BaseBackend):
                 if not state.stopped:
                     raise ResponseFormatError(
                         "the event stream ended without message_stop", self.name, True, 200,
+                        request_id=request_id,
+                    )
+                if not state.parts and state.stop_reason is None:
+                    raise StreamInterruptedError(
+                        "the event stream stopped with no text and no stop reason",
+                        self.name,
+                        True,
+                        200,
                         request_id=request_id,
                     )
                 latency_ms = (time.perf_counter() - started) * 1000.0

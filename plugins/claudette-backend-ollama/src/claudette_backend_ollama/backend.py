@@ -20,7 +20,9 @@ from claudette import (
     ResponseFormatError,
     StreamChunk,
 )
-from claudette.http import NDJSONDecoder, parse_json
+from claudette.deadlines import CallDeadline, StreamClock
+from claudette.errors import StreamInterruptedError
+from claudette.http import NDJSONDecoder, drain, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 
 from claudette_backend_ollama._errors import translate_error
@@ -152,7 +154,10 @@ class OllamaBackend(BaseBackend):
         model = payload["model"]
         started = time.perf_counter()
         try:
-            response = await self.client.post(self.url_for(f"{self.base_url}{CHAT_PATH}"), json=payload)
+            async with CallDeadline(self.name, self.settings.timeout):  # a dripping body too
+                response = await self.client.post(
+                    self.url_for(f"{self.base_url}{CHAT_PATH}"), json=payload
+                )
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         await self._raise_for_status(response, model)
@@ -169,8 +174,11 @@ class OllamaBackend(BaseBackend):
         """Post ``/api/chat`` with ``stream: true`` and yield its NDJSON deltas.
 
         The last chunk carries the :class:`ClaudetteResponse` built from the ``done: true``
-        line. An ``{"error": ...}`` line, a broken connection or a stream that ends without
-        ``done: true`` raise a :class:`~claudette.BackendError`.
+        line; the answer is complete then, whatever the connection does next (what follows
+        is drained for a moment, so that the connection can be reused). An ``{"error": ...}``
+        line, a broken connection, a stream that ends without ``done: true`` or one that
+        runs out of its :class:`~claudette.deadlines.StreamClock` raise a
+        :class:`~claudette.BackendError`.
         """
         payload = chat_payload(request, self.settings, stream=True)
         model = payload["model"]
@@ -184,6 +192,7 @@ class OllamaBackend(BaseBackend):
                 await self._raise_for_status(response, model)
                 self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
                 decoder = NDJSONDecoder(self.name)
+                clock = StreamClock(self.name, self.settings)
 
                 def on_object(raw: Any) -> StreamChunk | None:
                     """The chunk for one line: a delta, or the final one (``done: true``)."""
@@ -200,20 +209,23 @@ class OllamaBackend(BaseBackend):
                     return StreamChunk(delta, self.name)
 
                 # The body is read as text and split into lines by the decoder (no step per
-                # line), to its end so that the connection is reused; aclosing() closes the
-                # text iterator if the loop stops early.
+                # line); aclosing() closes the text iterator if the loop stops early. Blank
+                # lines (keep-alives) complete no object and do not count as progress.
                 async with aclosing(cast("AsyncGenerator[str, None]", response.aiter_text())) as texts:
-                    while (objects := await decoder.read(texts)) is not None:
+                    while (objects := await clock.wait(decoder.read(texts))) is not None:
+                        if objects:
+                            clock.progressed()
                         for raw in objects:
-                            if final is not None:
-                                continue  # read to the end, so the connection can be reused
                             chunk = on_object(raw)
                             if chunk is None:
                                 continue
                             if chunk.response is not None:
                                 final = chunk
-                            else:
-                                yield chunk
+                                break
+                            yield chunk
+                        if final is not None:
+                            await drain(texts)  # the end of the body: the connection is reused
+                            break
         except httpx.HTTPError as exc:
             raise self._error(model, exc=exc) from exc
         if final is None:
@@ -222,6 +234,11 @@ class OllamaBackend(BaseBackend):
                 self.name,
                 True,
                 200,
+            )
+        whole = final.response
+        if whole is not None and not whole.content and whole.finish_reason is None:
+            raise StreamInterruptedError(
+                "the stream ended with no content and no done_reason", self.name, True, 200
             )
         yield final
 

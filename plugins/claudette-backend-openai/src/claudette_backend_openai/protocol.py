@@ -23,7 +23,8 @@ from typing import Any, ClassVar, cast
 
 import httpx
 from claudette.backend import BaseBackend
-from claudette.errors import BackendError, ConfigProblem, ResponseFormatError
+from claudette.deadlines import CallDeadline, StreamClock
+from claudette.errors import BackendError, ConfigProblem, ResponseFormatError, StreamInterruptedError
 from claudette.http import SSEDecoder, drain, error_from_exception, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
@@ -204,9 +205,10 @@ class OpenAICompatibleBackend(BaseBackend):
         payload = self.build_payload(request, stream=False)
         started = time.perf_counter()
         try:
-            reply = await self.client.post(
-                self.url_for(self.chat_path), json=payload, headers=self._static_headers()
-            )
+            async with CallDeadline(self.name, self.settings.timeout):  # a dripping body too
+                reply = await self.client.post(
+                    self.url_for(self.chat_path), json=payload, headers=self._static_headers()
+                )
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
@@ -281,7 +283,15 @@ class OpenAICompatibleBackend(BaseBackend):
     async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
         """Stream the completion: one chunk per text delta, then the final response.
 
+        The stream is bounded by a :class:`~claudette.deadlines.StreamClock`: SSE comments
+        (keep-alives) do not count as events. After ``[DONE]`` the answer is complete,
+        whatever the connection does next.
+
         :raises ResponseFormatError: on a malformed event or a stream without ``[DONE]``.
+        :raises StreamInterruptedError: for a ``[DONE]`` after no content and no finish
+            reason (a server that stopped the generation, as llama.cpp's does when another
+            request interrupts it).
+        :raises BackendTimeoutError: when the stream's clock runs out.
         :raises BackendError: for an error event after the 200 status, or a transport failure.
         """
         payload = self.build_payload(request, stream=True)
@@ -296,13 +306,17 @@ class OpenAICompatibleBackend(BaseBackend):
                 self.stats.update_rate_limits(**rate_limits_from_headers(reply.headers))
                 state = _StreamState()
                 read = SSEDecoder().read
+                clock = StreamClock(self.name, self.settings)
+                wait = clock.wait
                 apply_event = self._apply_event
                 headers = reply.headers
                 name = self.name
                 # The body is read as text and split into events by the decoder (no step per
                 # line); aclosing() closes the text iterator if the loop stops early.
                 async with aclosing(cast("AsyncGenerator[str, None]", reply.aiter_text())) as texts:
-                    while (events := await read(texts)) is not None:
+                    while (events := await wait(read(texts))) is not None:
+                        if events:  # an event, not a comment: the stream is alive
+                            clock.progressed()
                         for event in events:
                             piece = apply_event(state, event.data, headers)
                             if piece:
@@ -317,6 +331,14 @@ class OpenAICompatibleBackend(BaseBackend):
                         "the stream ended without its [DONE] terminator",
                         reply.status_code,
                         headers.get(REQUEST_ID_HEADER),
+                    )
+                if not state.parts and state.finish_reason is None:
+                    raise StreamInterruptedError(
+                        "the stream ended with no content and no finish reason",
+                        name,
+                        True,
+                        reply.status_code,
+                        request_id=headers.get(REQUEST_ID_HEADER),
                     )
                 latency_ms = (time.perf_counter() - started) * 1000.0
                 response = self._final_response(state, headers, latency_ms, request)
