@@ -111,6 +111,9 @@ class StreamClock:
         total_left = self._total - self._waited
         left = min(quiet_left, total_left)
         if left <= 0:
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()  # a coroutine that will never run
             raise self._expired(quiet_left <= total_left, quiet_limit)
         started = time.perf_counter()
         try:

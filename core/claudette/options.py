@@ -179,6 +179,10 @@ class RouterOptions:
     :param budget: the spending cap; None: none.
     :param adaptive: adaptive weights; None: the weights stay as configured.
     :param batching: request batching defaults; None: ``BatchOptions()``.
+    :param stream_continuation: when a stream fails after text reached the caller, let
+        another backend continue the answer from that text (an assistant prefix) instead of
+        raising ``StreamInterruptedError``; off by default, as a provider that does not
+        continue a prefix repeats the text (see ``docs/reliability.md``).
     """
 
     cost_weight: float = attrs.field(default=_DEFAULT_COST, validator=_weight)
@@ -199,6 +203,7 @@ class RouterOptions:
     budget: BudgetOptions | None = None
     adaptive: AdaptiveOptions | None = None
     batching: BatchOptions | None = None
+    stream_continuation: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.cost_weight + self.latency_weight + self.availability_weight <= 0:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Collection, Iterable, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from claudette._log import logger
-from claudette.errors import BackendError
+from claudette.errors import BackendError, NoBackendAvailableError, StreamInterruptedError
 from claudette.router import selection
 from claudette.router.attempt import Attempt
+from claudette.router.continuation import Continuation
 from claudette.router.counters import RouterCounters
 from claudette.router.fallback import FallbackSequence
 from claudette.router.gates import RequestGates
@@ -303,41 +305,95 @@ class BackendRouter:
     async def stream(self, request: ClaudetteRequest) -> AsyncGenerator[StreamChunk, None]:
         """Stream the answer to ``request``; the last chunk carries the whole response.
 
-        Falls back to another backend only before the first chunk reaches the caller; a
-        failure after it raises :class:`StreamInterruptedError` with the partial text.
-        Closing the iterator early cancels the call without counting it as a failure.
+        Falls back to another backend before the first chunk reaches the caller. A failure
+        after it raises :class:`StreamInterruptedError` with the partial text, unless
+        ``RouterOptions.stream_continuation`` is on: then another backend continues the
+        answer (see :mod:`claudette.router.continuation`). Closing the iterator early
+        cancels the call without counting it as a failure.
         """
         self._start_background_tasks()
         counters = self.counters
         counters.requests += 1
         fallback = self._fallback(request)
+        if self.options.stream_continuation:
+            chunks = self._continued_stream(request, fallback, Continuation(request))
+        else:
+            chunks = self._stream(request, fallback)
         try:
-            while True:
-                entry = await fallback.next()
-                sent = self.plugins.preprocess_request(request, entry.backend)
-                stream = BackendStream(entry.backend, sent)
-                try:
-                    async with self.attempt(entry.backend, sent) as attempt, stream:
-                        chunk = await attempt.within_deadline(stream.first(), "first chunk")
-                        while chunk.response is None:
-                            stream.passed_on(chunk)
-                            yield chunk
-                            chunk = await stream.next()
-                        final = chunk.response
-                        attempt.succeeded(final)
-                except BackendError as error:
-                    if stream.delivered:
-                        raise stream.interrupted(error) from error
-                    fallback.failed(entry.backend, error)
-                    continue
-                counters.successes += 1
-                yield attrs.evolve(chunk, response=fallback.annotate(final))
-                return
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    if chunk.response is not None:
+                        counters.successes += 1
+                    yield chunk
         except (GeneratorExit, asyncio.CancelledError):
             raise  # the caller stopped listening: not a failure
         except BaseException:
             counters.failures += 1
             raise
+
+    async def _stream(
+        self, request: ClaudetteRequest, fallback: FallbackSequence
+    ) -> AsyncGenerator[StreamChunk, None]:
+        """``stream`` without continuation: no fallback once a chunk reached the caller."""
+        while True:
+            entry = await fallback.next()
+            sent = self.plugins.preprocess_request(request, entry.backend)
+            stream = BackendStream(entry.backend, sent)
+            try:
+                async with self.attempt(entry.backend, sent) as attempt, stream:
+                    chunk = await attempt.within_deadline(stream.first(), "first chunk")
+                    while chunk.response is None:
+                        stream.passed_on(chunk)
+                        yield chunk
+                        chunk = await stream.next()
+                    final = chunk.response
+                    attempt.succeeded(final)
+            except BackendError as error:
+                if stream.delivered:
+                    raise stream.interrupted(error) from error
+                fallback.failed(entry.backend, error)
+                continue
+            yield attrs.evolve(chunk, response=fallback.annotate(final))
+            return
+
+    async def _continued_stream(
+        self, request: ClaudetteRequest, fallback: FallbackSequence, continuation: Continuation
+    ) -> AsyncGenerator[StreamChunk, None]:
+        """``stream`` with continuation: a backend failing after text reached the caller is
+        followed by another that continues the text."""
+        try:
+            while True:
+                entry = await fallback.next()
+                asked = continuation.request_for_rest() if continuation.started else request
+                sent = self.plugins.preprocess_request(asked, entry.backend)
+                stream = BackendStream(entry.backend, sent)
+                try:
+                    async with self.attempt(entry.backend, sent) as attempt, stream:
+                        chunk = await attempt.within_deadline(stream.first(), "first chunk")
+                        while chunk.response is None:
+                            text = continuation.passed_on(chunk.text)
+                            if text or not chunk.text:
+                                chunk = attrs.evolve(chunk, text=text) if text != chunk.text else chunk
+                                stream.passed_on(chunk)
+                                yield chunk
+                            chunk = await stream.next()
+                        final = chunk.response
+                        attempt.succeeded(final)
+                except BackendError as error:
+                    if stream.delivered:
+                        continuation.failed(entry.backend.name, error)
+                    fallback.failed(entry.backend, error)
+                    continue
+                text = continuation.passed_on(chunk.text)
+                response = fallback.annotate(final)
+                if continuation.started:
+                    response = continuation.joined(response)
+                yield attrs.evolve(chunk, text=text, response=response)
+                return
+        except (BackendError, NoBackendAvailableError) as error:
+            if not continuation.text or isinstance(error, StreamInterruptedError):
+                raise
+            raise continuation.interrupted(error) from error
 
     # -- adaptive weights and background tasks ----------------------------------------------
 

@@ -11,7 +11,7 @@ it applies to the reply it would have sent.
             fault = self._take_fault()
             reply = self._answer(request)
             if isinstance(fault, TransportFault):
-                return fault.apply(reply)
+                return fault.apply(reply, self.keep_alive)
             ...
 """
 
@@ -21,7 +21,7 @@ import abc
 import threading
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from claudette.testing.faults import TransportFault
 from claudette.testing.server import Fault, LoopbackServer, RecordedRequest, Reply
@@ -42,6 +42,10 @@ class ScriptedEmulator(abc.ABC, Generic[F]):
     :param host: the loopback address to bind.
     :param port: the port (0 picks a free one).
     """
+
+    #: The provider's keep-alive in a stream, for the ``keep_alive_only`` fault (a blank
+    #: line by default; an SSE comment, Anthropic's ``ping`` event ...).
+    keep_alive: ClassVar[bytes] = b"\n"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = LoopbackServer(self._handle, host=host, port=port)

@@ -16,6 +16,13 @@ faults know nothing of any provider's wire format, so they mean the same on ever
 - :func:`end_after`: a stream ends cleanly, early (without its last events).
 - :func:`stall_after`: a stream stops sending, with the connection left open.
 - :func:`slow`: the whole answer, late.
+- :func:`drip`: the answer one byte at a time, a pause before each.
+- :func:`keep_alive_only`: after some chunks (none by default), only keep-alives, forever.
+- :func:`never_answer`: the request is read, then nothing is ever sent.
+- :func:`held_open`: the whole answer, then the connection held open without ending the body.
+
+A keep-alive is the provider's own (an SSE comment, Anthropic's ``ping`` event, a blank
+NDJSON line): the emulator passes its bytes to :meth:`TransportFault.apply`.
 
 A provider's own faults (an error status with its JSON body, an error event after a 200)
 live in its plugin; where they break a reply's bytes they are built from these.
@@ -34,17 +41,33 @@ __all__ = [
     "TransportFault",
     "TransportFaultKind",
     "cut_after",
+    "drip",
     "end_after",
     "hang",
+    "held_open",
+    "keep_alive_only",
+    "never_answer",
     "reset",
     "slow",
     "stall_after",
     "truncated_json",
 ]
 
+#: Seconds :func:`never_answer` waits: longer than any test runs (the server's stop ends it).
+NEVER = 3600.0
+
 #: The kinds of :class:`TransportFault`, each named after the function that builds it.
 TransportFaultKind = Literal[
-    "reset", "hang", "truncated_json", "cut_after", "end_after", "stall_after", "slow"
+    "reset",
+    "hang",
+    "truncated_json",
+    "cut_after",
+    "end_after",
+    "stall_after",
+    "slow",
+    "drip",
+    "keep_alive_only",
+    "held_open",
 ]
 
 
@@ -53,7 +76,8 @@ class TransportFault:
     """One scripted transport fault; build it with the functions of this module.
 
     :param kind: what happens (see :data:`TransportFaultKind`).
-    :param seconds: how long a ``hang`` lasts, or how late a ``slow`` answer starts.
+    :param seconds: how long a ``hang`` lasts, how late a ``slow`` answer starts, or
+        the pause before each byte of a ``drip`` and each keep-alive of ``keep_alive_only``.
     :param chunks: for a streamed reply, the chunks sent whole before the fault strikes
         (None: half of them).
     :param chunk_delay: for ``slow``: extra seconds before each streamed chunk.
@@ -66,11 +90,16 @@ class TransportFault:
 
     @property
     def delivers(self) -> bool:
-        """True when the client still receives the whole answer (only ``slow`` does)."""
-        return self.kind == "slow"
+        """True when the client still receives the whole answer (``slow``, ``drip`` and
+        ``held_open`` do)."""
+        return self.kind in ("slow", "drip", "held_open")
 
-    def apply(self, reply: Reply) -> Reply | Fault:
-        """Break ``reply`` (the answer the emulator would have sent) with this fault."""
+    def apply(self, reply: Reply, keep_alive: bytes = b"\n") -> Reply | Fault:
+        """Break ``reply`` (the answer the emulator would have sent) with this fault.
+
+        :param keep_alive: the provider's keep-alive in a stream (``keep_alive_only``); a
+            plain reply's keep-alive is whitespace before its JSON.
+        """
         if self.kind == "reset":
             return Fault.reset()
         if self.kind == "hang":
@@ -81,6 +110,20 @@ class TransportFault:
                 delay=reply.delay + self.seconds,
                 chunk_delay=reply.chunk_delay + self.chunk_delay,
             )
+        if self.kind == "drip":
+            return attrs.evolve(reply, drip=self.seconds)
+        if self.kind == "keep_alive_only":
+            headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
+            if reply.chunks is None:
+                return attrs.evolve(reply, headers=headers, body=b"", chunks=[], trickle=b" ",
+                                    trickle_interval=self.seconds)
+            count = 0 if self.chunks is None else max(0, self.chunks)
+            return attrs.evolve(reply, headers=headers, chunks=list(reply.chunks)[:count],
+                                trickle=keep_alive, trickle_interval=self.seconds)
+        if self.kind == "held_open":
+            if reply.chunks is None:
+                return reply  # a body of announced length is complete; the connection stays open
+            return attrs.evolve(reply, hang_after_chunks=len(reply.chunks))
         if reply.chunks is None:
             return self._break_body(reply)
         return self._break_stream(reply, list(reply.chunks))
@@ -169,6 +212,37 @@ def slow(seconds: float = 0.0, *, chunk_delay: float = 0.0) -> TransportFault:
     return TransportFault("slow", seconds=seconds, chunk_delay=chunk_delay)
 
 
+def drip(seconds: float = 0.5) -> TransportFault:
+    """The whole answer, one byte at a time, ``seconds`` before each (a crawling upstream).
+
+    Every byte arrives well within any read timeout, so only a deadline on the whole call
+    (or, in a stream, on the time between events) ends it.
+    """
+    return TransportFault("drip", seconds=seconds)
+
+
+def keep_alive_only(seconds: float = 0.5, chunks: int = 0) -> TransportFault:
+    """A 200 whose stream sends ``chunks`` chunks, then only keep-alives, ``seconds`` apart.
+
+    The keep-alive is the provider's own (the emulator passes it to :meth:`~TransportFault.apply`);
+    a plain reply sends whitespace instead of its JSON. The body never ends.
+    """
+    return TransportFault("keep_alive_only", seconds=seconds, chunks=chunks)
+
+
+def never_answer() -> TransportFault:
+    """Read the request, then send nothing at all (until the server stops)."""
+    return TransportFault("hang", seconds=NEVER)
+
+
+def held_open() -> TransportFault:
+    """The whole answer, then a stream's body left open: its end never comes.
+
+    A plain reply is sent whole (its length is announced, so the answer is complete).
+    """
+    return TransportFault("held_open")
+
+
 class SharedTransportFaults:
     """The shared transport faults as static methods of a provider's own fault class.
 
@@ -200,3 +274,23 @@ class SharedTransportFaults:
         """The normal answer, ``seconds`` late and ``chunk_delay`` more between chunks
         (:func:`slow`)."""
         return slow(seconds, chunk_delay=chunk_delay)
+
+    @staticmethod
+    def drip(seconds: float = 0.5) -> TransportFault:
+        """The normal answer, one byte at a time, ``seconds`` before each (:func:`drip`)."""
+        return drip(seconds)
+
+    @staticmethod
+    def keep_alive_only(seconds: float = 0.5, chunks: int = 0) -> TransportFault:
+        """After ``chunks`` chunks, only the provider's keep-alives (:func:`keep_alive_only`)."""
+        return keep_alive_only(seconds, chunks)
+
+    @staticmethod
+    def never_answer() -> TransportFault:
+        """Read the request, then send nothing at all (:func:`never_answer`)."""
+        return never_answer()
+
+    @staticmethod
+    def held_open() -> TransportFault:
+        """The whole answer, then the body left open (:func:`held_open`)."""
+        return held_open()

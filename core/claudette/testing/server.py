@@ -66,6 +66,11 @@ class Reply:
     :param truncate_at: send only this many body bytes (or, for a stream, chunks), then reset
         the connection (a cut-off reply).
     :param hang_after_chunks: after sending this many chunks, stop sending and hang.
+    :param drip: send the body (or each chunk) one byte at a time, this many seconds
+        before each byte.
+    :param trickle: after the chunks, send this piece again and again, for ever, each
+        ``trickle_interval`` seconds after the last (keep-alives that never end the body).
+    :param trickle_interval: the pause before each ``trickle`` piece.
     """
 
     status: int = 200
@@ -76,6 +81,9 @@ class Reply:
     chunk_delay: float = 0.0
     truncate_at: int | None = None
     hang_after_chunks: int | None = None
+    drip: float = 0.0
+    trickle: bytes | None = None
+    trickle_interval: float = 0.5
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: Mapping[str, str] | None = None, **kw: Any) -> Reply:
@@ -346,6 +354,12 @@ class LoopbackServer:
                 await writer.drain()
                 writer.transport.abort()
                 return False
+            if reply.drip:
+                for i in range(len(body)):
+                    await asyncio.sleep(reply.drip)
+                    writer.write(body[i : i + 1])
+                    await writer.drain()
+                return True
             writer.write(body)
             await writer.drain()
             return True
@@ -358,11 +372,22 @@ class LoopbackServer:
                 await _stall(writer)
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
-            if chunk:
+            if chunk and reply.drip:
+                for i in range(len(chunk)):
+                    await asyncio.sleep(reply.drip)
+                    writer.write(b"1\r\n" + chunk[i : i + 1] + b"\r\n")
+                    await writer.drain()
+            elif chunk:
                 writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 await writer.drain()
         if reply.hang_after_chunks is not None and reply.hang_after_chunks >= len(chunks):
             await _stall(writer)
+        if reply.trickle:
+            frame = f"{len(reply.trickle):x}\r\n".encode() + reply.trickle + b"\r\n"
+            while True:
+                await asyncio.sleep(reply.trickle_interval)
+                writer.write(frame)
+                await writer.drain()
         if reply.truncate_at is not None:
             await writer.drain()
             writer.transport.abort()

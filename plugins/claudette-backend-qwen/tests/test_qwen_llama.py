@@ -167,3 +167,24 @@ async def test_router_sends_and_streams_through_qwen(llama_base_url: str) -> Non
     assert sent.backend_used == "local-qwen" and sent.content.strip() and sent.tokens_output > 0
     assert streamed is not None and streamed.content.strip() and streamed.tokens_output > 0
     assert streamed.finish_reason in ("stop", "length")
+
+
+async def test_first_request_on_a_new_router_streams_the_full_answer(llama_base_url: str) -> None:
+    """At the default router options, the first request is a stream.
+
+    llama.cpp's Python server interrupts a running stream when another request reaches it
+    (its default), and ends the interrupted stream with ``[DONE]``: a health check that
+    raced the first stream would leave it with no text and no finish reason. The router
+    must return the whole answer, never an empty success.
+    """
+    pm = ClaudettePlugins(autoload=False, plugins=[qwen_plugin])
+    async with BackendRouter(RouterOptions(), plugins=pm) as router:
+        router.register_backend(
+            pm.registry.create("qwen", _settings(llama_base_url), instance_name="local-qwen")
+        )
+        chunks = [c async for c in router.stream(ClaudetteRequest(prompt=PROMPT))]
+    final = chunks[-1].response
+    assert final is not None
+    assert final.content.strip()
+    assert final.content == "".join(c.text for c in chunks)
+    assert final.finish_reason in ("stop", "length")

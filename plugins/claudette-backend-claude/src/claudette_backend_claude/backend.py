@@ -11,7 +11,12 @@ from typing import Any, ClassVar, cast
 import httpx
 from claudette.backend import BaseBackend
 from claudette.deadlines import CallDeadline, StreamClock
-from claudette.errors import ConfigProblem, InvalidRequestError, ResponseFormatError, StreamInterruptedError
+from claudette.errors import (
+    ConfigProblem,
+    InvalidRequestError,
+    ResponseFormatError,
+    StreamInterruptedError,
+)
 from claudette.http import SSEDecoder, SSEEvent, drain, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk

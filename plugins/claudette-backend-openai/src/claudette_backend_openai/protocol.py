@@ -24,7 +24,12 @@ from typing import Any, ClassVar, cast
 import httpx
 from claudette.backend import BaseBackend
 from claudette.deadlines import CallDeadline, StreamClock
-from claudette.errors import BackendError, ConfigProblem, ResponseFormatError, StreamInterruptedError
+from claudette.errors import (
+    BackendError,
+    ConfigProblem,
+    ResponseFormatError,
+    StreamInterruptedError,
+)
 from claudette.http import SSEDecoder, drain, error_from_exception, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk

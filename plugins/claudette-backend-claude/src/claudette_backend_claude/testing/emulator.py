@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator, TransportFault
@@ -95,6 +95,9 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
     :param host: the loopback address to bind.
     :param port: the port (0 picks a free one).
     """
+
+    #: Anthropic's ``ping`` event, which may appear anywhere in a stream.
+    keep_alive: ClassVar[bytes] = b'event: ping\ndata: {"type": "ping"}\n\n'
 
     def __init__(
         self,
@@ -271,7 +274,7 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
                 reply = Reply(200, {"content-type": "application/json", **headers}, body, delay=self.latency)
             if fault is None:
                 return reply, True
-            return fault.apply(reply), fault.delivers
+            return fault.apply(reply, self.keep_alive), fault.delivers
         if fault.kind == "error":
             assert fault.error_type is not None
             return self._error(fault.status, fault.error_type, fault.message, rid, fault.headers), False

@@ -302,7 +302,7 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             else:
                 record = ChatRecord(body, stream, fault.kind, record.content)
             self._log(record)
-            return fault.apply(reply)
+            return fault.apply(reply, self.keep_alive)
         self._log(record)
         return reply
 

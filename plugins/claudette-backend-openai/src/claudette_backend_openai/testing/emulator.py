@@ -9,7 +9,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator, TransportFault
@@ -101,6 +101,9 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
     :param host: the loopback address.
     :param port: the port (0: a free one).
     """
+
+    #: An SSE comment, as proxies and servers send to keep a quiet stream open.
+    keep_alive: ClassVar[bytes] = b": keep-alive\n\n"
 
     def __init__(
         self,
@@ -365,7 +368,7 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
             reply, reported = self._json_reply(
                 ident, model, "".join(pieces), finish, usage, own, headers
             )
-        sent = fault.apply(reply) if isinstance(fault, TransportFault) else reply
+        sent = fault.apply(reply, self.keep_alive) if isinstance(fault, TransportFault) else reply
         if isinstance(sent, Fault):  # nothing was answered
             self._record(ChatRecord(rid, body.get("model"), stream, kind, 0, body=body))
             return sent
