@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 import httpx
 from claudette import BackendError, BaseBackend, ClaudetteRequest, ClaudetteResponse, StreamChunk
-from claudette.errors import ResponseFormatError
+from claudette.deadlines import CallDeadline, StreamClock
+from claudette.errors import ResponseFormatError, StreamInterruptedError
 from claudette.http import drain, error_from_exception, error_from_status, iter_ndjson, parse_json
 
 __all__ = ["{{ cookiecutter.class_name }}"]
@@ -89,9 +90,11 @@ class {{ cookiecutter.class_name }}(BaseBackend):
         """Send ``request`` and return the whole answer, or raise a ``BackendError``."""
         started = time.perf_counter()
         try:
-            response = await self.client.post(
-                self.url_for(GENERATE_PATH), json=self._payload(request, stream=False), headers=self._headers()
-            )
+            # The whole call, body included, within the backend's timeout.
+            async with CallDeadline(self.name, self.settings.timeout):
+                response = await self.client.post(
+                    self.url_for(GENERATE_PATH), json=self._payload(request, stream=False), headers=self._headers()
+                )
             if response.status_code >= 400:
                 raise self._error_for(response)
             data = parse_json(self.name, response.content, status=response.status_code)
@@ -129,9 +132,12 @@ class {{ cookiecutter.class_name }}(BaseBackend):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_for(response)
+                # The clock bounds the wait for each event (blank lines are not events);
                 # aclosing() closes the line parser at once if the loop stops early.
+                clock = StreamClock(self.name, self.settings)
                 async with aclosing(iter_ndjson(self.name, response.aiter_lines())) as events:
-                    async for event in events:
+                    while (event := await clock.wait(anext(events, None))) is not None:
+                        clock.progressed()
                         if not isinstance(event, Mapping):
                             raise ResponseFormatError("a stream event is not an object", self.name, True)
                         if "error" in event:
@@ -159,6 +165,8 @@ class {{ cookiecutter.class_name }}(BaseBackend):
             raise error_from_exception(self.name, exc) from exc
         if last is None:
             raise ResponseFormatError("the stream ended without its done event", self.name, True)
+        if not parts and not last.get("finish_reason"):
+            raise StreamInterruptedError("the stream ended with no text and no finish reason", self.name, True)
         usage = last.get("usage") or {}
         final = self.create_success_response(
             "".join(parts),

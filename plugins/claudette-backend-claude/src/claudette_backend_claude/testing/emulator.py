@@ -325,6 +325,11 @@ def _validate(body: Any) -> str | None:
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         if "content" not in message:
             return f"messages.{i}.content: Field required"
+    last = messages[-1]
+    content = last.get("content")
+    if last.get("role") == "assistant" and isinstance(content, str) and content != content.rstrip():
+        # A prefill the model continues may not end in whitespace.
+        return "messages: final assistant content cannot end with trailing whitespace"
     if "system" in body and not isinstance(body["system"], (str, list)):
         return "system: Input should be a valid string"
     temperature = body.get("temperature")
