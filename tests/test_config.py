@@ -82,6 +82,33 @@ def test_validator_problems_name_the_key(tmp_path):
     assert {"router.cost_weight", "backends.a.cost_per_token"} <= paths
 
 
+def test_stream_bounds_and_continuation_are_read_and_validated(tmp_path):
+    good = load_config(
+        write(
+            tmp_path,
+            '[router]\nstream_continuation = true\n'
+            '[backends.a]\nplugin = "x"\nstream_timeout = 120\nstream_idle_timeout = 15\n',
+        )
+    )
+    assert good.router.stream_continuation is True
+    settings = good.backends[0].settings
+    assert (settings.stream_timeout, settings.stream_idle_timeout) == (120.0, 15.0)
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            write(
+                tmp_path,
+                '[router]\nstream_continuation = "yes"\n'
+                '[backends.a]\nplugin = "x"\nstream_idle_timeout = "long"\n',
+            )
+        )
+    found = {p.path: p.message for p in info.value.problems}
+    assert {"router.stream_continuation", "backends.a.stream_idle_timeout"} <= set(found)
+    assert found["backends.a.stream_idle_timeout"].startswith("expected a number")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, '[backends.a]\nplugin = "x"\nstream_timeout = 0\n'))
+    assert "backends.a.stream_timeout" in {p.path for p in info.value.problems}
+
+
 def test_missing_environment_variable_is_a_problem(tmp_path, monkeypatch):
     monkeypatch.delenv("CLAUDETTE_TEST_KEY", raising=False)
     with pytest.raises(ConfigError, match="environment variable CLAUDETTE_TEST_KEY is not set"):

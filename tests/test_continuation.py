@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from claudette.errors import BackendUnavailableError, NoBackendAvailableError, StreamInterruptedError
+from claudette.errors import (
+    BackendUnavailableError,
+    NoBackendAvailableError,
+    StreamInterruptedError,
+)
 from claudette.router.continuation import Continuation
 from claudette.types import ClaudetteRequest, ClaudetteResponse, Message
 

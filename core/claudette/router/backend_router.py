@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from claudette._log import logger
-from claudette.errors import BackendError, NoBackendAvailableError, StreamInterruptedError
+from claudette.errors import BackendError, NoBackendAvailableError
 from claudette.router import selection
 from claudette.router.attempt import Attempt
 from claudette.router.continuation import Continuation
@@ -391,8 +391,8 @@ class BackendRouter:
                 yield attrs.evolve(chunk, text=text, response=response)
                 return
         except (BackendError, NoBackendAvailableError) as error:
-            if not continuation.text or isinstance(error, StreamInterruptedError):
-                raise
+            if not continuation.text:
+                raise  # nothing reached the caller: the error as route_request raises it
             raise continuation.interrupted(error) from error
 
     # -- adaptive weights and background tasks ----------------------------------------------
