@@ -162,3 +162,32 @@ def test_a_client_leaving_mid_stream_cancels_the_upstream_call(start_gateway):
         assert upstream.requests == 1
         assert upstream.closed_at, "the upstream call went on after the client left"
         assert upstream.closed_at[0] - left < 1.0
+
+
+def test_a_stop_cancels_what_outlasts_the_grace_period(start_gateway, openai_emulator):
+    gateway = start_gateway(
+        {"server": {"grace_period": 1}, "backends.openai": openai_backend(openai_emulator.base_url)}
+    )
+    openai_emulator.reply_delay = 20.0
+    try:
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                _post(gateway, json.dumps(HELLO))
+            except httpx.HTTPError as exc:
+                errors.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 10
+        while openai_emulator.chat_count == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stopping = time.monotonic()
+        assert gateway.stop(signal.SIGTERM) == 0
+        took = time.monotonic() - stopping
+        caller.join(10)
+    finally:
+        openai_emulator.reply_delay = 0.0
+    assert took < 10.0, f"the stop took {took:.1f} s with a 1 s grace period"
+    assert len(errors) == 1  # the call was cut, not answered
