@@ -3,6 +3,7 @@
     nox                 lint, tests, plugins, template, chaos, llama, redis, gateway
     nox -s demo         the live fail-over demo on two real llama.cpp servers
     nox -s bench        the benchmark (claudette vs raw httpx vs LiteLLM); writes docs/performance.md
+    nox -s bench-gateway  claudette serve vs the upstream alone vs LiteLLM's proxy; docs/gateway.md
     nox -s build        the five wheels (core and the four plugins) into dist/
     nox -s lint         ruff + mypy
 """
@@ -223,6 +224,20 @@ def bench(session: nox.Session) -> None:
     session.install("litellm", "matplotlib", "-e", f"{ROOT}[redis]")
     session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
+
+
+@nox.session(name="bench-gateway")
+def bench_gateway(session: nox.Session) -> None:
+    """claudette serve vs the upstream alone vs LiteLLM's proxy; writes docs/gateway.md's table.
+
+    ``nox -s bench-gateway -- --quick`` for a short run, ``-- --no-litellm`` without LiteLLM.
+    """
+    _install_core_and_plugins(session)
+    # The newest LiteLLM whose proxy extra installs from the package registry (later ones
+    # need a litellm-proxy distribution it does not carry).
+    session.install("-e", f"{ROOT}[server]", "litellm[proxy]==1.106.12", "matplotlib")
+    session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    session.run("python", str(ROOT / "bench" / "gateway.py"), *session.posargs)
 
 
 @nox.session
