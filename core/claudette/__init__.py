@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from claudette._log import get_logger
 from claudette.backend import Backend, BaseBackend
 from claudette.breaker import CircuitBreaker, CircuitBreakerState
 from claudette.errors import (
@@ -100,6 +101,7 @@ __all__ = [
     "StreamInterruptedError",
     "SyncRouter",
     "__version__",
+    "get_logger",
     "get_plugin_manager",
     "hookimpl",
     "load_config",

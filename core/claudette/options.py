@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from claudette._redact import describe
 from claudette._validators import non_negative as _non_negative
+from claudette._validators import one_of as _one_of
 from claudette._validators import positive as _positive
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ __all__ = [
 
 def _weight(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attr.name} must be a number between 0 and 1, got {value!r}")
+        raise ValueError(f"{attr.name} must be a number between 0 and 1, got {describe(value)}")
 
 
 #: The named sets of scoring weights, as (cost, latency, availability): ``[router] preset``,
@@ -102,10 +104,10 @@ class BudgetOptions:
 
     limit_eur: float = attrs.field(validator=_non_negative)
     period: Literal["hour", "day", "week", "month"] = attrs.field(
-        default="day", validator=attrs.validators.in_(("hour", "day", "week", "month"))
+        default="day", validator=_one_of("hour", "day", "week", "month")
     )
     on_exhausted: Literal["free_only", "error"] = attrs.field(
-        default="free_only", validator=attrs.validators.in_(("free_only", "error"))
+        default="free_only", validator=_one_of("free_only", "error")
     )
     enabled: bool = True
 
@@ -195,7 +197,7 @@ class RouterOptions:
     latency_window: int = attrs.field(default=100, validator=_positive)
     strategy: Strategy = attrs.field(
         default="score",
-        validator=attrs.validators.in_(("score", "least_requests", "weighted_random")),
+        validator=_one_of("score", "least_requests", "weighted_random"),
     )
     region: str | None = None
     max_retry_wait: float = attrs.field(default=10.0, validator=_non_negative)

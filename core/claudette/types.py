@@ -13,8 +13,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from claudette._redact import mask, register_secret
+from claudette._redact import (
+    describe,
+    mask,
+    mask_url,
+    masked_mapping,
+    register_secret,
+    register_secret_values,
+    url_has_userinfo,
+)
 from claudette._validators import non_negative as _non_negative
+from claudette._validators import one_of as _one_of
 from claudette._validators import positive as _positive
 from claudette.errors import RequestValidationError
 from claudette.options import (
@@ -293,14 +302,29 @@ class StreamChunk:
 
 
 def _http_url(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    """An http(s) URL without a user name or password; the error describes, never shows it."""
     if value is None:
         return
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"{attr.name} must be an http:// or https:// URL, got {value!r}")
+        raise ValueError(f"{attr.name} must be an http:// or https:// URL, got {describe(value)}")
+    if url_has_userinfo(value):
+        # Never sent as basic auth (the plugins authenticate with headers), so refused;
+        # its password is registered so that no message can show it either.
+        register_secret(value.partition("://")[2].rpartition("@")[0].partition(":")[2])
+        raise ValueError(
+            f"{attr.name} must not carry a user name or password ({mask_url(value)}): "
+            "set api_key, or an Authorization header in headers"
+        )
 
 
-def _keep_secret(_inst: object, _attr: attrs.Attribute[Any], value: str | None) -> None:
+def _keep_secret(_inst: object, attr: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{attr.name} must be a string, got {describe(value)}")
     register_secret(value)
+
+
+def _keep_secret_values(_inst: object, _attr: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    register_secret_values(value)
 
 
 @attrs.frozen(slots=True)
@@ -313,7 +337,8 @@ class BackendSettings:
     :param input_cost_per_token: EUR per prompt token (overrides ``cost_per_token``).
     :param output_cost_per_token: EUR per generated token (overrides ``cost_per_token``).
     :param model: the model to ask for.
-    :param base_url: the API's base URL (http or https only).
+    :param base_url: the API's base URL (http or https only, without a user name or
+        password: those would show wherever the URL is named).
     :param api_key: the secret key; never shown in reprs, logs or errors.
     :param api_key_env: environment variable to read the key from when ``api_key`` is unset.
     :param max_tokens: default most tokens to generate.
@@ -328,9 +353,12 @@ class BackendSettings:
     :param backend_type: ``cloud`` or ``self_hosted``.
     :param region: where the backend runs, for region-aware routing.
     :param verify_tls: verify the server's certificate; turn off only for your own servers.
-    :param headers: extra HTTP headers sent with every call.
+    :param headers: extra HTTP headers sent with every call; the value of a header whose
+        name says it carries a secret (``Authorization``, ``api-key``, ``x-api-key``,
+        anything naming a key, token or secret) is masked like ``api_key``.
     :param health_check_ttl: seconds a health check result is trusted.
-    :param extra: provider-specific options (see each plugin's README).
+    :param extra: provider-specific options (see each plugin's README); secret-named
+        entries are masked like ``headers``.
     :param weight: share of traffic under the ``weighted_random`` strategy (default 1).
     :param rpm: requests per minute this backend may receive (None: no limit).
     :param tpm: tokens per minute this backend may receive (None: no limit).
@@ -354,14 +382,17 @@ class BackendSettings:
     stream_idle_timeout: float = attrs.field(default=30.0, validator=_positive)
     connect_timeout: float = attrs.field(default=5.0, validator=_positive)
     backend_type: BackendType | None = attrs.field(
-        default=None,
-        validator=attrs.validators.optional(attrs.validators.in_(("cloud", "self_hosted"))),
+        default=None, validator=attrs.validators.optional(_one_of("cloud", "self_hosted"))
     )
     region: str | None = None
     verify_tls: bool = True
-    headers: Mapping[str, str] = attrs.field(default=None, converter=_frozen_mapping)
+    headers: Mapping[str, str] = attrs.field(
+        default=None, converter=_frozen_mapping, repr=masked_mapping, validator=_keep_secret_values
+    )
     health_check_ttl: float = attrs.field(default=60.0, validator=_non_negative)
-    extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
+    extra: Mapping[str, Any] = attrs.field(
+        default=None, converter=_frozen_mapping, repr=masked_mapping, validator=_keep_secret_values
+    )
     weight: float | None = attrs.field(default=None, validator=_positive)
     rpm: int | None = attrs.field(default=None, validator=_positive)
     tpm: int | None = attrs.field(default=None, validator=_positive)
