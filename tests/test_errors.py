@@ -71,3 +71,28 @@ def test_plugin_error_names_plugin_and_distribution(dist):
     e = PluginError("boom", "x", dist)
     assert "'x'" in str(e)
     assert (dist in str(e)) if dist else "distribution" not in str(e)
+
+
+def test_a_huge_provider_message_is_cut_and_says_how_much_was_cut():
+    message = "boom " * 4_000_000  # 20 MB
+    e = BackendError(message, "openai", True, 500)
+    assert len(str(e)) < 3000
+    assert str(e).startswith("boom boom")
+    assert f"[cut: {len(message) - 2000:,} more characters]" in e.message
+    n = NoBackendAvailableError("no backend answered", {"openai": str(e), "claude": "x" * 10**6})
+    assert len(str(n)) < 10_000 and "more characters]" in n.reasons["claude"]
+
+
+def test_the_provider_error_type_and_request_id_are_masked_and_bounded():
+    BackendSettings(api_key=KEY)
+    e = BackendError("denied", "openai", False, 401, error_type=f"bad_key_{KEY}", request_id=KEY)
+    assert KEY not in str(e) and KEY not in repr(e)
+    e.request_id = f"req-{KEY}"  # plugins may set it after construction
+    assert KEY not in str(e)
+    long = BackendError("x", "openai", True, error_type="t" * 10_000, request_id="r" * 10_000)
+    assert len(str(long)) < 600
+
+
+def test_a_config_problem_is_bounded():
+    e = ConfigError(["x" * 100_000])
+    assert len(str(e)) < 3000

@@ -19,7 +19,9 @@ Every error claudette raises on purpose is a :class:`ClaudetteError`::
     └── PluginError                   a plugin failed to import, register or validate
 
 Provider errors are translated into this tree in exactly one place per backend
-(see :mod:`claudette.http`); the messages never contain an API key.
+(see :mod:`claudette.http`); the messages never contain an API key. What a provider
+wrote (message, error type, request id) is kept only up to a bound, with a note of the
+cut (:func:`claudette._textcap.cap_text`), so a reply of megabytes stays a short error.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from claudette._redact import redact
+from claudette._textcap import MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, cap_text
 
 __all__ = [
     "AuthenticationError",
@@ -78,13 +81,13 @@ class BackendError(ClaudetteError):
         error_type: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        self.message = redact(message)
+        self.message = cap_text(redact(message))
         self.backend = backend
         self.retryable = self.default_retryable if retryable is None else retryable
         self.status_code = status_code
         self.retry_after = retry_after
-        self.error_type = error_type
-        self.request_id = request_id
+        self.error_type = _field(error_type)
+        self.request_id = _field(request_id)
         super().__init__(self.message)
 
     @property
@@ -96,13 +99,15 @@ class BackendError(ClaudetteError):
         parts = [f"backend {self.backend!r}"]
         if self.status_code is not None:
             parts.append(f"HTTP {self.status_code}")
-        if self.error_type:
-            parts.append(self.error_type)
+        # Set again after construction by some plugins: bounded and masked here too.
+        error_type, request_id = _field(self.error_type), _field(self.request_id)
+        if error_type:
+            parts.append(error_type)
         parts.append("retryable" if self.retryable else "not retryable")
         if self.retry_after is not None:
             parts.append(f"retry after {self.retry_after:g}s")
-        if self.request_id:
-            parts.append(f"request id {self.request_id}")
+        if request_id:
+            parts.append(f"request id {request_id}")
         return f"{self.message} ({', '.join(parts)})"
 
     def __repr__(self) -> str:
@@ -126,6 +131,13 @@ class BackendError(ClaudetteError):
                 self.request_id,
             ),
         )
+
+
+def _field(value: str | None) -> str | None:
+    """A provider-supplied short field (error type, request id): masked and bounded."""
+    if value is None:
+        return None
+    return cap_text(redact(str(value)), MAX_FIELD_CHARS)
 
 
 def _rebuild_backend_error(cls, message, backend, retryable, status, retry_after, etype, rid):  # type: ignore[no-untyped-def]
@@ -198,6 +210,11 @@ class QuotaExceededError(BackendError):
     default_retryable = False
 
 
+#: The most characters one backend's reason keeps: a whole capped provider message with
+#: the error's facts after it.
+_MAX_REASON_CHARS = 2 * MAX_MESSAGE_CHARS
+
+
 class NoBackendAvailableError(ClaudetteError):
     """No backend could take the request.
 
@@ -205,7 +222,9 @@ class NoBackendAvailableError(ClaudetteError):
     """
 
     def __init__(self, message: str, reasons: Mapping[str, str] | None = None) -> None:
-        self.reasons: dict[str, str] = {k: redact(v) for k, v in (reasons or {}).items()}
+        self.reasons: dict[str, str] = {
+            k: cap_text(redact(v), _MAX_REASON_CHARS) for k, v in (reasons or {}).items()
+        }
         detail = "; ".join(f"{name}: {why}" for name, why in sorted(self.reasons.items()))
         self.message = redact(message)
         super().__init__(f"{self.message} ({detail})" if detail else self.message)
@@ -282,7 +301,7 @@ class ConfigError(ClaudetteError):
         ]
         self.source = source
         where = f"{source}: " if source else ""
-        lines = "\n".join(f"  - {redact(str(p))}" for p in self.problems)
+        lines = "\n".join(f"  - {cap_text(redact(str(p)))}" for p in self.problems)
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{where}{count} configuration {noun}:\n{lines}")
@@ -299,4 +318,4 @@ class PluginError(ClaudetteError):
         self.plugin = plugin
         self.distribution = distribution
         origin = f" (from distribution {distribution!r})" if distribution else ""
-        super().__init__(f"plugin {plugin!r}{origin}: {redact(message)}")
+        super().__init__(f"plugin {plugin!r}{origin}: {cap_text(redact(message))}")
