@@ -14,6 +14,7 @@ from claudette import (
     ResponseFormatError,
 )
 from claudette.http import (
+    MAX_EVENT_CHARS,
     NDJSONDecoder,
     SSEDecoder,
     SSEEvent,
@@ -186,3 +187,90 @@ async def test_read_steps_through_a_body_then_says_it_has_ended():
     assert await sse.read(body) == []
     assert await sse.read(body) == [SSEEvent("message", "2")]
     assert await sse.read(body) is None
+
+
+# -- hostile bodies: bounds, UTF-8, nesting ---------------------------------------------------
+
+
+async def _bytes(*pieces: bytes):
+    for piece in pieces:
+        yield piece
+
+
+@pytest.mark.parametrize("decoder", [SSEDecoder("sse"), NDJSONDecoder("nd")], ids=["sse", "ndjson"])
+def test_an_event_longer_than_the_bound_is_a_format_error_naming_the_backend(decoder):
+    piece = "x" * (64 * 1024)
+    with pytest.raises(ResponseFormatError, match="longer than 8,388,608 characters") as info:
+        for _ in range(MAX_EVENT_CHARS // len(piece) + 2):
+            decoder.feed(piece)
+    assert info.value.backend in ("sse", "nd") and info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("make", "body"),
+    [(lambda: SSEDecoder("b"), "data: " + "y" * (MAX_EVENT_CHARS + 1) + "\n\n"),
+     (lambda: NDJSONDecoder("b"), '"' + "y" * (MAX_EVENT_CHARS + 1) + '"\n')],
+    ids=["sse", "ndjson"],
+)
+def test_an_event_longer_than_the_bound_in_one_piece_is_refused_too(make, body):
+    with pytest.raises(ResponseFormatError, match="longer than"):
+        make().feed(body)
+
+
+def test_an_event_just_within_the_bound_is_decoded_from_many_pieces():
+    decoder, data = SSEDecoder("b"), "z" * (MAX_EVENT_CHARS - 100)
+    body = f"data: {data}\n\n"
+    events = [e for i in range(0, len(body), 4096) for e in decoder.feed(body[i : i + 4096])]
+    assert events == [SSEEvent("message", data)]
+
+
+def test_a_multi_line_event_is_bounded_when_read_line_by_line():
+    decoder = SSEDecoder("b")
+    line = "data: " + "q" * (1024 * 1024)
+    with pytest.raises(ResponseFormatError, match="longer than"):
+        for _ in range(10):
+            decoder.decode(line)
+
+
+async def test_bytes_are_decoded_as_utf8_even_when_a_character_is_split_between_pieces():
+    body = 'data: {"t": "h\u00e9llo \u2603"}\n\n'.encode()
+    at = body.index("\u2603".encode()) + 1  # inside the snowman
+    decoder, pieces = SSEDecoder("b"), _bytes(body[:at], body[at:])
+    events = []
+    while (batch := await decoder.read(pieces)) is not None:
+        events += batch
+    assert events == [SSEEvent("message", '{"t": "h\u00e9llo \u2603"}')]
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [(b'data: "\xff"\n\n',), (b'data: "\xed\xa0\x80"\n\n',), (b'data: "ok"\n\n', b"data: \xe2\x98")],
+    ids=["bad-byte", "surrogate", "ends-inside-a-character"],
+)
+async def test_invalid_utf8_in_a_stream_is_a_format_error(pieces):
+    decoder, body = SSEDecoder("b"), _bytes(*pieces)
+    with pytest.raises(ResponseFormatError, match="UTF-8") as info:
+        while await decoder.read(body) is not None:
+            pass
+    assert info.value.backend == "b"
+
+
+@pytest.mark.parametrize("body", [b'{"t": "\xff"}', b'{"t": "\xed\xa0\x80"}'], ids=["bad-byte", "surrogate"])
+def test_invalid_utf8_in_a_whole_body_is_a_format_error_as_in_a_stream(body):
+    with pytest.raises(ResponseFormatError, match="UnicodeDecodeError"):
+        parse_json("b", body)
+
+
+@pytest.mark.parametrize("depth", [10_000, 100_000])
+def test_json_nested_too_deeply_is_a_format_error_not_a_recursion_error(depth):
+    with pytest.raises(ResponseFormatError, match="nested too deeply"):
+        parse_json("b", b"[" * depth + b"]" * depth)
+    with pytest.raises(ResponseFormatError, match="nested too deeply"):
+        NDJSONDecoder("b").feed("{\"a\": " * depth + "\n")
+
+
+def test_mask_url_hides_the_user_name_and_password():
+    from claudette.http import mask_url
+
+    assert mask_url("http://user:s3cret-pw@host:8080/v1") == "http://***@host:8080/v1"
+    assert mask_url("https://host/v1?x=a@b") == "https://host/v1?x=a@b"

@@ -4,13 +4,19 @@
   :class:`~claudette.errors.BackendError` subclass, honouring ``x-should-retry``.
 - :func:`error_from_exception` maps httpx transport errors (refused, reset, timeouts).
 - :func:`retry_after_seconds` reads ``retry-after-ms`` then ``retry-after`` (seconds or date).
-- :class:`SSEDecoder` and :class:`NDJSONDecoder` parse streamed bodies from text as it
-  arrives, in the caller's own loop (the fast path the providers use; read the body to
-  its end, or :func:`drain` it, so that the connection is pooled).
+- :class:`SSEDecoder` and :class:`NDJSONDecoder` parse streamed bodies from their bytes
+  (or text) as they arrive, in the caller's own loop, in time linear in the body's length
+  (the fast path the providers use; read the body to its end, or :func:`drain` it, so
+  that the connection is pooled).
 - :func:`iter_sse` and :func:`iter_ndjson` do the same as async generators over
   ``response.aiter_lines()``. Use them inside ``contextlib.aclosing(...)`` so that
   leaving the loop early (``break``, an error) closes them and the line iterator at once.
-- Both fail with :class:`~claudette.errors.ResponseFormatError` on malformed data.
+- :func:`parse_json` decodes a whole body.
+- :func:`mask_url` hides a URL's user name and password, for naming a server in a message.
+- All fail with :class:`~claudette.errors.ResponseFormatError` on malformed data: bytes
+  that are not UTF-8 (streamed or not: one behaviour), JSON that is not JSON or is nested
+  deeper than the interpreter's recursion limit, an event longer than
+  :data:`MAX_EVENT_CHARS`.
 
 Provider plugins use these so that every backend classifies failures the same way.
 """
@@ -26,6 +32,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import httpx
 
 from claudette._compat import timeout as _time_limit
+from claudette._redact import mask_url
 from claudette.errors import (
     AuthenticationError,
     BackendError,
@@ -39,6 +46,7 @@ from claudette.errors import (
 
 __all__ = [
     "DRAIN_TIMEOUT",
+    "MAX_EVENT_CHARS",
     "NDJSONDecoder",
     "SSEDecoder",
     "SSEEvent",
@@ -47,6 +55,7 @@ __all__ = [
     "error_from_status",
     "iter_ndjson",
     "iter_sse",
+    "mask_url",
     "parse_json",
     "retry_after_seconds",
 ]
@@ -57,6 +66,10 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
 #: The longest server-requested delay we honour as a cool-down (longer ones are capped).
 MAX_RETRY_AFTER = 3600.0
+#: The longest stream event (an SSE event, an NDJSON line) claudette accepts from a
+#: provider, in characters: far above any real event, and a bound on what one event may
+#: cost in memory and time.
+MAX_EVENT_CHARS = 8 * 1024 * 1024
 
 
 def retry_after_seconds(headers: Mapping[str, str] | httpx.Headers) -> float | None:
@@ -171,9 +184,17 @@ def error_from_exception(backend: str, exc: BaseException) -> BackendError:
 
 
 def parse_json(backend: str, body: bytes | str, *, status: int | None = None) -> Any:
-    """Decode a JSON body, or raise :class:`ResponseFormatError` naming the backend."""
+    """Decode a JSON body, or raise :class:`ResponseFormatError` naming the backend.
+
+    Bytes must be UTF-8 (a body that is not is malformed, as in a stream); JSON nested
+    deeper than the interpreter's recursion limit is malformed too.
+    """
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8") if body.__class__ is bytes else body)
+    except RecursionError:
+        raise ResponseFormatError(
+            "malformed JSON from provider: nested too deeply", backend, True, status
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         snippet = body[:120] if isinstance(body, str) else body[:120].decode("utf-8", "replace")
         raise ResponseFormatError(
@@ -221,12 +242,19 @@ _Item = TypeVar("_Item")
 
 
 class _TextDecoder(Generic[_Item]):
-    """What both stream decoders share: :meth:`read`, the loop step over a text iterator."""
+    """What both stream decoders share: :meth:`feed_bytes`, :meth:`read` (the loop step
+    over the body) and the bound on one event."""
 
-    __slots__ = ("_ended",)
+    __slots__ = ("_backend", "_ended", "_pending", "_pending_size", "_tail")
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str = "") -> None:
+        self._backend = backend
         self._ended = False
+        #: The first bytes of a character the last piece ended inside.
+        self._tail = b""
+        #: The pieces of an event (or line) not completed yet, joined once it completes.
+        self._pending: list[str] = []
+        self._pending_size = 0
 
     def feed(self, text: str) -> list[_Item]:  # pragma: no cover - abstract
         """Feed the next piece of the body; the items it completes."""
@@ -236,21 +264,73 @@ class _TextDecoder(Generic[_Item]):
         """The items the body ended in without closing."""
         raise NotImplementedError
 
-    async def read(self, texts: AsyncIterator[str]) -> list[_Item] | None:
-        """The items completed by the next piece of ``texts`` (``response.aiter_text()``);
-        at the body's end the ones it left unclosed, then None.
+    def feed_bytes(self, data: bytes) -> list[_Item]:
+        """Feed the next piece of the body as it came off the wire (strict UTF-8, a
+        character split between two pieces included).
 
-        ``while (items := await decoder.read(texts)) is not None: ...`` is the whole loop,
+        :raises ResponseFormatError: on bytes that are not UTF-8.
+        """
+        if self._tail:
+            data, self._tail = self._tail + data, b""
+        try:
+            text = data.decode("utf-8")  # the whole piece at once: C speed
+        except UnicodeDecodeError as exc:
+            if exc.reason != "unexpected end of data" or exc.end != len(data):
+                raise self.format_error(f"the stream is not valid UTF-8 ({exc.reason})") from None
+            # The piece ends inside a character: keep its first bytes for the next piece.
+            text, self._tail = data[: exc.start].decode("utf-8"), data[exc.start :]
+        return self.feed(text)
+
+    async def read(self, pieces: AsyncIterator[bytes] | AsyncIterator[str]) -> list[_Item] | None:
+        """The items completed by the next piece of the body (``response.aiter_bytes()``,
+        or text from ``response.aiter_text()``); at the body's end the ones it left
+        unclosed, then None.
+
+        ``while (items := await decoder.read(pieces)) is not None: ...`` is the whole loop,
         with no generator layer between the body and the caller.
+
+        :raises ResponseFormatError: on bytes that are not UTF-8 (a body that ends inside
+            a character included) and on an event longer than :data:`MAX_EVENT_CHARS`.
         """
         if self._ended:
             return None
         try:
-            text = await texts.__anext__()
+            piece = await pieces.__anext__()
         except StopAsyncIteration:
             self._ended = True
+            if self._tail:
+                raise self.format_error("the stream ended inside a UTF-8 character") from None
             return self.flush()
-        return self.feed(text)
+        if isinstance(piece, bytes):
+            return self.feed_bytes(piece)
+        return self.feed(piece)
+
+    def format_error(self, message: str) -> ResponseFormatError:
+        """A :class:`ResponseFormatError` naming the decoder's backend (retryable)."""
+        return ResponseFormatError(message, self._backend, True)
+
+    def _hold(self, text: str) -> None:
+        """Keep ``text``, the start of an event not completed yet, within the bound."""
+        self._pending.append(text)
+        self._pending_size += len(text)
+        if self._pending_size > MAX_EVENT_CHARS:
+            raise self._too_long()
+
+    def _take_pending(self, text: str) -> str:
+        """The held pieces and ``text`` joined (each character is joined once)."""
+        pending = self._pending
+        buffer = "".join(pending) + text if pending else text
+        pending.clear()
+        self._pending_size = 0
+        return buffer
+
+    def _too_long(self) -> ResponseFormatError:
+        self._pending.clear()
+        self._pending_size = 0
+        return self.format_error(
+            f"a stream event is longer than {MAX_EVENT_CHARS:,} characters, "
+            "the most claudette accepts from a provider"
+        )
 
 
 def _event(name: str, data: str) -> SSEEvent:
@@ -260,38 +340,53 @@ def _event(name: str, data: str) -> SSEEvent:
 class SSEDecoder(_TextDecoder[SSEEvent]):
     """Server-sent events from a streamed body, decoded in the caller's own loop.
 
-    Two ways to feed it: :meth:`feed` takes text as it arrives (``response.aiter_text()``;
-    :meth:`read` takes the next piece from it) and returns the events it completes,
-    splitting in C and handling the usual one-line ``data:`` event without a per-line step
-    (the way provider SDKs read SSE); :meth:`decode` takes one line at a time
-    (``response.aiter_lines()``). Either way :meth:`flush` returns
-    an event the body ended without closing. Follows the SSE framing: ``event:`` and
-    ``data:`` fields, several data lines joined by ``\\n``, comment lines (``:``) ignored,
-    ``\\r\\n``, ``\\r`` and ``\\n`` line ends (a ``\\r\\n`` split between two reads included).
-    Use one decoder per body, with one of the two methods.
+    Two ways to feed it: :meth:`feed` takes text as it arrives and :meth:`feed_bytes`
+    the body's bytes (:meth:`read` takes the next piece of ``response.aiter_bytes()``);
+    both return the events they complete, splitting in C and handling the usual one-line
+    ``data:`` event without a per-line step (the way provider SDKs read SSE), and hold
+    an unfinished event as a list of pieces joined once, so decoding is linear in the
+    body's length. :meth:`decode` takes one line at a time (``response.aiter_lines()``).
+    Either way :meth:`flush` returns an event the body ended without closing. Follows
+    the SSE framing: ``event:`` and ``data:`` fields, several data lines joined by
+    ``\\n``, comment lines (``:``) ignored, ``\\r\\n``, ``\\r`` and ``\\n`` line ends (a
+    ``\\r\\n`` split between two reads included). An event longer than
+    :data:`MAX_EVENT_CHARS` raises :class:`~claudette.errors.ResponseFormatError` naming
+    ``backend``. Use one decoder per body, with one of the two ways.
     """
 
-    __slots__ = ("_buffer", "_data", "_event")
+    __slots__ = ("_cr", "_data", "_data_size", "_event")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, backend: str = "") -> None:
+        super().__init__(backend)
         self._event = ""
         self._data: list[str] = []
-        self._buffer = ""
+        self._data_size = 0
+        self._cr = False
 
     def feed(self, text: str) -> list[SSEEvent]:
         """Feed the next piece of the body; the events it completes, in order."""
-        buffer = self._buffer + text if self._buffer else text
-        hold = ""
-        if "\r" in buffer:
-            if buffer[-1] == "\r":  # maybe the first half of a "\r\n": wait for the next piece
-                buffer, hold = buffer[:-1], "\r"
-            buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
-        if "\n\n" not in buffer:
-            self._buffer = buffer + hold
+        if self._cr:  # the "\r" held back from the last piece
+            text = "\r" + text
+            self._cr = False
+        if "\r" in text:
+            if text[-1] == "\r":  # maybe the first half of a "\r\n": wait for the next piece
+                text, self._cr = text[:-1], True
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not text:
             return []
+        pending = self._pending
+        if "\n\n" not in text and not (
+            pending and text[0] == "\n" and pending[-1][-1] == "\n"
+        ):
+            self._hold(text)
+            return []
+        buffer = self._take_pending(text)
         blocks = buffer.split("\n\n")
-        self._buffer = blocks.pop() + hold
+        rest = blocks.pop()
+        if rest:
+            self._hold(rest)
+        if len(buffer) > MAX_EVENT_CHARS and any(len(b) > MAX_EVENT_CHARS for b in blocks):
+            raise self._too_long()
         events: list[SSEEvent] = []
         for block in blocks:
             if block[:6] == "data: " and "\n" not in block:  # the usual event: one data line
@@ -315,7 +410,7 @@ class SSEDecoder(_TextDecoder[SSEEvent]):
                 self._event = ""
                 return None
             event = _event(self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
-            self._event, self._data = "", []
+            self._event, self._data, self._data_size = "", [], 0
             return event
         if line[0] == ":":
             return None
@@ -324,13 +419,18 @@ class SSEDecoder(_TextDecoder[SSEEvent]):
             value = value[1:]
         if field == "data":
             self._data.append(value)
+            self._data_size += len(value) + 1
+            if self._data_size > MAX_EVENT_CHARS:
+                self._data, self._data_size = [], 0
+                raise self._too_long()
         elif field == "event":
             self._event = value
         return None
 
     def flush(self) -> list[SSEEvent]:
         """The event the body ended in without its blank line, if any (as a list)."""
-        rest, self._buffer = self._buffer, ""
+        rest = self._take_pending("\r" if self._cr else "")
+        self._cr = False
         events: list[SSEEvent] = []
         for line in rest.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
             event = self.decode(line)
@@ -345,34 +445,36 @@ class SSEDecoder(_TextDecoder[SSEEvent]):
 class NDJSONDecoder(_TextDecoder[Any]):
     """Newline-delimited JSON from a streamed body, decoded in the caller's own loop.
 
-    :meth:`feed` takes text as it arrives (``response.aiter_text()``) and returns the
-    objects on the lines it completes (blank lines skipped, ``\\r\\n`` accepted);
-    :meth:`flush` returns the object on a last line the body ended without a line break.
-    A line that is not JSON raises :class:`~claudette.errors.ResponseFormatError` naming
+    :meth:`feed` takes text as it arrives, :meth:`feed_bytes` the body's bytes
+    (:meth:`read` takes the next piece of ``response.aiter_bytes()``); both return the
+    objects on the lines they complete (blank lines skipped, ``\\r\\n`` accepted), holding
+    an unfinished line as pieces joined once. :meth:`flush` returns the object on a last
+    line the body ended without a line break. A line that is not JSON, or is longer than
+    :data:`MAX_EVENT_CHARS`, raises :class:`~claudette.errors.ResponseFormatError` naming
     ``backend``.
     """
 
-    __slots__ = ("_backend", "_buffer")
-
-    def __init__(self, backend: str) -> None:
-        super().__init__()
-        self._backend = backend
-        self._buffer = ""
+    __slots__ = ()
 
     def feed(self, text: str) -> list[Any]:
         """Feed the next piece of the body; the objects of the lines it completes."""
-        buffer = self._buffer + text if self._buffer else text
-        if "\n" not in buffer:
-            self._buffer = buffer
+        if "\n" not in text:
+            if text:
+                self._hold(text)
             return []
+        buffer = self._take_pending(text)
         lines = buffer.split("\n")
-        self._buffer = lines.pop()
+        rest = lines.pop()
+        if rest:
+            self._hold(rest)
+        if len(buffer) > MAX_EVENT_CHARS and any(len(line) > MAX_EVENT_CHARS for line in lines):
+            raise self._too_long()
         backend = self._backend
         return [_json_line(backend, line) for line in lines if line and not line.isspace()]
 
     def flush(self) -> list[Any]:
         """The object on a last line without its line break, if any (as a list)."""
-        rest, self._buffer = self._buffer, ""
+        rest = self._take_pending("")
         return [_json_line(self._backend, rest)] if rest and not rest.isspace() else []
 
 
@@ -380,7 +482,7 @@ def _json_line(backend: str, line: str) -> Any:
     """One NDJSON line decoded; a malformed one raises :class:`ResponseFormatError`."""
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return parse_json(backend, line)  # raises, naming the backend
 
 
@@ -406,6 +508,13 @@ async def iter_ndjson(backend: str, lines: AsyncIterator[str]) -> AsyncIterator[
     """Parse newline-delimited JSON objects from a stream of lines, skipping blank ones."""
     try:
         async for line in lines:
+            if len(line) > MAX_EVENT_CHARS:
+                raise ResponseFormatError(
+                    f"a stream line is longer than {MAX_EVENT_CHARS:,} characters, "
+                    "the most claudette accepts from a provider",
+                    backend,
+                    True,
+                )
             if line and not line.isspace():
                 yield _json_line(backend, line)
     finally:
