@@ -171,3 +171,26 @@ def test_an_object_missing_what_the_router_calls_is_not_a_backend():
             raise NotImplementedError
 
     assert not isinstance(SendOnly(), Backend)
+
+
+@pytest.mark.parametrize(
+    ("tokens_in", "tokens_out", "flagged"),
+    [(10**400, 5, ["tokens_input"]), (3, -1, ["tokens_output"]), (10**10, 10**10, ["tokens_input", "tokens_output"])],
+)
+def test_implausible_usage_is_estimated_and_flagged_and_the_answer_kept(tokens_in, tokens_out, flagged):
+    backend = FakeBackend("u", BackendSettings(cost_per_token=1e-6, model="m"))
+    response = backend.create_success_response(
+        "hello world", tokens_in, tokens_out, 1.0, request=ClaudetteRequest(prompt="a prompt of some length")
+    )
+    assert response.content == "hello world"
+    assert response.metadata["usage_implausible"] == flagged
+    assert response.metadata["usage_estimated"] is True
+    assert 0 <= response.tokens_input <= 100 and 0 <= response.tokens_output <= 100
+    assert 0 <= response.cost_eur < 1e-3
+
+
+def test_plausible_usage_is_kept_as_reported():
+    backend = FakeBackend("u", BackendSettings(cost_per_token=1e-6, model="m"))
+    response = backend.create_success_response("x", 1_000, 2_000, 1.0)
+    assert (response.tokens_input, response.tokens_output) == (1_000, 2_000)
+    assert "usage_implausible" not in response.metadata and "usage_estimated" not in response.metadata

@@ -25,6 +25,7 @@ from claudette.types import (
     ClaudetteResponse,
     StreamChunk,
 )
+from claudette.usage_guard import checked_usage
 
 if TYPE_CHECKING:
     import ssl
@@ -395,8 +396,15 @@ class BaseBackend(abc.ABC):
         """Build the response for a successful call, with its cost.
 
         Pass the provider's reported token counts; where one is None it is estimated
-        (from ``request`` and ``content``) and ``metadata["usage_estimated"]`` is set.
+        (from ``request`` and ``content``) and ``metadata["usage_estimated"]`` is set. A
+        count that is not plausible (negative, not an integer, beyond
+        :data:`~claudette.usage_guard.MAX_PLAUSIBLE_TOKENS`) is estimated too, and named in
+        ``metadata["usage_implausible"]``: the answer is kept.
         """
+        checked = checked_usage(tokens_input, tokens_output)
+        tokens_input, tokens_output = checked.tokens_input, checked.tokens_output
+        if checked.implausible:
+            metadata = {**(metadata or {}), "usage_implausible": list(checked.implausible)}
         if tokens_input is None or tokens_output is None:
             if tokens_input is None:
                 tokens_input = math.ceil(request.text_length / CHARS_PER_TOKEN) if request else 0
