@@ -65,7 +65,7 @@ base_url = 5
     err = info.value
     assert err.source == str(path)
     found = {p.path: p.message for p in err.problems}
-    assert found["router.cost_weight"] == "expected a number, got str 'high'"
+    assert found["router.cost_weight"] == "expected a number, got a str of 4 characters"
     assert found["router.bogus"] == "unknown key"
     assert found["backends.a.timeout"].startswith("expected a number")
     assert found["backends.a.unknown_key"] == "unknown key"

@@ -214,12 +214,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         looked = ", ".join(str(p) for p in config_search_path(None))
         err(f"claudette: no config file found (looked in: {looked})")
         return EXIT_CONFIG
+    plugins = get_plugin_manager()
     try:
-        config = load_config(path)
+        config = load_config(path, registry=plugins.registry)
     except ConfigError as exc:
         print_config_error(exc, to_stdout=True)
+        failure = plugin_failure_for(exc, plugins)
+        if failure is not None:
+            err(f"claudette: {failure}")
+            return EXIT_PLUGIN
         return EXIT_CONFIG
-    plugins = get_plugin_manager()
     try:
         router = router_from_config(config, plugins=plugins)
     except ConfigError as exc:

@@ -57,10 +57,10 @@ async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     plugins = get_plugin_manager()
     path = find_config(config_path)
     if path is not None:
-        config = load_config(path)
-        if preset is not None:
-            config = attrs.evolve(config, router=config.router.with_preset(preset))
         try:
+            config = load_config(path, registry=plugins.registry)
+            if preset is not None:
+                config = attrs.evolve(config, router=config.router.with_preset(preset))
             router = router_from_config(config, plugins=plugins)
         except ConfigError as exc:
             failure = plugin_failure_for(exc, plugins)

@@ -22,17 +22,27 @@ from __future__ import annotations
 import os
 import re
 import sys
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    BaseValidationError,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
 
-from claudette.errors import ConfigError, ConfigProblem
+from claudette._redact import describe
+from claudette.errors import ConfigError, ConfigProblem, PluginError
 from claudette.gateway.options import ServerOptions
 from claudette.types import WEIGHT_PRESETS, BackendSettings, RouterOptions, preset_weights
+
+if typing.TYPE_CHECKING:
+    from claudette.plugins import BackendPluginRegistry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,6 +50,7 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
+    "MAX_DEPTH",
     "BackendConfig",
     "ClaudetteConfig",
     "config_search_path",
@@ -48,8 +59,11 @@ __all__ = [
     "parse_config",
 ]
 
+#: The deepest nesting of tables and lists a config may have (a real one needs four).
+MAX_DEPTH = 32
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_KEYS = {"router", "backends", "state", "server"}
+_STATE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @attrs.frozen
@@ -89,22 +103,22 @@ def _strict_converter() -> cattrs.Converter:
 
     def _float(value: Any, _: type) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected a number, got {describe(value)}")
         return float(value)
 
     def _int(value: Any, _: type) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected an integer, got {describe(value)}")
         return value
 
     def _bool(value: Any, _: type) -> bool:
         if not isinstance(value, bool):
-            raise TypeError(f"expected true or false, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected true or false, got {describe(value)}")
         return value
 
     def _str(value: Any, _: type) -> str:
         if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected a string, got {describe(value)}")
         return value
 
     conv.register_structure_hook(float, _float)
@@ -135,11 +149,17 @@ def _problems_from_cattrs(exc: BaseException, prefix: str) -> list[ConfigProblem
             for sub in notes:
                 walk(sub, path)
             return
+        if isinstance(e, BaseValidationError):
+            for sub in e.exceptions:
+                walk(sub, path)
+            return
         if isinstance(e, KeyError):
             problems.append(ConfigProblem(path, f"required key {e.args[0]!r} is missing"))
             return
         message = str(e)
-        if isinstance(e, TypeError) and "expected" not in message:
+        if not isinstance(e, (TypeError, ValueError)):  # cattrs' own words quote the value
+            message = "a value of the wrong type"
+        elif isinstance(e, TypeError) and "expected" not in message:
             message = f"wrong type: {message}"
         problems.append(ConfigProblem(_validator_path(path, e), message))
 
@@ -169,15 +189,78 @@ def _interpolate(value: Any, path: str, problems: list[ConfigProblem], env: Mapp
 
 def _structure(cls: type[Any], data: Any, path: str, problems: list[ConfigProblem]) -> Any:
     if not isinstance(data, dict):
-        problems.append(ConfigProblem(path, f"expected a table, got {type(data).__name__}"))
+        problems.append(ConfigProblem(path, f"expected a table, got {describe(data)}"))
+        return None
+    before = len(problems)
+    _check_fields(cls, data, path, problems)
+    if len(problems) > before:
         return None
     try:
         return _converter.structure(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
         problems.extend(_problems_from_cattrs(exc, path))
-    except (ValueError, TypeError) as exc:  # attrs validators: name the field they reject
+    except (ValueError, TypeError) as exc:  # checks across fields: name the field they reject
         problems.append(ConfigProblem(_validator_path(path, exc), str(exc)))
     return None
+
+
+def _check_fields(cls: type[Any], data: dict[str, Any], path: str, problems: list[ConfigProblem]) -> None:
+    """Every problem of every field of one table: unknown keys, types and ranges at once.
+
+    Each field is structured and validated on its own, so that a type error in one field
+    does not hide a range error in another (the class itself stops at its first failure).
+    """
+    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+    for key in sorted(set(data) - set(fields), key=str):
+        problems.append(ConfigProblem(f"{path}.{key}" if path else str(key), "unknown key"))
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None:
+            continue
+        where = f"{path}.{name}" if path else name
+        nested = _attrs_class_in(field.type)
+        if nested is not None and isinstance(value, dict):
+            _check_fields(nested, value, where, problems)
+            continue
+        try:
+            converted = _converter.structure(value, field.type)
+        except (BaseValidationError, ForbiddenExtraKeysError) as exc:
+            problems.extend(_problems_from_cattrs(exc, where))
+            continue
+        except (TypeError, ValueError) as exc:
+            problems.append(ConfigProblem(where, str(exc)))
+            continue
+        except Exception:  # cattrs' own errors quote the value: describe it instead
+            problems.append(
+                ConfigProblem(where, f"expected {_expected(field.type)}, got {describe(value)}")
+            )
+            continue
+        if field.validator is not None:
+            try:
+                if field.converter is not None:
+                    converted = field.converter(converted)
+                field.validator(None, field, converted)
+            except (TypeError, ValueError) as exc:
+                problems.append(ConfigProblem(where, str(exc)))
+
+
+def _attrs_class_in(tp: Any) -> type[Any] | None:
+    """The attrs class of a field typed ``X`` or ``X | None``, else None."""
+    if isinstance(tp, type) and attrs.has(tp):
+        return tp
+    for arg in typing.get_args(tp):
+        if isinstance(arg, type) and attrs.has(arg):
+            return arg
+    return None
+
+
+def _expected(tp: Any) -> str:
+    """What a field of type ``tp`` expects, in words."""
+    choices = [a for arg in typing.get_args(tp) for a in (typing.get_args(arg) or (arg,))]
+    words = [repr(c) for c in choices if isinstance(c, str)]
+    if words:  # a Literal, optional or not
+        return "one of " + ", ".join(words)
+    return getattr(tp, "__name__", None) or str(tp)
 
 
 def _validator_path(path: str, exc: BaseException) -> str:
@@ -194,14 +277,16 @@ def _router_options(data: Any, problems: list[ConfigProblem]) -> RouterOptions:
     if data is None:
         return RouterOptions()
     if not isinstance(data, dict):
-        problems.append(ConfigProblem("router", f"expected a table, got {type(data).__name__}"))
+        problems.append(ConfigProblem("router", f"expected a table, got {describe(data)}"))
         return RouterOptions()
     data = dict(data)
     preset = data.pop("preset", None)
     if preset is not None:
         if not isinstance(preset, str) or preset not in WEIGHT_PRESETS:
             problems.append(
-                ConfigProblem("router.preset", f"expected one of {sorted(WEIGHT_PRESETS)}, got {preset!r}")
+                ConfigProblem(
+                    "router.preset", f"expected one of {sorted(WEIGHT_PRESETS)}, got {describe(preset)}"
+                )
             )
         else:  # a weight set beside the preset wins over the preset's
             data = {**preset_weights(preset), **data}
@@ -209,17 +294,46 @@ def _router_options(data: Any, problems: list[ConfigProblem]) -> RouterOptions:
     return options if options is not None else RouterOptions()
 
 
+def _too_deep(data: Any) -> str | None:
+    """The key path of the first place nested deeper than :data:`MAX_DEPTH`, else None
+    (walked without recursion, so no document can exhaust the stack here)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            children = ((f"{path}[{i}]", v) for i, v in enumerate(node))
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            return path
+        stack.extend((child, where, depth + 1) for where, child in children)
+    return None
+
+
 def parse_config(
-    data: Mapping[str, Any], source: str | None = None, env: Mapping[str, str] | None = None
+    data: Mapping[str, Any],
+    source: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    registry: BackendPluginRegistry | None = None,
 ) -> ClaudetteConfig:
     """Structure an already-parsed TOML document.
 
+    :param registry: the registered backend plugins; given, a backend naming a plugin
+        that is not registered is one more problem of the same report.
     :raises ConfigError: listing every problem, each with its key path.
     """
     problems: list[ConfigProblem] = []
     env = os.environ if env is None else env
     if not isinstance(data, Mapping):
         raise ConfigError([ConfigProblem("", "expected a table at the top level")], source)
+    deep = _too_deep(dict(data))
+    if deep is not None:
+        raise ConfigError(
+            [ConfigProblem(deep, f"nested more than {MAX_DEPTH} tables or lists deep")], source
+        )
     for key in sorted(set(data) - _TOP_KEYS):
         problems.append(ConfigProblem(key, "unknown top-level table (expected router, backends, state, server)"))
     data = _interpolate(dict(data), "", problems, env)
@@ -232,22 +346,32 @@ def parse_config(
     for name, table in raw_backends.items():
         path = f"backends.{name}"
         if not isinstance(table, dict):
-            problems.append(ConfigProblem(path, f"expected a table, got {type(table).__name__}"))
+            problems.append(ConfigProblem(path, f"expected a table, got {describe(table)}"))
             continue
         table = dict(table)
         plugin = table.pop("plugin", None)
         if plugin is None:
             problems.append(ConfigProblem(f"{path}.plugin", "required key 'plugin' is missing (e.g. plugin = \"ollama\")"))
         elif not isinstance(plugin, str):
-            problems.append(ConfigProblem(f"{path}.plugin", f"expected a string, got {type(plugin).__name__}"))
+            problems.append(ConfigProblem(f"{path}.plugin", f"expected a string, got {describe(plugin)}"))
             plugin = None
+        elif registry is not None:
+            try:
+                registry.get(plugin)
+            except PluginError as exc:
+                problems.append(ConfigProblem(f"{path}.plugin", str(exc)))
         settings = _structure(BackendSettings, table, path, problems)
         if settings is not None and plugin is not None:
             backends.append(BackendConfig(name, plugin, settings))
     state = data.get("state", {})
     if not isinstance(state, dict):
-        problems.append(ConfigProblem("state", f"expected a table, got {type(state).__name__}"))
+        problems.append(ConfigProblem("state", f"expected a table, got {describe(state)}"))
         state = {}
+    url = state.get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(_STATE_SCHEMES)):
+        problems.append(
+            ConfigProblem("state.url", f"expected a redis://, rediss:// or unix:// URL, got {describe(url)}")
+        )
     server = ServerOptions()
     if data.get("server") is not None:
         server = _structure(ServerOptions, data["server"], "server", problems) or server
@@ -256,9 +380,13 @@ def parse_config(
     return ClaudetteConfig(router, tuple(backends), state, source, server)
 
 
-def load_config(path: str | os.PathLike[str]) -> ClaudetteConfig:
+def load_config(
+    path: str | os.PathLike[str], *, registry: BackendPluginRegistry | None = None
+) -> ClaudetteConfig:
     """Read and structure a ``claudette.toml`` file.
 
+    :param registry: the registered backend plugins, to report a backend whose plugin is
+        not installed along with every other problem.
     :raises ConfigError: when the file is missing, unreadable, not TOML, or invalid.
     """
     source = str(path)
@@ -274,7 +402,11 @@ def load_config(path: str | os.PathLike[str]) -> ClaudetteConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem("", f"not valid TOML: {exc}")], source) from None
-    return parse_config(data, source)
+    except RecursionError:  # arrays or inline tables nested beyond the parser's stack
+        raise ConfigError(
+            [ConfigProblem("", f"nested more than {MAX_DEPTH} tables or lists deep")], source
+        ) from None
+    return parse_config(data, source, registry=registry)
 
 
 def config_search_path(explicit: str | None = None) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from claudette._redact import describe
 from claudette.errors import ConfigError, ConfigProblem, PluginError
 from claudette.router import BackendRouter
 
@@ -34,7 +35,7 @@ def store_from_config(config: ClaudetteConfig) -> StateStore | None:
             ) from None
         return RedisStateStore.from_config(dict(config.state), window=config.router.latency_window)
     raise ConfigError(
-        [ConfigProblem("state.url", f"expected a redis:// URL, got {url!r}")], config.source
+        [ConfigProblem("state.url", f"expected a redis:// URL, got {describe(url)}")], config.source
     )
 
 

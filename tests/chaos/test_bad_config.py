@@ -168,3 +168,110 @@ def test_a_missing_file_is_a_config_error_naming_it(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     _check_error(caught.value, str(path))
+
+
+# -- nesting, secrets in the wrong place, every problem at once --------------------------
+
+
+def _nested(kind: str, depth: int) -> bytes:
+    if kind == "arrays":
+        return b"[router]\nregion = " + b"[" * depth + b"]" * depth + b"\n"
+    if kind == "inline-tables":
+        return b"[state]\nx = " + b"{a = " * depth + b"1" + b"}" * depth + b"\n"
+    return b"[" + b".".join([b"state"] + [b"a"] * depth) + b"]\nx = 1\n"  # dotted table headers
+
+
+@pytest.mark.parametrize("kind", ["arrays", "inline-tables", "dotted-tables"])
+@pytest.mark.parametrize("depth", [40, 500, 5_000])
+def test_a_file_nested_too_deeply_is_a_config_error_not_a_recursion_error(tmp_path, kind, depth):
+    path = tmp_path / "claudette.toml"
+    path.write_bytes(_nested(kind, depth))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    _check_error(caught.value, str(path))
+    assert "nested more than 32" in str(caught.value) or "not valid TOML" in str(caught.value)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from(["arrays", "inline-tables", "dotted-tables"]),
+    st.integers(min_value=1, max_value=3_000),
+    st.binary(max_size=20),
+)
+def test_any_nesting_of_any_file_is_valid_or_a_config_error(tmp_path_factory, kind, depth, junk):
+    path = Path(tmp_path_factory.mktemp("deep")) / "claudette.toml"
+    path.write_bytes(_nested(kind, depth) + junk)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        _check_error(exc, str(path))
+
+
+def test_every_problem_of_a_file_is_reported_in_one_round(tmp_path):
+    path = tmp_path / "claudette.toml"
+    path.write_text(
+        '[router]\nmax_attempts = "many"\nmax_cooldown_wait = -1\ncost_weight = 7\n\n'
+        '[backends.a]\nplugin = "vllm"\napi_key = "${CLAUDETTE_TEST_UNSET_VAR}"\n'
+        'timeout = "soon"\nconnect_timeout = -1\nrpm = 0\n\n'
+        '[backends.b]\nplugin = "openai"\ncache = {ttl = -1}\n'
+    )
+    from claudette.plugins import get_plugin_manager
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, registry=get_plugin_manager().registry)
+    found = {p.path: p.message for p in caught.value.problems}
+    assert set(found) >= {
+        "router.max_attempts", "router.max_cooldown_wait", "router.cost_weight",
+        "backends.a.plugin", "backends.a.api_key", "backends.a.timeout",
+        "backends.a.connect_timeout", "backends.a.rpm", "backends.b.cache",
+    }, found
+    assert "is claudette-backend-vllm installed" in found["backends.a.plugin"]
+    assert "CLAUDETTE_TEST_UNSET_VAR is not set" in found["backends.a.api_key"]
+
+
+def test_nested_router_tables_report_every_problem_at_once():
+    document = {"router": {"cache": {"ttl": -1, "max_entries": "x"}, "budget": {"limit_eur": -1, "period": "year"}}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, SOURCE, env={})
+    paths = {p.path for p in caught.value.problems}
+    assert paths >= {"router.cache.ttl", "router.cache.max_entries", "router.budget.limit_eur", "router.budget.period"}
+
+
+SECRET = "sk-live-wrongfield-abcdef0123456789"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"router": {"preset": SECRET}},
+        {"router": {"strategy": SECRET}},
+        {"router": {"cost_weight": SECRET}},
+        {"router": {"budget": {"limit_eur": 1, "period": SECRET}}},
+        {"backends": {"a": {"plugin": "x", "base_url": SECRET}}},
+        {"backends": {"a": {"plugin": "x", "api_key": [SECRET]}}},
+        {"backends": {"a": {"plugin": "x", "api_key": {"k": SECRET}}}},
+        {"backends": {"a": {"plugin": "x", "timeout": SECRET}}},
+        {"backends": {"a": {"plugin": "x", "backend_type": SECRET}}},
+        {"backends": {"a": {"plugin": "x", "headers": {"x-api-key": [SECRET]}}}},
+        {"backends": {"a": {"plugin": [SECRET]}}},
+        {"backends": {"a": SECRET}},
+        {"router": SECRET},
+        {"state": {"url": SECRET}},
+    ],
+)
+def test_a_bad_value_is_described_by_type_and_shape_never_shown(document):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, SOURCE, env={})
+    text = str(caught.value) + repr(caught.value.problems)
+    assert SECRET not in text, text
+    assert "str" in text or "table" in text or "list" in text, text
+
+
+def test_describe_names_type_and_shape():
+    from claudette._redact import describe
+
+    assert describe("sk-" + "x" * 48) == "a str of 51 characters"
+    assert describe(["sk-abc"]) == "a list of 1 str"
+    assert describe({"a": 1, "b": 2}) == "a table of 2 keys"
+    assert describe(-1) == "-1" and describe(True) == "True"
+    assert describe(10**400) == "an int of 401 digits"
