@@ -57,6 +57,16 @@ def _describe(status: int, headers: Mapping[str, str] | httpx.Headers, body: byt
     return f"HTTP {status} with a body that is not an Anthropic error ({ctype}): {_snippet(body)!r}"
 
 
+def _message_text(message: object) -> str | None:
+    """An error message as text (a structure too deep to write is named, not shown)."""
+    if message is None or message == "":
+        return None
+    try:
+        return str(message)
+    except RecursionError:
+        return f"a {type(message).__name__} nested too deeply to show"
+
+
 def _fields(payload: object) -> tuple[str | None, str | None, str | None]:
     """(error type, message, request id) from an error object, whatever its shape."""
     if not isinstance(payload, Mapping):
@@ -71,7 +81,7 @@ def _fields(payload: object) -> tuple[str | None, str | None, str | None]:
             etype = None
     return (
         etype if isinstance(etype, str) and etype else None,
-        str(message) if message not in (None, "") else None,
+        _message_text(message),
         request_id if isinstance(request_id, str) and request_id else None,
     )
 
@@ -94,8 +104,8 @@ def translate_error(
     payload: object = body
     if isinstance(body, bytes):
         try:
-            payload = json.loads(body) if body.strip() else None
-        except (ValueError, UnicodeDecodeError):
+            payload = json.loads(body.decode("utf-8")) if body.strip() else None
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
             payload = None
     etype, message, request_id = _fields(payload)
     request_id = request_id or headers.get("request-id") or None

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 from claudette.types import BackendSettings, ClaudetteRequest
+from claudette.usage_guard import plausible_count
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -165,9 +166,10 @@ def parse_message(data: object) -> ParsedMessage:
 
 
 def usage_metadata(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """The usage counters worth keeping beyond input/output (the prompt-cache ones)."""
+    """The usage counters worth keeping beyond input/output (the prompt-cache ones); a
+    counter that is not a plausible token count is left out."""
     return {
         key: value
         for key, value in usage.items()
-        if key.startswith("cache_") and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(key, str) and key.startswith("cache_") and plausible_count(value)
     }

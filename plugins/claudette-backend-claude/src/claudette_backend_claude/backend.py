@@ -17,7 +17,7 @@ from claudette.errors import (
     ResponseFormatError,
     StreamInterruptedError,
 )
-from claudette.http import SSEDecoder, SSEEvent, drain, parse_json
+from claudette.http import SSEDecoder, SSEEvent, drain, mask_url, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse, StreamChunk
 
@@ -219,13 +219,14 @@ class ClaudeBackend(BaseBackend):
                     yield StreamChunk(final.content, self.name, final)
                     return
                 state = StreamState()
-                decoder = SSEDecoder()
+                decoder = SSEDecoder(self.name)
                 clock = StreamClock(self.name, self.settings)
                 on_event = self._on_event
                 headers = response.headers
-                # The body is read as text and split into events by the decoder (no step per
-                # line); aclosing() closes the text iterator if the loop stops early.
-                async with aclosing(cast("AsyncGenerator[str, None]", response.aiter_text())) as texts:
+                # The body is read as bytes, decoded (strict UTF-8) and split into events by
+                # the decoder (no step per line); aclosing() closes the byte iterator if the
+                # loop stops early.
+                async with aclosing(cast("AsyncGenerator[bytes, None]", response.aiter_bytes())) as texts:
                     while (events := await clock.wait(decoder.read(texts))) is not None:
                         for event in events:
                             if event.event != "ping":
@@ -292,7 +293,15 @@ class ClaudeBackend(BaseBackend):
             problems.append(
                 ConfigProblem(
                     f"{where}.base_url",
-                    f"${BASE_URL_ENV} must be an http:// or https:// URL, got {self.base_url!r}",
+                    f"${BASE_URL_ENV} must be an http:// or https:// URL",
+                )
+            )
+        elif "@" in self.base_url.partition("://")[2].split("/", 1)[0]:
+            problems.append(
+                ConfigProblem(
+                    f"{where}.base_url",
+                    f"${BASE_URL_ENV} must not carry a user name or password "
+                    f"({mask_url(self.base_url)}): the key goes in api_key",
                 )
             )
         for key in sorted(set(self.settings.extra) - EXTRA_KEYS):

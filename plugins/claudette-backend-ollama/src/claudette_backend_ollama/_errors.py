@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 from claudette import BackendError, BackendUnavailableError, InvalidRequestError
-from claudette.http import error_from_exception, error_from_status
+from claudette.http import error_from_exception, error_from_status, mask_url
 
 __all__ = ["translate_error"]
 
@@ -32,16 +32,17 @@ _SNIPPET = 160
 
 
 def _snippet(body: bytes | str) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    start = body[: _SNIPPET * 4]  # stripped below: enough to fill the snippet
+    text = start.decode("utf-8", "replace") if isinstance(start, bytes) else start
     text = text.strip()
-    return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
+    return text[:_SNIPPET] + ("..." if len(body.strip()) > _SNIPPET else "")
 
 
 def _error_text(body: bytes | str) -> str | None:
     """The ``error`` of an Ollama error body, or None when the body is not one."""
     try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data: Any = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
         return None
     if not isinstance(data, Mapping):
         return None
@@ -92,7 +93,7 @@ def translate_error(
         error = error_from_exception(backend, exc)
         if isinstance(exc, httpx.ConnectError) and not isinstance(exc, httpx.TimeoutException):
             return BackendUnavailableError(
-                f"cannot connect to Ollama at {base_url}: is Ollama running "
+                f"cannot connect to Ollama at {mask_url(base_url)}: is Ollama running "
                 f"(`ollama serve`) and is base_url / $OLLAMA_HOST right? ({exc})",
                 backend,
                 True,
@@ -122,7 +123,7 @@ def translate_error(
             else f"HTTP {status} with an empty body"
         )
         if status == 404:
-            text += f" (is {base_url} an Ollama server, without a /v1 suffix?)"
+            text += f" (is {mask_url(base_url)} an Ollama server, without a /v1 suffix?)"
     elif 400 <= status < 500 and _is_model_missing(text):
         text = _pull_hint(text, model)
         error_type = "model_not_found"

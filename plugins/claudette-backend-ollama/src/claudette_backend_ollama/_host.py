@@ -25,6 +25,16 @@ DEFAULT_BASE_URL = f"http://localhost:{DEFAULT_PORT}"
 _BIND_ALL = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
 
 
+def _shown(host: str) -> str:
+    """``host`` as a message may show it: anything before an ``@`` is masked."""
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = "", host
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
+
+
 def base_url_from_host(host: str) -> str:
     """The base URL for an ``$OLLAMA_HOST`` value.
 
@@ -33,6 +43,11 @@ def base_url_from_host(host: str) -> str:
     raw = host.strip()
     if not raw:
         raise ValueError("the value is empty")
+    if "@" in raw.partition("://")[2 if "://" in raw else 0].split("/", 1)[0]:
+        raise ValueError(
+            "a user name or password in the address is not supported "
+            "(send credentials with the backend's headers)"
+        )
     scheme, sep, rest = raw.partition("://")
     if not sep:
         scheme, rest, port = "http", raw, DEFAULT_PORT
@@ -45,10 +60,10 @@ def base_url_from_host(host: str) -> str:
         split = urlsplit(f"{scheme}://{rest}")
         explicit_port = split.port
     except ValueError as exc:
-        raise ValueError(f"cannot parse {host!r}: {exc}") from None
+        raise ValueError(f"cannot parse {_shown(host)!r}: {exc}") from None
     hostname = split.hostname
     if not hostname:
-        raise ValueError(f"no host name in {host!r}")
+        raise ValueError(f"no host name in {_shown(host)!r}")
     if hostname in _BIND_ALL:
         netloc_host = _BIND_ALL[hostname]
     elif ":" in hostname:
@@ -72,5 +87,5 @@ def resolve_base_url(base_url: str | None, environ: Mapping[str, str] | None = N
         try:
             return base_url_from_host(host)
         except ValueError as exc:
-            raise ValueError(f"${HOST_ENV}={host!r} is not a usable address: {exc}") from None
+            raise ValueError(f"${HOST_ENV}={_shown(host)!r} is not a usable address: {exc}") from None
     return DEFAULT_BASE_URL

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 from claudette import BackendSettings, ClaudetteRequest, ResponseFormatError
+from claudette.usage_guard import plausible_count, plausible_duration_ns
 
 __all__ = [
     "CHAT_PATH",
@@ -92,7 +93,8 @@ class FinalFacts:
     :param tokens_output: ``eval_count`` (0 when absent), None when malformed.
     :param finish_reason: ``done_reason`` (``stop``, ``length``, ``load``, ``unload``).
     :param model: the model that answered, as Ollama named it.
-    :param metadata: the timings in milliseconds and ``created_at``.
+    :param metadata: the timings in milliseconds (``implausible_timings`` names the ones
+        left out: negative, not numbers, or beyond thirty days) and ``created_at``.
     """
 
     tokens_input: int | None
@@ -114,12 +116,21 @@ def _count(value: Any) -> int | None:
 def read_final(obj: Mapping[str, Any]) -> FinalFacts:
     """The usage, finish reason, model and timings of a final (``done: true``) object."""
     metadata: dict[str, Any] = {}
+    implausible: list[str] = []
     for field in DURATION_FIELDS:
         value = obj.get(field)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            metadata[f"{field}_ms"] = value / 1_000_000
-    eval_count, eval_ns = obj.get("eval_count"), obj.get("eval_duration")
-    if isinstance(eval_count, int) and isinstance(eval_ns, int) and eval_ns > 0:
+        if value is None:
+            continue
+        nanoseconds = plausible_duration_ns(value)
+        if nanoseconds is None:
+            implausible.append(field)  # not a number, negative, infinite or beyond reason
+        else:
+            metadata[f"{field}_ms"] = nanoseconds / 1_000_000
+    if implausible:
+        metadata["implausible_timings"] = implausible
+    eval_count = obj.get("eval_count")
+    eval_ns = plausible_duration_ns(obj.get("eval_duration"))
+    if plausible_count(eval_count) and eval_ns:
         metadata["tokens_per_second"] = eval_count / (eval_ns / 1e9)
     created_at = obj.get("created_at")
     if isinstance(created_at, str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -19,10 +18,11 @@ from claudette import (
     ConfigProblem,
     ResponseFormatError,
     StreamChunk,
+    get_logger,
 )
 from claudette.deadlines import CallDeadline, StreamClock
 from claudette.errors import StreamInterruptedError
-from claudette.http import NDJSONDecoder, drain, parse_json
+from claudette.http import NDJSONDecoder, drain, mask_url, parse_json
 from claudette.ratelimit import rate_limits_from_headers
 
 from claudette_backend_ollama._errors import translate_error
@@ -37,7 +37,7 @@ __all__ = [
     "model_is_listed",
 ]
 
-logger = logging.getLogger("claudette.backends.ollama")
+logger = get_logger("claudette.backends.ollama")
 
 #: The model asked for when the settings name none.
 DEFAULT_MODEL = "qwen2.5:7b"
@@ -62,6 +62,14 @@ def model_is_listed(model: str | None, names: list[str]) -> bool:
     if model.endswith(":latest"):
         wanted.add(model[: -len(":latest")])
     return any(name in wanted for name in names)
+
+
+def _error_text(error: object) -> str:
+    """The ``error`` of an error line as text (a structure too deep to write is named)."""
+    try:
+        return str(error)
+    except RecursionError:
+        return f"a {type(error).__name__} nested too deeply to show"
 
 
 class OllamaBackend(BaseBackend):
@@ -145,7 +153,7 @@ class OllamaBackend(BaseBackend):
                 f"expected a JSON object from /api/chat, got {type(obj).__name__}", self.name, True
             )
         if "error" in obj:
-            raise self._error(model, body=str(obj["error"]))
+            raise self._error(model, body=_error_text(obj["error"]))
         return obj
 
     async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
@@ -208,10 +216,11 @@ class OllamaBackend(BaseBackend):
                     parts.append(delta)
                     return StreamChunk(delta, self.name)
 
-                # The body is read as text and split into lines by the decoder (no step per
-                # line); aclosing() closes the text iterator if the loop stops early. Blank
-                # lines (keep-alives) complete no object and do not count as progress.
-                async with aclosing(cast("AsyncGenerator[str, None]", response.aiter_text())) as texts:
+                # The body is read as bytes, decoded (strict UTF-8) and split into lines by
+                # the decoder (no step per line); aclosing() closes the byte iterator if the
+                # loop stops early. Blank lines (keep-alives) complete no object and do not
+                # count as progress.
+                async with aclosing(cast("AsyncGenerator[bytes, None]", response.aiter_bytes())) as texts:
                     while (objects := await clock.wait(decoder.read(texts))) is not None:
                         if objects:
                             clock.progressed()
@@ -300,7 +309,7 @@ class OllamaBackend(BaseBackend):
                 "Ollama backend %r: model %r is not pulled on %s",
                 self.name,
                 self.settings.model,
-                self.base_url,
+                mask_url(self.base_url),
             )
             return False
         return True

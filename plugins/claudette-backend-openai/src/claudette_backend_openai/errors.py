@@ -69,9 +69,17 @@ def _details_of_mapping(payload: Mapping[str, Any]) -> ErrorDetails:
         )
     detail = payload.get("detail")
     if detail is not None:  # FastAPI validation errors
-        message = detail if isinstance(detail, str) else json.dumps(detail)[:_SNIPPET]
+        message = detail if isinstance(detail, str) else _dumped(detail)
         return ErrorDetails(message, None, None, request_id)
     return ErrorDetails(None, None, None, request_id)
+
+
+def _dumped(value: Any) -> str:
+    """The start of ``value`` as JSON (a structure too deep to write is named, not shown)."""
+    try:
+        return json.dumps(value)[:_SNIPPET]
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} nested too deeply to show"
 
 
 def error_details(body: bytes | str | Mapping[str, Any] | None) -> ErrorDetails:
@@ -82,7 +90,7 @@ def error_details(body: bytes | str | Mapping[str, Any] | None) -> ErrorDetails:
     if isinstance(body, (bytes, str)):
         try:
             payload = json.loads(body) if body else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
             payload = None
     if isinstance(payload, Mapping):
         return _details_of_mapping(payload)
@@ -92,7 +100,8 @@ def error_details(body: bytes | str | Mapping[str, Any] | None) -> ErrorDetails:
 def _snippet(body: bytes | str | None) -> str:
     if not body:
         return "empty body"
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    start = body[: _SNIPPET * 4]  # whitespace is collapsed below: enough to fill the snippet
+    text = start.decode("utf-8", "replace") if isinstance(start, bytes) else start
     text = " ".join(text.split())
     return f"body starts {text[:_SNIPPET]!r}"
 

@@ -220,9 +220,9 @@ class OpenAICompatibleBackend(BaseBackend):
         if reply.status_code >= 300:
             raise self.translate_error(reply.status_code, reply.content, reply.headers)
         self.stats.update_rate_limits(**rate_limits_from_headers(reply.headers))
-        try:
-            data = json.loads(reply.content)
-        except ValueError:  # UnicodeDecodeError is one too
+        try:  # strict UTF-8, as in a stream (see claudette.http.parse_json)
+            data = json.loads(reply.content.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
             data = self.decode_json(reply.content, reply.status_code, reply.headers)  # raises
         return self.parse_completion(data, reply.headers, latency_ms, request)
 
@@ -310,15 +310,16 @@ class OpenAICompatibleBackend(BaseBackend):
                     raise self.translate_error(reply.status_code, body, reply.headers)
                 self.stats.update_rate_limits(**rate_limits_from_headers(reply.headers))
                 state = _StreamState()
-                read = SSEDecoder().read
+                read = SSEDecoder(self.name).read
                 clock = StreamClock(self.name, self.settings)
                 wait = clock.wait
                 apply_event = self._apply_event
                 headers = reply.headers
                 name = self.name
-                # The body is read as text and split into events by the decoder (no step per
-                # line); aclosing() closes the text iterator if the loop stops early.
-                async with aclosing(cast("AsyncGenerator[str, None]", reply.aiter_text())) as texts:
+                # The body is read as bytes, decoded (strict UTF-8) and split into events by
+                # the decoder (no step per line); aclosing() closes the byte iterator if the
+                # loop stops early.
+                async with aclosing(cast("AsyncGenerator[bytes, None]", reply.aiter_bytes())) as texts:
                     while (events := await wait(read(texts))) is not None:
                         if events:  # an event, not a comment: the stream is alive
                             clock.progressed()
@@ -361,7 +362,7 @@ class OpenAICompatibleBackend(BaseBackend):
             return ""
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             if data.strip() == _DONE:
                 state.done = True
                 return ""
