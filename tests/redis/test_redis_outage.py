@@ -157,3 +157,26 @@ async def test_with_a_hung_redis_the_probe_is_decided_locally_after_one_timeout(
     assert await breaker.acquire() is True  # the local view allows one probe
     assert time.monotonic() - started < 1.0
     assert await breaker.acquire() is False  # ... and only one, as in memory
+
+
+async def test_each_redis_restart_is_one_outage_however_many_connections_were_pooled(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture,
+    make_store: Callable[..., RedisStateStore],
+) -> None:
+    caplog.set_level(logging.WARNING, logger="claudette")
+    server = private_redis
+    store = make_store(url=server.url, refresh_interval=60.0)
+    store.breaker("b", POLICY)
+    for _restart in range(2):
+        # Concurrent calls fill the pool with several connections, all stale after a restart.
+        assert all(await asyncio.gather(*(store.reserve(f"rpm:{i}", 1, 100) for i in range(8))))
+        server.stop()
+        server.start()
+        for _ in range(3):  # the first call meets a dead connection: that is the outage
+            await store.reserve("rpm:x", 1, 100)
+            await store.sync()
+        assert store.connected
+        for _ in range(8):  # every call after it finds a fresh connection
+            assert await store.reserve("rpm:y", 1, 100) is True
+    assert store.outages == 2  # one per restart
+    assert len(_unreachable_warnings(caplog)) == store.outages

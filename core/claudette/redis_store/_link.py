@@ -56,6 +56,8 @@ class RedisLink:
         self.connected = True
         #: Warnings logged about Redis being unreachable (one per outage).
         self.outages = 0
+        #: Clients retired at the start of an outage, being closed in the background.
+        self._closing: set[asyncio.Task[None]] = set()
         #: Called after every failed call; the store starts its sync task there, since that
         #: task is what notices that Redis is back.
         self.on_failure: Callable[[], None] | None = None
@@ -92,6 +94,7 @@ class RedisLink:
         if self.connected:
             self.connected = False
             self.outages += 1
+            self._retire_client()
             logger.warning(
                 "Redis state store at %s is unreachable (%s: %s); routing continues on this "
                 "process's local state and re-syncs when Redis is back",
@@ -99,6 +102,32 @@ class RedisLink:
                 type(exc).__name__,
                 exc,
             )
+
+    def _retire_client(self) -> None:
+        """Close the client made from the URL at the start of an outage, and start afresh.
+
+        After Redis restarts, every pooled connection is dead: kept, each would fail once
+        on its next use, and each failure would look like a new outage. The old client is
+        closed in the background (its calls under way fail, within this same outage); a
+        client given to the constructor is left alone.
+        """
+        if self._given_client is not None or self._client is None:
+            return
+        old, self._client = self._client, None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to close it on: its connections go with it
+            return
+        task = loop.create_task(self._close(old))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close(client: aioredis.Redis) -> None:
+        try:
+            await client.aclose()
+        except (RedisError, OSError, RuntimeError):
+            logger.debug("Redis state store: error while disconnecting", exc_info=True)
 
     def answered(self) -> None:
         """Note a call that succeeded: the end of an outage, if there was one."""
@@ -139,6 +168,8 @@ class RedisLink:
 
     async def aclose(self) -> None:
         """Disconnect the client made from the URL (a given client stays open)."""
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         client, self._client = self._client, None
         if client is not None and self._given_client is None:
             try:
