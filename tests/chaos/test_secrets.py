@@ -13,13 +13,14 @@ import logging
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
 from _providers import CLAUDE_KEY, FAULT_KINDS, NAMES, OPENAI_KEY, QWEN_KEY
 from claudette import ClaudetteRequest
 from claudette.errors import ClaudetteError
-from claudette.testing import LoopbackServer, Reply
+from claudette.testing import LoopbackServer, RecordedRequest, Reply
 from claudette.testing.pytest_plugin import build_router
 from claudette.types import BackendSettings
 from claudette_backend_openai import OpenAIBackend
@@ -134,3 +135,151 @@ def test_the_cli_never_prints_a_key(tmp_path, accepted):
     else:
         assert all(r.returncode == 4 for r in asks), [(r.returncode, r.stderr[-300:]) for r in asks]
         assert all("401" in r.stderr or "Unauthorized" in r.stderr for r in asks)
+
+
+# -- one key planted everywhere a user could put it -----------------------------------------
+
+#: The planted key (and a URL password): each test process registers them only where a
+#: configuration puts them in a secret field, so a leak through any other path shows.
+PLANTED = "sk-planted-9b1f4c2e7d5a3f60"
+PASSWORD = "pw-planted-5e8d2c41a7"
+USERINFO_URL = f"http://admin:{PASSWORD}@127.0.0.1:9/v1"
+
+
+def _echoing(request: RecordedRequest) -> Reply:
+    """A provider that quotes every credential it received back, in every field it has."""
+    seen = " ".join(v for k, v in request.headers.items() if k.lower() in ("authorization", "x-api-key", "api-key"))
+    body = {"error": {"message": f"Incorrect API key provided: {seen}", "type": f"invalid_key {seen}",
+                      "code": "invalid_api_key"}, "request_id": seen}
+    return Reply.json(body, 401, headers={"x-request-id": f"req-{seen}"[:200]})
+
+
+def _secret_config(tmp_path: Path, echo_url: str, emu_url: str) -> Path:
+    path = tmp_path / "secrets.toml"
+    path.write_text(
+        "[router]\nmax_attempts = 3\n\n"
+        f'[backends.direct]\nplugin = "openai"\nbase_url = "{emu_url}/v1"\napi_key = "{PLANTED}"\n\n'
+        f'[backends.fromenv]\nplugin = "qwen"\nbase_url = "{echo_url}/v1"\napi_key = "${{CHAOS_PLANTED}}"\n'
+        f'extra = {{ health = "models" }}\n\n'
+        f'[backends.azure]\nplugin = "openai"\nbase_url = "{echo_url}/v1"\n'
+        f'headers = {{ api-key = "{PLANTED}", x-api-key = "{PLANTED}", Authorization = "Bearer {PLANTED}" }}\n'
+    )
+    return path
+
+
+def _run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    from claudette.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_key_planted_everywhere_never_shows_in_any_output(tmp_path, capsys, caplog, monkeypatch):
+    for name in [k for k in os.environ if k.endswith("_API_KEY")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CHAOS_PLANTED", PLANTED)
+    caplog.set_level(logging.DEBUG)  # every logger: claudette's, the plugins', httpx, httpcore
+    outputs: list[str] = []
+    with OpenAIEmulator(api_key=PLANTED) as emu, LoopbackServer(_echoing) as echo:
+        config = str(_secret_config(tmp_path, echo.url, emu.url))
+        runs = [
+            ("ask", "req-1 hello", "--config", config, "--backend", "direct"),
+            ("ask", "req-2 hello", "--config", config, "--backend", "direct", "--json", "--explain"),
+            ("ask", "req-3 hello", "--config", config, "--backend", "direct", "--stream", "--verbose"),
+            ("ask", "req-4 hello", "--config", config, "--backend", "direct", "--stream", "--json"),
+            ("ask", "req-5 hello", "--config", config, "--backend", "azure", "--verbose"),
+            ("ask", "req-7 hello", "--config", config, "--explain", "--verbose"),
+            ("ask", "req-6 hello", "--config", config, "--backend", "fromenv", "--json"),
+            ("backends", "--config", config),
+            ("backends", "--config", config, "--json", "--verbose"),
+            ("plugins",),
+            ("plugins", "--json"),
+            ("config", "check", config),
+        ]
+        codes = []
+        for args in runs:
+            code, text = _run_cli(capsys, *args)
+            codes.append(code)
+            outputs.append(text)
+        # The Python API: reprs, exceptions and their tracebacks.
+        settings = BackendSettings(
+            base_url=f"{echo.url}/v1", api_key=PLANTED,
+            headers={"api-key": PLANTED, "x-api-key": PLANTED, "Authorization": f"Bearer {PLANTED}"},
+        )
+        backend = OpenAIBackend("api", settings)
+        outputs += [repr(settings), repr(backend), repr(backend.settings)]
+
+        async def call() -> None:
+            try:
+                await backend.send(ClaudetteRequest(prompt="hi"))
+            except ClaudetteError as exc:
+                outputs.extend([str(exc), repr(exc), *traceback.format_exception(exc)])
+            finally:
+                await backend.aclose()
+
+        asyncio.run(call())
+    every_field = logging.Formatter("%(levelname)s %(name)s %(message)s")
+    outputs += [every_field.format(r) for r in caplog.records]
+    assert codes[:4] == [0, 0, 0, 0] and codes[4] == codes[6] == 4, (codes, outputs[4][-500:])
+    assert len(echo.requests) >= 3, "the echoing provider was never called"
+    assert any("DEBUG" in o and "httpcore" in o for o in outputs), "no httpcore DEBUG line was captured"
+    assert any("api-key" in o and "***" in o for o in outputs), "the headers were not shown masked"
+    leaks = [o[:300] for o in outputs if PLANTED in o]
+    assert not leaks, leaks[:3]
+
+
+def test_a_password_in_base_url_is_refused_and_never_shown(tmp_path, capsys, monkeypatch):
+    with pytest.raises(ValueError) as caught:
+        BackendSettings(base_url=USERINFO_URL)
+    assert PASSWORD not in str(caught.value) and "user name or password" in str(caught.value)
+    path = tmp_path / "userinfo.toml"
+    path.write_text(f'[backends.a]\nplugin = "openai"\nbase_url = "{USERINFO_URL}"\napi_key = "sk-x-123456"\n')
+    texts = []
+    for args in (("config", "check", str(path)), ("backends", "--config", str(path), "--json"),
+                 ("ask", "hi", "--config", str(path), "--json")):
+        code, text = _run_cli(capsys, *args)
+        assert code == 3, (args, text)  # EXIT_CONFIG
+        assert "backends.a.base_url" in text and "user name or password" in text
+        texts.append(text)
+    monkeypatch.setenv("OLLAMA_HOST", f"admin:{PASSWORD}@127.0.0.1:11434")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"https://admin:{PASSWORD}@127.0.0.1")
+    from claudette_backend_claude import ClaudeBackend
+    from claudette_backend_ollama import OllamaBackend
+
+    for backend in (OllamaBackend("o"), ClaudeBackend("c", BackendSettings(api_key="sk-x-123456"))):
+        problems = [str(p) for p in backend.config_problems()]
+        assert any("base_url" in p and "user name or password" in p for p in problems), problems
+        texts += [*problems, repr(backend), repr(backend.settings)]
+    assert not [t for t in texts if PASSWORD in t]
+
+
+def test_a_key_in_the_wrong_field_is_described_never_shown(tmp_path):
+    # A fresh process: the key is in no secret field, so nothing registers it for masking;
+    # only describing (never quoting) a bad value keeps it out of the output.
+    path = tmp_path / "wrong.toml"
+    path.write_text(
+        f'[router]\npreset = "{PLANTED}"\nstrategy = "{PLANTED}"\nmax_attempts = "{PLANTED}"\n\n'
+        f'[backends.a]\nplugin = "openai"\nbase_url = "{PLANTED}"\napi_key = ["{PLANTED}"]\n'
+        f'timeout = "{PLANTED}"\nbackend_type = "{PLANTED}"\nweight = "{PLANTED}"\n\n'
+        f'[state]\nurl = "{PLANTED}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    script = (
+        "import sys\nfrom claudette.cli import main\n"
+        "for args in (['config', 'check', sys.argv[1]], ['ask', 'hi', '--config', sys.argv[1]],"
+        " ['ask', 'hi', '--json', '--config', sys.argv[1]], ['backends', '--json', '--config', sys.argv[1]]):\n"
+        "    print('exit', main(args), flush=True)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                         timeout=60, env=env, cwd=ROOT)
+    output = run.stdout + run.stderr
+    assert output.count("exit 3") == 4, output[-2000:]  # EXIT_CONFIG, every command
+    for where in ("router.preset", "router.strategy", "backends.a.base_url", "backends.a.api_key",
+                  "backends.a.timeout", "backends.a.backend_type", "backends.a.weight"):
+        assert where in output, where
+    assert "a str of 27 characters" in output and "state.url" in output
+    assert PLANTED not in output, output[-2000:]
