@@ -21,6 +21,7 @@ from claudette import (
     StreamChunk,
     hookimpl,
 )
+from claudette.deadlines import CallDeadline, StreamClock
 from claudette.errors import BackendError, ResponseFormatError
 from claudette.http import error_from_exception, error_from_status, iter_ndjson, parse_json
 from claudette.testing import LoopbackServer, Reply
@@ -41,7 +42,8 @@ class MinimalBackend(BaseBackend):
     async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
         started = time.perf_counter()
         try:
-            response = await self.client.post("generate", json=self._payload(request, False))
+            async with CallDeadline(self.name, self.settings.timeout):
+                response = await self.client.post("generate", json=self._payload(request, False))
             if response.status_code >= 400:
                 raise self._error(response)
             data = parse_json(self.name, response.content)
@@ -60,7 +62,10 @@ class MinimalBackend(BaseBackend):
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error(response)
-                async for event in iter_ndjson(self.name, response.aiter_lines()):
+                clock = StreamClock(self.name, self.settings)
+                events = iter_ndjson(self.name, response.aiter_lines())
+                while (event := await clock.wait(anext(events, None))) is not None:
+                    clock.progressed()
                     if event.get("done"):
                         usage = event["usage"]
                         break
@@ -146,6 +151,24 @@ class IgnoresUsage(MinimalBackend):
         return self.create_success_response(response.content, None, None, 1.0, request=request)
 
 
+class BoundsEachReadOnly(MinimalBackend):
+    """Relies on httpx's timeout, which bounds each read but not the whole call."""
+
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        response = await self.client.post("generate", json=self._payload(request, False))
+        data = parse_json(self.name, response.content)
+        return self.create_success_response(data["output"], 1, 1, 1.0, request=request)
+
+    async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
+        async with self.client.stream("POST", "generate", json=self._payload(request, True)) as response:
+            async for event in iter_ndjson(self.name, response.aiter_lines()):
+                if event.get("done"):
+                    break
+                yield StreamChunk(event["delta"], self.name)
+        final = self.create_success_response("done", 1, 1, 1.0, request=request)
+        yield StreamChunk("", self.name, final)
+
+
 class BuffersTheStream(MinimalBackend):
     async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
         chunks = [chunk async for chunk in super().stream(request)]
@@ -176,3 +199,13 @@ def test_estimated_usage_fails_the_usage_test() -> None:
 def test_one_chunk_stream_fails_the_streaming_test() -> None:
     with LoopbackServer() as server, pytest.raises(AssertionError):
         suite_for(BuffersTheStream).test_stream_yields_pieces_then_final_response(server)
+
+
+def test_a_call_bounded_only_per_read_fails_the_dripping_tests() -> None:
+    """The dripped answer arrives in the end, long after the bound: the tests fail."""
+    suite = suite_for(BoundsEachReadOnly)
+    failed = (AssertionError, pytest.fail.Exception)
+    with LoopbackServer() as server, pytest.raises(failed):
+        suite.test_dripping_provider_times_out(server)
+    with LoopbackServer() as server, pytest.raises(failed):
+        suite.test_dripping_stream_times_out(server)

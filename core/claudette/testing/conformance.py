@@ -12,7 +12,8 @@ and check what the router relies on:
 - errors: retryable (429, 500, 503, reset, refused, truncated stream, malformed body)
   versus non-retryable (400, 401, 404), each as the right ``BackendError`` subclass,
   ``retry-after`` honoured, the provider's message kept;
-- timeout: a provider that never answers raises ``BackendTimeoutError`` in time;
+- timeout: a provider that never answers, or drips its answer a byte at a time (a send or
+  a stream), raises ``BackendTimeoutError`` in time;
 - health check: True when the provider answers, False (or a ``BackendError``) when not;
 - no secret in errors: the API key never appears in ``str()`` or ``repr()`` of an error,
   even when the provider echoes it back.
@@ -420,6 +421,41 @@ class BackendConformance:
         assert isinstance(error, BackendTimeoutError)
         assert error.retryable is True
         assert elapsed < self.short_timeout * 4 + 1.0
+
+    def test_dripping_provider_times_out(self, conformance_server: LoopbackServer) -> None:
+        """An answer sent a byte at a time (each well within a read timeout) still ends
+        within the call's ``timeout``: the backend bounds the whole call, not each read."""
+        self._script_dripping(conformance_server, self.success_reply("Hello from conformance", 11, 5))
+        started = time.monotonic()
+        error = self.send_expecting_error(conformance_server.url, timeout=self.short_timeout)
+        elapsed = time.monotonic() - started
+        assert isinstance(error, BackendTimeoutError)
+        assert error.retryable is True
+        assert elapsed < self.short_timeout * 4 + 1.0
+
+    def test_dripping_stream_times_out(self, conformance_server: LoopbackServer) -> None:
+        """A stream sent a byte at a time ends within the bound of its first event
+        (``timeout``), in a retryable ``BackendTimeoutError``."""
+        pieces = ["Hel", "lo, ", "stream", "ing world"]
+        if self.supports_streaming:
+            self._script_dripping(conformance_server, self.stream_reply(pieces, 9, 4))
+        else:
+            self._script_dripping(conformance_server, self.success_reply("".join(pieces), 9, 4))
+        started = time.monotonic()
+        with pytest.raises(BackendError) as info:
+            self.run_with(conformance_server.url, self._collect, timeout=self.short_timeout)
+        elapsed = time.monotonic() - started
+        assert isinstance(info.value, BackendTimeoutError)
+        assert info.value.retryable is True
+        assert elapsed < self.short_timeout * 4 + 1.0
+
+    def _script_dripping(self, server: LoopbackServer, reply: ScriptedReply) -> None:
+        """Queue ``reply`` with its last reply dripped: a byte every third of the timeout."""
+        replies = self._as_list(reply)
+        last = replies[-1]
+        assert isinstance(last, Reply), "the adapter's reply must be a Reply"
+        replies[-1] = attrs.evolve(last, drip=self.short_timeout / 3)
+        server.script(*replies)
 
     # -- health ------------------------------------------------------------------------------
 
