@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from claudette._log import logger
 from claudette.gateway.errors import GatewayError, error_for
+from claudette.gateway.metrics import Exposition
 from claudette.gateway.options import ServerOptions
 from claudette.gateway.translate import (
     AUTO_MODEL,
@@ -83,6 +84,7 @@ class GatewayApp:
         process that serves with it.
     :param options: the ``[server]`` options (API keys, body limit).
     :param router: a ready router instead of ``make_router`` (the caller closes it).
+    :param metrics: renders ``GET /metrics`` (content type, body); None answers 404.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class GatewayApp:
         options: ServerOptions | None = None,
         *,
         router: BackendRouter | None = None,
+        metrics: Exposition | None = None,
     ) -> None:
         if (make_router is None) == (router is None):
             raise ValueError("give either make_router or router")
@@ -98,7 +101,7 @@ class GatewayApp:
         self._make_router = make_router
         self._router = router
         self._keys = [key.encode() for key in self.options.api_keys]
-        self._metrics: Callable[[], tuple[bytes, bytes]] | None = None
+        self._metrics = metrics
         # The worker's process id tells apart the workers behind one port.
         self._health = _json_bytes({"status": "ok", "worker": os.getpid()})
 
@@ -162,7 +165,12 @@ class GatewayApp:
                 await self._reply(send, 200, _json_bytes(self._models()))
             elif path == "/health":
                 await self._reply(send, 200, self._health)
-            elif path == "/metrics" and self._metrics is not None:
+            elif path == "/metrics":
+                if self._metrics is None:
+                    raise GatewayError(
+                        404, "metrics need the claudette-prometheus plugin: pip install claudette-prometheus",
+                        code="unknown_url",
+                    )
                 content_type, body = self._metrics()
                 await self._reply(send, 200, body, content_type=content_type)
             else:

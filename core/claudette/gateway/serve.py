@@ -17,6 +17,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from claudette.gateway.app import GatewayApp
+from claudette.gateway.metrics import prometheus_exposition
 from claudette.gateway.options import ServerOptions, is_loopback
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def app_from_environment() -> GatewayApp:
 
         return (await load_router(path, None)).router
 
-    return GatewayApp(make_router, options)
+    return GatewayApp(make_router, options, metrics=prometheus_exposition())
 
 
 def _free_port(host: str) -> int:
