@@ -45,6 +45,7 @@ from claudette.types import (
     RouterOptions,
     StreamChunk,
 )
+from claudette.messages import ImagePart, TextPart, Tool, ToolCall, ToolCallDelta
 
 if TYPE_CHECKING:
     from claudette.config import ClaudetteConfig, load_config
@@ -83,6 +84,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "GenerationOptions",
+    "ImagePart",
     "InMemoryStateStore",
     "IntelligentBackendCache",
     "InvalidRequestError",
@@ -100,6 +102,10 @@ __all__ = [
     "StreamChunk",
     "StreamInterruptedError",
     "SyncRouter",
+    "TextPart",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
     "__version__",
     "get_logger",
     "get_plugin_manager",

@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from claudette._log import logger
-from claudette.errors import BackendError, ConfigError, ConfigProblem
+from claudette.errors import BackendError, ConfigError, ConfigProblem, InvalidRequestError
 from claudette.scoring import LATENCY_REFERENCE_MS
 from claudette.state import BackendStats
 from claudette.types import (
+    CHARS_PER_TOKEN,
     BackendInfo,
     BackendSettings,
     ClaudetteRequest,
@@ -30,12 +31,12 @@ from claudette.usage_guard import checked_usage
 if TYPE_CHECKING:
     import ssl
 
+    from claudette.messages import ToolCall
+
     import httpx
 
 __all__ = ["DEFAULT_KEEPALIVE_CONNECTIONS", "DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend", "BatchCapable"]
 
-#: Characters per token used when a provider reports no usage (a common rule of thumb).
-CHARS_PER_TOKEN = 4
 #: Output tokens a cost estimate assumes when neither the request nor the backend sets
 #: ``max_tokens``.
 DEFAULT_OUTPUT_TOKENS = 256
@@ -143,6 +144,9 @@ class BaseBackend(abc.ABC):
     #: Settings a backend needs before it can work (checked by :meth:`validate_config`).
     requires_api_key: ClassVar[bool] = False
     requires_base_url: ClassVar[bool] = False
+    #: What the plugin's protocol can carry, among ``tools``, ``images`` and ``json_schema``
+    #: (:attr:`capabilities` says what this backend can do).
+    default_capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -167,6 +171,27 @@ class BaseBackend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} model={self.settings.model!r}>"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this backend can do: ``settings.capabilities`` when set, else the plugin's
+        :attr:`default_capabilities`. The router never sends it a request that needs more."""
+        configured = self.settings.capabilities
+        return self.default_capabilities if configured is None else frozenset(configured)
+
+    def check_capabilities(self, request: ClaudetteRequest) -> None:
+        """Refuse, before any network call, a request that needs what this backend lacks.
+
+        :raises InvalidRequestError: naming what is missing (not retryable).
+        """
+        needs = request.required_capabilities
+        if needs and not needs <= self.capabilities:
+            missing = ", ".join(sorted(needs - self.capabilities))
+            raise InvalidRequestError(
+                f"backend {self.name!r} cannot take this request: it lacks {missing}",
+                self.name,
+                False,
+            )
 
     def bind_stats(self, stats: BackendStats) -> None:
         """Keep this backend's statistics in ``stats`` from now on.
@@ -392,11 +417,13 @@ class BaseBackend(abc.ABC):
         model: str | None = None,
         finish_reason: str | None = None,
         request: ClaudetteRequest | None = None,
+        tool_calls: Sequence[ToolCall] = (),
     ) -> ClaudetteResponse:
         """Build the response for a successful call, with its cost.
 
         Pass the provider's reported token counts; where one is None it is estimated
-        (from ``request`` and ``content``) and ``metadata["usage_estimated"]`` is set. A
+        (from ``request`` and ``content``, tool calls included) and
+        ``metadata["usage_estimated"]`` is set. A
         count that is not plausible (negative, not an integer, beyond
         :data:`~claudette.usage_guard.MAX_PLAUSIBLE_TOKENS`) is estimated too, and named in
         ``metadata["usage_implausible"]``: the answer is kept.
@@ -409,7 +436,9 @@ class BaseBackend(abc.ABC):
             if tokens_input is None:
                 tokens_input = math.ceil(request.text_length / CHARS_PER_TOKEN) if request else 0
             if tokens_output is None:
-                tokens_output = self.estimate_tokens(content)
+                tokens_output = self.estimate_tokens(content) + sum(
+                    self.estimate_tokens(c.name + c.arguments_json) for c in tool_calls
+                )
             metadata = {**(metadata or {}), "usage_estimated": True}
         return ClaudetteResponse(
             content,
@@ -422,4 +451,5 @@ class BaseBackend(abc.ABC):
             False,
             finish_reason,
             metadata,
+            tuple(tool_calls),
         )

@@ -25,7 +25,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -35,6 +35,7 @@ from claudette.errors import ClaudetteError
 
 if TYPE_CHECKING:
     from claudette.router.counters import RouterCounters
+    from claudette.messages import Message
     from claudette.types import CacheOptions, ClaudetteRequest, ClaudetteResponse
 
 __all__ = [
@@ -66,22 +67,59 @@ def _normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _message_key(message: Message) -> dict[str, Any]:
+    """A message with parts or tool calls, for the key: its OpenAI form, text normalised
+    and inline images by their digest."""
+    out = message.to_dict()
+    content = out["content"]
+    if isinstance(content, str):
+        out["content"] = _normalise(content)
+    else:
+        for part in content:
+            if part["type"] == "text":
+                part["text"] = _normalise(part["text"])
+            else:
+                url = part["image_url"]["url"]
+                part["image_url"]["url"] = hashlib.sha256(url.encode()).hexdigest()
+    return out
+
+
 def cache_key(request: ClaudetteRequest) -> str:
     """A stable key for everything that changes the answer.
 
     The conversation (roles and whitespace-normalised text, the prompt as the last user
-    message), the options (model, temperature, max tokens, stop) and the forced backend,
-    so a forced request never receives another backend's answer.
+    message; images, tool calls and tool results), the options (model, temperature, max
+    tokens, stop, top_p, seed), the tools, tool choice and response format, and the
+    forced backend, so a forced request never receives another backend's answer.
     """
     o = request.options
-    payload = [
-        [[m.role, _normalise(m.content)] for m in request.all_messages],
+    payload: list[Any] = [
+        [
+            [m.role, _normalise(m.content)]
+            if m.content.__class__ is str and not m.tool_calls and m.tool_call_id is None
+            else [m.role, _message_key(m)]
+            for m in request.all_messages
+        ],
         o.model,
         o.temperature,
         o.max_tokens,
         list(o.stop),
         request.backend,
     ]
+    if o.top_p is not None or o.seed is not None:
+        payload += [o.top_p, o.seed]
+    if request.tools or request.tool_choice is not None or request.response_format is not None:
+        payload += [
+            [t.to_openai() for t in request.tools],
+            _plain(request.tool_choice),
+            _plain(request.response_format),
+        ]
     raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -90,7 +128,7 @@ def is_time_sensitive(request: ClaudetteRequest) -> bool:
     """True when the last user message asks about the present ("today", "latest" ...)."""
     for message in reversed(request.all_messages):
         if message.role == "user":
-            return _TIME_WORDS.search(message.content) is not None
+            return _TIME_WORDS.search(message.text) is not None
     return False
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from claudette.hookspecs import hookimpl
-from claudette.types import Message
+
 
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend
@@ -91,7 +91,10 @@ class PromptCompressor:
                 changed = True
             return new
 
-        messages = tuple(Message(m.role, squeeze(m.content)) for m in request.messages)
+        messages = tuple(
+            attrs.evolve(m, content=squeeze(m.content)) if isinstance(m.content, str) else m
+            for m in request.messages
+        )
         prompt = squeeze(request.prompt) if request.prompt is not None else None
         if not changed:
             return None

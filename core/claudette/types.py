@@ -6,6 +6,7 @@ construction, so a bad value fails where it is written, not deep inside a backen
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -26,6 +27,20 @@ from claudette._validators import non_negative as _non_negative
 from claudette._validators import one_of as _one_of
 from claudette._validators import positive as _positive
 from claudette.errors import RequestValidationError
+from claudette.messages import (
+    CAPABILITIES,
+    IMAGE_TOKEN_ESTIMATE,
+    ImagePart,
+    Message,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    check_text,
+    to_message,
+    to_tool,
+    to_tool_call,
+)
 from claudette.options import (
     WEIGHT_PRESETS,
     AdaptiveOptions,
@@ -54,7 +69,12 @@ __all__ = [
     "ClaudetteRequest",
     "ClaudetteResponse",
     "GenerationOptions",
+    "ImagePart",
     "Message",
+    "TextPart",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
     "RouterOptions",
     "Strategy",
     "StreamChunk",
@@ -64,10 +84,18 @@ __all__ = [
 #: Where a backend runs: a paid cloud API or a server of your own.
 BackendType = Literal["cloud", "self_hosted"]
 
-_ROLES = frozenset({"system", "user", "assistant", "tool"})
+#: Characters per token in estimates (a common rule of thumb).
+CHARS_PER_TOKEN = 4
 #: The largest ``max_tokens`` a request may ask for; larger values are surely mistakes.
 MAX_TOKENS_LIMIT = 1_000_000
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with its read-only mappings turned into dicts, ready for ``json.dumps``."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -78,35 +106,7 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-def _check_text(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise RequestValidationError(f"{name} must be a string, got {type(value).__name__}")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:  # a lone surrogate: it cannot be sent at all
-            raise RequestValidationError(
-                f"{name} is not valid Unicode text (lone surrogate at position {exc.start})"
-            ) from None
-
-
-@attrs.frozen(slots=True)
-class Message:
-    """One chat message.
-
-    :param role: ``system``, ``user``, ``assistant`` or ``tool``.
-    :param content: the text of the message.
-    """
-
-    role: str
-    content: str
-
-    def __attrs_post_init__(self) -> None:
-        if self.role not in _ROLES:
-            raise RequestValidationError(
-                f"message role must be one of {sorted(_ROLES)}, got {self.role!r}"
-            )
-        _check_text("message content", self.content)
+_check_text = check_text
 
 
 def _to_messages(value: Sequence[Message | Mapping[str, Any]] | None) -> tuple[Message, ...]:
@@ -114,20 +114,10 @@ def _to_messages(value: Sequence[Message | Mapping[str, Any]] | None) -> tuple[M
         return ()
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise RequestValidationError("messages must be a sequence of Message or dicts")
-    out: list[Message] = []
-    for i, item in enumerate(value):
-        if isinstance(item, Message):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            try:
-                out.append(Message(role=item["role"], content=item["content"]))
-            except KeyError as exc:
-                raise RequestValidationError(f"messages[{i}] lacks {exc.args[0]!r}") from None
-        else:
-            raise RequestValidationError(
-                f"messages[{i}] must be a Message or a dict, got {type(item).__name__}"
-            )
-    return tuple(out)
+    return tuple(
+        item if item.__class__ is Message else to_message(item, f"messages[{i}]")
+        for i, item in enumerate(value)
+    )
 
 
 @attrs.frozen(slots=True)
@@ -140,12 +130,17 @@ class GenerationOptions:
     :param temperature: sampling temperature, 0 to 2 (backends clamp to their own range).
     :param model: a model name that overrides the backend's configured model.
     :param stop: sequences that end generation.
+    :param top_p: nucleus sampling, 0 to 1.
+    :param seed: a seed for reproducible sampling, where the provider has one (Anthropic
+        has none: the Claude backend leaves it out).
     """
 
     max_tokens: int | None = None
     temperature: float | None = None
     model: str | None = None
     stop: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    top_p: float | None = None
+    seed: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.max_tokens is not None:
@@ -166,9 +161,82 @@ class GenerationOptions:
             _check_text("model", self.model)
         for s in self.stop:
             _check_text("stop sequence", s)
+        if self.top_p is not None:
+            if isinstance(self.top_p, bool) or not isinstance(self.top_p, (int, float)):
+                raise RequestValidationError("top_p must be a number")
+            if not 0.0 <= self.top_p <= 1.0:
+                raise RequestValidationError(f"top_p must be between 0 and 1, got {self.top_p}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
+            raise RequestValidationError(f"seed must be an integer, got {self.seed!r}")
 
 
 _DEFAULT_OPTIONS = GenerationOptions()
+#: The names of the generation options (``ClaudetteRequest(options={...})``).
+OPTION_NAMES = frozenset(f.name for f in attrs.fields(GenerationOptions))
+_OPTION_NAMES = OPTION_NAMES
+_TOOL_CHOICES = ("auto", "none", "required")
+_NO_NEEDS: frozenset[str] = frozenset()
+
+
+def _to_tools(value: Sequence[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ...]:
+    if value is None or (value.__class__ is tuple and not value):
+        return ()
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise RequestValidationError("tools must be a sequence of Tool or dicts")
+    tools = tuple(to_tool(t, f"tools[{i}]") for i, t in enumerate(value))
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        raise RequestValidationError(f"tool names must be unique, got {names}")
+    return tools
+
+
+def _to_tool_choice(value: str | Mapping[str, Any] | None) -> str | Mapping[str, Any] | None:
+    if value is None or value.__class__ is str and value in _TOOL_CHOICES:
+        return value
+    if isinstance(value, Mapping):
+        name: Any = value.get("name")
+        if name is None and isinstance(value.get("function"), Mapping):
+            name = value["function"].get("name")  # OpenAI's {"type": "function", "function": {...}}
+        if isinstance(name, str) and name:
+            return MappingProxyType({"name": name})
+    raise RequestValidationError(
+        f"tool_choice must be 'auto', 'none', 'required' or {{'name': <tool>}}, got {value!r}"
+    )
+
+
+def _to_response_format(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise RequestValidationError(
+            f"response_format must be a dict such as {{'type': 'json_object'}}, got {value!r}"
+        )
+    kind = value.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return MappingProxyType({"type": "json_object"})
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema"), Mapping):
+            raise RequestValidationError(
+                "response_format of type 'json_schema' needs json_schema.schema (a JSON schema)"
+            )
+        name = spec.get("name") or "response"
+        _check_text("json_schema.name", name)
+        strict = spec.get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            raise RequestValidationError("json_schema.strict must be true or false")
+        schema = Tool(name, "", spec["schema"]).parameters  # validated and copied as JSON
+        out: dict[str, Any] = {"name": name, "schema": schema}
+        if strict is not None:
+            out["strict"] = strict
+        return MappingProxyType({"type": "json_schema", "json_schema": MappingProxyType(out)})
+    raise RequestValidationError(
+        f"response_format type must be 'json_object' or 'json_schema', got {kind!r}"
+    )
 
 
 def _to_options(value: GenerationOptions | Mapping[str, Any] | None) -> GenerationOptions:
@@ -177,7 +245,7 @@ def _to_options(value: GenerationOptions | Mapping[str, Any] | None) -> Generati
     if isinstance(value, GenerationOptions):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"max_tokens", "temperature", "model", "stop"}
+        unknown = set(value) - _OPTION_NAMES
         if unknown:
             raise RequestValidationError(f"unknown request options: {sorted(unknown)}")
         return GenerationOptions(**value)
@@ -200,6 +268,11 @@ class ClaudetteRequest:
     :param metadata: free-form data carried along for hooks and observers.
     :param region: a preferred region; backends there are considered first.
     :param use_cache: set False to bypass the response cache for this request.
+    :param tools: functions the model may call (:class:`Tool` or OpenAI-format dicts).
+    :param tool_choice: ``"auto"``, ``"none"``, ``"required"`` or ``{"name": <tool>}``
+        (OpenAI's ``{"type": "function", "function": {"name": ...}}`` is accepted too).
+    :param response_format: OpenAI's shape: ``{"type": "json_object"}`` or
+        ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}``.
     """
 
     prompt: str | None = None
@@ -210,18 +283,62 @@ class ClaudetteRequest:
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
     region: str | None = None
     use_cache: bool = True
+    tools: tuple[Tool, ...] = attrs.field(default=(), converter=_to_tools)
+    tool_choice: str | Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_to_tool_choice
+    )
+    response_format: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_to_response_format
+    )
+    #: What a backend must be able to do to take this request (see ``BaseBackend.capabilities``).
+    required_capabilities: frozenset[str] = attrs.field(init=False, default=_NO_NEEDS)
 
     def __attrs_post_init__(self) -> None:
         if self.prompt is not None:
             _check_text("prompt", self.prompt)
         if not self.messages and not (self.prompt and self.prompt.strip()):
             raise RequestValidationError("a request needs a non-empty prompt or messages")
-        if self.messages and all(not m.content.strip() for m in self.messages) and not (
+        if self.messages and all(m.is_empty for m in self.messages) and not (
             self.prompt and self.prompt.strip()
         ):
             raise RequestValidationError("every message of the request is empty")
         if self.backend is not None:
             _check_text("backend", self.backend)
+        if self.messages or self.tools or self.tool_choice or self.response_format:
+            self._check_features()
+
+    def _check_features(self) -> None:
+        """Check tools, tool results and the response format; note what they need."""
+        needs: set[str] = set()
+        choice = self.tool_choice
+        if self.tools:
+            needs.add("tools")
+            if isinstance(choice, Mapping) and choice["name"] not in {t.name for t in self.tools}:
+                raise RequestValidationError(
+                    f"tool_choice names {choice['name']!r}, which is not among the tools "
+                    f"{[t.name for t in self.tools]}"
+                )
+        elif choice is not None and choice != "none" and choice != "auto":
+            raise RequestValidationError(f"tool_choice {choice!r} needs tools")
+        calls: set[str] = set()
+        for i, message in enumerate(self.messages):
+            if message.tool_calls:
+                needs.add("tools")
+                calls.update(c.id for c in message.tool_calls)
+            elif message.role == "tool":
+                needs.add("tools")
+                if message.tool_call_id not in calls:
+                    raise RequestValidationError(
+                        f"messages[{i}] answers tool call {message.tool_call_id!r}, "
+                        "which no earlier assistant message made"
+                    )
+            if message.content.__class__ is not str and message.has_images:
+                needs.add("images")
+        fmt = self.response_format
+        if fmt is not None and fmt["type"] == "json_schema":
+            needs.add("json_schema")
+        if needs:
+            object.__setattr__(self, "required_capabilities", frozenset(needs))
 
     # Plain properties, not ``cached_property``: on a slotted attrs class a cached property
     # adds a ``__getattr__``, and that slows every attribute read of every request.
@@ -235,16 +352,41 @@ class ClaudetteRequest:
 
     @property
     def text_length(self) -> int:
-        """Characters of text in the whole conversation (for token estimates)."""
+        """Characters the whole request sends, for token estimates: the conversation's text,
+        tool calls and results, tool schemas and the response schema; an image counts as
+        :data:`~claudette.messages.IMAGE_TOKEN_ESTIMATE` tokens' worth."""
         length = len(self.prompt) if self.prompt is not None else 0
         for message in self.messages:
-            length += len(message.content)
+            content = message.content
+            if content.__class__ is str:
+                length += len(content)
+            else:
+                for part in content:
+                    length += (
+                        len(part.text)
+                        if isinstance(part, TextPart)
+                        else IMAGE_TOKEN_ESTIMATE * CHARS_PER_TOKEN
+                    )
+            for call in message.tool_calls:
+                length += len(call.name) + len(call.arguments_json)
+        if self.tools:
+            for tool in self.tools:
+                length += len(tool.name) + len(tool.description)
+                length += len(json.dumps(tool.parameters, separators=(",", ":")))
+        if self.response_format is not None:
+            length += len(json.dumps(_plain(self.response_format), separators=(",", ":")))
         return length
 
     @property
     def max_tokens(self) -> int | None:
         """Shortcut for ``options.max_tokens``."""
         return self.options.max_tokens
+
+
+def _to_tool_calls(value: Sequence[ToolCall | Mapping[str, Any]] | None) -> tuple[ToolCall, ...]:
+    if not value:
+        return ()
+    return tuple(to_tool_call(c, f"tool_calls[{i}]") for i, c in enumerate(value))
 
 
 @attrs.frozen(slots=True)
@@ -262,6 +404,8 @@ class ClaudetteResponse:
     :param finish_reason: why generation stopped, normalised to ``stop``, ``length``,
         ``content_filter``, ``tool_calls`` or the provider's own word.
     :param metadata: extra facts: ``request_id``, ``usage_estimated``, ``attempts`` ...
+    :param tool_calls: the calls the model asked for (empty when none); ``finish_reason``
+        is ``tool_calls`` when it stopped to make them.
     """
 
     content: str
@@ -274,11 +418,20 @@ class ClaudetteResponse:
     cache_hit: bool = False
     finish_reason: str | None = None
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_to_tool_calls)
+
+    @property
+    def message(self) -> Message:
+        """The answer as the assistant :class:`Message` to append for the next turn."""
+        return Message("assistant", self.content, tool_calls=self.tool_calls)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
+        """A JSON-ready dict of every field (tool calls as ``{"id", "name", "arguments"}``)."""
         d = attrs.asdict(self, recurse=False)
         d["metadata"] = dict(self.metadata)
+        d["tool_calls"] = [
+            {"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in self.tool_calls
+        ]
         return d
 
 
@@ -289,11 +442,14 @@ class StreamChunk:
     :param text: the new text in this chunk (may be empty on the last chunk).
     :param backend: the backend that produces the stream.
     :param response: set on the last chunk only: the whole answer with its usage and cost.
+    :param tool_call_deltas: pieces of tool calls this chunk adds (see
+        :class:`~claudette.ToolCallDelta`); the final ``response`` has the calls whole.
     """
 
     text: str
     backend: str
     response: ClaudetteResponse | None = None
+    tool_call_deltas: tuple[ToolCallDelta, ...] = ()
 
     @property
     def is_final(self) -> bool:
@@ -325,6 +481,18 @@ def _keep_secret(_inst: object, attr: attrs.Attribute[Any], value: str | None) -
 
 def _keep_secret_values(_inst: object, _attr: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
     register_secret_values(value)
+
+
+def _known_capabilities(
+    _inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...] | None
+) -> None:
+    if value is None:
+        return
+    unknown = sorted(set(value) - CAPABILITIES)
+    if unknown or not all(isinstance(v, str) for v in value):
+        raise ValueError(
+            f"capabilities must be among {sorted(CAPABILITIES)}, got unknown {unknown or value}"
+        )
 
 
 @attrs.frozen(slots=True)
@@ -364,6 +532,9 @@ class BackendSettings:
     :param tpm: tokens per minute this backend may receive (None: no limit).
     :param max_retries: retries of a retryable failure on this backend, with exponential
         backoff, before the router falls back (default 0: fall back at once).
+    :param capabilities: what this backend can do among ``tools``, ``images`` and
+        ``json_schema`` (None: the plugin's default); set it when a self-hosted model lacks
+        what its protocol could carry.
     """
 
     enabled: bool = True
@@ -397,6 +568,9 @@ class BackendSettings:
     rpm: int | None = attrs.field(default=None, validator=_positive)
     tpm: int | None = attrs.field(default=None, validator=_positive)
     max_retries: int | None = attrs.field(default=None, validator=_non_negative)
+    capabilities: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple), validator=_known_capabilities
+    )
 
     @property
     def input_price(self) -> float:

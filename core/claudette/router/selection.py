@@ -107,6 +107,11 @@ def unusable_reason(
     backend, stats, breaker = entry
     if not backend.settings.enabled:
         return "disabled"
+    needs = request.required_capabilities
+    if needs:
+        can: frozenset[str] = getattr(backend, "capabilities", frozenset())
+        if not needs <= can:
+            return f"lacks {', '.join(sorted(needs - can))}, which the request needs"
     if stats.healthy is False:
         return "failed its last health check"
     if now < stats.cooldown_until:
@@ -118,11 +123,13 @@ def unusable_reason(
     return gates.reason(backend, request, now)
 
 
-def _cooling_down_only(entry: Entry, now: float) -> bool:
+def _cooling_down_only(entry: Entry, request: ClaudetteRequest, now: float) -> bool:
     """True when the backend would be usable but for a running cool-down."""
     backend, stats, breaker = entry
+    needs = request.required_capabilities
     return (
         backend.settings.enabled
+        and (not needs or needs <= getattr(backend, "capabilities", frozenset()))
         and stats.healthy is not False
         and now < stats.cooldown_until
         and breaker.allows_request()
@@ -154,7 +161,7 @@ def assess(
             continue
         why = unusable_reason(entry, request, now, gates)
         if why is not None:
-            ready_in = stats.cooldown_until - now if _cooling_down_only(entry, now) else None
+            ready_in = stats.cooldown_until - now if _cooling_down_only(entry, request, now) else None
             out.append(Assessment(entry, None, why, ready_in))
             continue
         value = None

@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from claudette.messages import ToolCall
 from claudette.types import BackendSettings, ClaudetteRequest
 from claudette.usage_guard import plausible_count
+
+from claudette_backend_claude._tools import add_features, messages_body, tool_call_of
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -34,7 +37,12 @@ DEFAULT_MAX_TOKENS = 1024
 #: Request fields ``settings.extra`` may add to the body.
 BODY_EXTRAS = ("top_k", "top_p")
 
-_STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
 
 
 class ProtocolError(ValueError):
@@ -44,8 +52,9 @@ class ProtocolError(ValueError):
 def normalise_stop_reason(stop_reason: str | None) -> str | None:
     """claudette's ``finish_reason`` for an Anthropic ``stop_reason``.
 
-    ``end_turn`` and ``stop_sequence`` become ``stop``, ``max_tokens`` becomes ``length``;
-    any other value (``tool_use``, ``refusal``, ``pause_turn`` ...) is kept as it is.
+    ``end_turn`` and ``stop_sequence`` become ``stop``, ``max_tokens`` becomes ``length``,
+    ``tool_use`` becomes ``tool_calls``; any other value (``refusal``, ``pause_turn`` ...)
+    is kept as it is.
     """
     if stop_reason is None:
         return None
@@ -58,18 +67,24 @@ def build_body(
     """The JSON body of ``POST /v1/messages`` for ``request``.
 
     System messages are joined (blank line between) into the top-level ``system`` field;
-    ``tool`` messages are sent as ``user`` text; ``max_tokens`` is always present;
-    the temperature is clamped to the API's 0..1 range.
+    parts, tool calls and tool results become content blocks (see
+    :mod:`claudette_backend_claude._tools`); ``max_tokens`` is always present; the
+    temperature is clamped to the API's 0..1 range.
+
+    :raises ValueError: for what the API cannot express (tools with a response format).
     """
     system_parts: list[str] = []
-    messages: list[dict[str, str]] = []
-    for message in request.all_messages:
-        if message.role == "system":
-            if message.content:
-                system_parts.append(message.content)
-            continue
-        role = "assistant" if message.role == "assistant" else "user"
-        messages.append({"role": role, "content": message.content})
+    messages: list[dict[str, Any]] = []
+    if request.required_capabilities:
+        system_parts, messages = messages_body(request)
+    else:
+        for message in request.all_messages:
+            if message.role == "system":
+                if message.content:
+                    system_parts.append(message.text)
+                continue
+            role = "assistant" if message.role == "assistant" else "user"
+            messages.append({"role": role, "content": message.content})
     options = request.options
     max_tokens = options.max_tokens or settings.max_tokens or DEFAULT_MAX_TOKENS
     body: dict[str, Any] = {
@@ -87,6 +102,10 @@ def build_body(
     for key in BODY_EXTRAS:
         if key in settings.extra:
             body[key] = settings.extra[key]
+    if request.required_capabilities or request.tool_choice or request.response_format or (
+        options.top_p is not None or options.seed is not None
+    ):
+        add_features(body, request)
     body["stream"] = stream
     return body
 
@@ -104,6 +123,7 @@ class ParsedMessage:
     :param message_id: the message id.
     :param usage: the whole usage object (cache counters included).
     :param skipped_blocks: the types of non-text content blocks that were ignored.
+    :param tool_calls: the ``tool_use`` blocks, as calls.
     """
 
     text: str
@@ -115,6 +135,7 @@ class ParsedMessage:
     message_id: str | None
     usage: Mapping[str, Any]
     skipped_blocks: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 def token_count(usage: Mapping[str, Any], key: str) -> int | None:
@@ -129,10 +150,13 @@ def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def parse_message(data: object) -> ParsedMessage:
+def parse_message(data: object, structured: str | None = None) -> ParsedMessage:
     """Parse a ``{"type": "message", ...}`` body.
 
-    :raises ProtocolError: when it is not an object with a ``content`` list.
+    :param structured: the structured-output tool's name, when one was forced: its input
+        is the answer's text (JSON), not a tool call.
+    :raises ProtocolError: when it is not an object with a ``content`` list, or a
+        ``tool_use`` block is malformed.
     """
     if not isinstance(data, Mapping):
         raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
@@ -141,12 +165,22 @@ def parse_message(data: object) -> ParsedMessage:
         raise ProtocolError("the message has no 'content' list")
     texts: list[str] = []
     skipped: list[str] = []
+    calls: list[ToolCall] = []
     for block in content:
         if isinstance(block, Mapping) and block.get("type") == "text":
             text = block.get("text")
             if not isinstance(text, str):
                 raise ProtocolError("a text block has no 'text' string")
             texts.append(text)
+        elif isinstance(block, Mapping) and block.get("type") == "tool_use":
+            try:
+                call = tool_call_of(block)
+            except ValueError as exc:
+                raise ProtocolError(str(exc)) from None
+            if structured is not None and call.name == structured:
+                texts.append(call.arguments_json)
+            else:
+                calls.append(call)
         else:
             kind = block.get("type") if isinstance(block, Mapping) else None
             skipped.append(kind if isinstance(kind, str) else type(block).__name__)
@@ -162,6 +196,7 @@ def parse_message(data: object) -> ParsedMessage:
         message_id=_optional_str(data.get("id")),
         usage=dict(usage),
         skipped_blocks=tuple(skipped),
+        tool_calls=tuple(calls),
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from claudette.messages import ToolCallDelta
+
 from claudette_backend_claude._protocol import ParsedMessage, ProtocolError, token_count
+from claudette_backend_claude._tools import tool_call_of
 
 __all__ = ["StreamState"]
 
@@ -26,10 +29,24 @@ class StreamState:
 
     #: The event names that carry meaning (``ping`` and anything new are skipped).
     HANDLED: ClassVar[frozenset[str]] = frozenset(
-        {"message_start", "content_block_delta", "message_delta", "message_stop", "error"}
+        {
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "message_delta",
+            "message_stop",
+            "error",
+        }
     )
 
-    def __init__(self) -> None:
+    def __init__(self, structured: str | None = None) -> None:
+        #: The structured-output tool's name: its streamed input is the answer's text.
+        self.structured = structured
+        #: Tool-call pieces of the last event, not yet passed on.
+        self.pending: tuple[ToolCallDelta, ...] = ()
+        #: ``tool_use`` blocks by content index: [call index, id, name, input pieces].
+        self.tools: dict[int, list[Any]] = {}
+        self.structured_blocks: set[int] = set()
         self.parts: list[str] = []
         self.usage: dict[str, Any] = {}
         self.model: str | None = None
@@ -54,10 +71,38 @@ class StreamState:
             return ""
         if not self.started:
             raise ProtocolError(f"event {event!r} arrived before message_start")
+        if event == "content_block_start":
+            block = _mapping(data.get("content_block"), "content_block_start.content_block")
+            if block.get("type") == "tool_use":
+                index, ident, name = data.get("index"), block.get("id"), block.get("name")
+                if not isinstance(index, int) or not isinstance(ident, str) or not isinstance(name, str):
+                    raise ProtocolError("a tool_use block starts without index, id or name")
+                if name == self.structured:
+                    self.structured_blocks.add(index)
+                    return ""
+                position = len(self.tools)
+                self.tools[index] = [position, ident, name, []]
+                self.pending = (ToolCallDelta(position, ident, name, ""),)
+            return ""
         if event == "content_block_delta":
             delta = _mapping(data.get("delta"), "content_block_delta.delta")
+            if delta.get("type") == "input_json_delta":
+                piece = delta.get("partial_json")
+                if not isinstance(piece, str):
+                    raise ProtocolError("an input_json_delta has no 'partial_json' string")
+                index = data.get("index")
+                if index in self.structured_blocks:
+                    self.parts.append(piece)
+                    return piece
+                call = self.tools.get(index)  # type: ignore[arg-type]
+                if call is None:
+                    raise ProtocolError(f"an input_json_delta for block {index!r}, not a tool_use")
+                call[3].append(piece)
+                if piece:
+                    self.pending = (ToolCallDelta(call[0], None, None, piece),)
+                return ""
             if delta.get("type") != "text_delta":
-                return ""  # input_json_delta, thinking_delta ...: not text for the caller
+                return ""  # thinking_delta, signature_delta ...: not text for the caller
             text = delta.get("text")
             if not isinstance(text, str):
                 raise ProtocolError("a text_delta has no 'text' string")
@@ -80,8 +125,22 @@ class StreamState:
             self.stopped = True
         return ""
 
+    def take_pending(self) -> tuple[ToolCallDelta, ...]:
+        """The tool-call pieces not yet passed on (and forget them)."""
+        pending, self.pending = self.pending, ()
+        return pending
+
     def message(self) -> ParsedMessage:
-        """The whole answer as a :class:`ParsedMessage`."""
+        """The whole answer as a :class:`ParsedMessage`.
+
+        :raises ProtocolError: when a tool call's streamed input is not a JSON object.
+        """
+        calls = []
+        for _, ident, name, pieces in sorted(self.tools.values(), key=lambda c: c[0]):
+            try:
+                calls.append(tool_call_of({"id": ident, "name": name, "input": "".join(pieces)}))
+            except ValueError as exc:
+                raise ProtocolError(str(exc)) from None
         return ParsedMessage(
             text="".join(self.parts),
             input_tokens=token_count(self.usage, "input_tokens"),
@@ -91,4 +150,5 @@ class StreamState:
             stop_sequence=self.stop_sequence,
             message_id=self.message_id,
             usage=dict(self.usage),
+            tool_calls=tuple(calls),
         )

@@ -34,6 +34,7 @@ from claudette_backend_claude._protocol import (
     usage_metadata,
 )
 from claudette_backend_claude._stream import StreamState
+from claudette_backend_claude._tools import STRUCTURED_TOOL
 
 __all__ = ["BASE_URL_ENV", "DEFAULT_SETTINGS", "ClaudeBackend"]
 
@@ -72,6 +73,8 @@ class ClaudeBackend(BaseBackend):
     """
 
     requires_api_key: ClassVar[bool] = True
+    #: The Messages API carries tools, images and (through a forced tool) JSON-schema output.
+    default_capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "images", "json_schema"})
 
     def __init__(
         self,
@@ -105,7 +108,12 @@ class ClaudeBackend(BaseBackend):
         return headers
 
     def _body(self, request: ClaudetteRequest, *, stream: bool) -> dict[str, Any]:
-        body = build_body(request, self.settings, stream=stream)
+        if request.required_capabilities:
+            self.check_capabilities(request)
+        try:
+            body = build_body(request, self.settings, stream=stream)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), self.name, False) from None
         if not body["messages"]:
             raise InvalidRequestError(
                 "the Messages API needs at least one user or assistant message "
@@ -135,6 +143,9 @@ class ClaudeBackend(BaseBackend):
             metadata["skipped_blocks"] = list(parsed.skipped_blocks)
         if streamed:
             metadata["streamed"] = True
+        finish = normalise_stop_reason(parsed.stop_reason)
+        if finish == "tool_calls" and not parsed.tool_calls:
+            finish = "stop"  # the forced structured-output tool: its input is the answer
         return self.create_success_response(
             parsed.text,
             parsed.input_tokens,
@@ -142,8 +153,9 @@ class ClaudeBackend(BaseBackend):
             latency_ms,
             {k: v for k, v in metadata.items() if v is not None},
             model=parsed.model,
-            finish_reason=normalise_stop_reason(parsed.stop_reason),
+            finish_reason=finish,
             request=request,
+            tool_calls=parsed.tool_calls,
         )
 
     # -- the provider protocol ------------------------------------------------------------
@@ -166,7 +178,9 @@ class ClaudeBackend(BaseBackend):
             if response.status_code != 200:
                 raise translate_error(self.name, response.status_code, raw, response.headers)
             self.stats.update_rate_limits(**rate_limits_from_headers(response.headers))
-            parsed = parse_message(parse_json(self.name, raw, status=response.status_code))
+            parsed = parse_message(
+                parse_json(self.name, raw, status=response.status_code), _structured(request)
+            )
         except Exception as exc:
             error = translate_exception(self.name, exc, request_id=request_id)
             if error is exc:
@@ -211,14 +225,17 @@ class ClaudeBackend(BaseBackend):
                             request_id=request_id,
                         )
                     # A server that ignored "stream": answer with the whole message.
-                    parsed = parse_message(parse_json(self.name, await response.aread(), status=200))
+                    parsed = parse_message(
+                        parse_json(self.name, await response.aread(), status=200),
+                        _structured(request),
+                    )
                     final = self._response(
                         parsed, (time.perf_counter() - started) * 1000.0, request, request_id,
                         streamed=True,
                     )
                     yield StreamChunk(final.content, self.name, final)
                     return
-                state = StreamState()
+                state = StreamState(_structured(request))
                 decoder = SSEDecoder(self.name)
                 clock = StreamClock(self.name, self.settings)
                 on_event = self._on_event
@@ -232,7 +249,9 @@ class ClaudeBackend(BaseBackend):
                             if event.event != "ping":
                                 clock.progressed()
                             text = on_event(state, event, headers)
-                            if text:
+                            if state.pending:
+                                yield StreamChunk(text, self.name, None, state.take_pending())
+                            elif text:
                                 yield StreamChunk(text, self.name)
                             if state.stopped:
                                 break
@@ -312,6 +331,11 @@ class ClaudeBackend(BaseBackend):
                 )
             )
         return problems
+
+
+def _structured(request: ClaudetteRequest) -> str | None:
+    """The structured-output tool's name when the request asks for a response format."""
+    return STRUCTURED_TOOL if request.response_format is not None else None
 
 
 def _as_mapping(payload: object) -> Mapping[str, Any]:

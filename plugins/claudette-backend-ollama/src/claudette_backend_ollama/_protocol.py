@@ -14,12 +14,15 @@ import attrs
 from claudette import BackendSettings, ClaudetteRequest, ResponseFormatError
 from claudette.usage_guard import plausible_count, plausible_duration_ns
 
+from claudette_backend_ollama._tools import add_features, message_dicts
+
 __all__ = [
     "CHAT_PATH",
     "DURATION_FIELDS",
     "FinalFacts",
     "chat_payload",
     "message_delta",
+    "message_tool_calls",
     "read_final",
 ]
 
@@ -37,7 +40,10 @@ def chat_payload(
     ``stream`` is always sent (Ollama streams when it is absent). The request's options win
     over the settings; ``settings.extra["options"]`` adds other Ollama options (``num_ctx``,
     ``top_p`` ...) underneath them, and ``settings.extra["keep_alive"]`` is passed on.
-    Options left unset are not sent, so the model's own defaults apply.
+    Options left unset are not sent, so the model's own defaults apply. Tools, images,
+    tool results and formats: see :mod:`claudette_backend_ollama._tools`.
+
+    :raises ValueError: for what Ollama cannot express (a forced tool, an image by URL).
     """
     opts = request.options
     base_options = settings.extra.get("options")
@@ -52,15 +58,29 @@ def chat_payload(
         options["stop"] = list(opts.stop)
     payload: dict[str, Any] = {
         "model": opts.model or settings.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.all_messages],
+        "messages": (
+            message_dicts(request)
+            if request.required_capabilities
+            else [{"role": m.role, "content": m.content} for m in request.all_messages]
+        ),
         "stream": stream,
     }
+    if request.required_capabilities or request.tool_choice or request.response_format or (
+        opts.top_p is not None or opts.seed is not None
+    ):
+        add_features(payload, options, request)
     if options:
         payload["options"] = options
     keep_alive = settings.extra.get("keep_alive")
     if keep_alive is not None:
         payload["keep_alive"] = keep_alive
     return payload
+
+
+def message_tool_calls(obj: Mapping[str, Any]) -> Any:
+    """The raw ``message.tool_calls`` of a reply or stream line (None when absent)."""
+    message = obj.get("message")
+    return message.get("tool_calls") if isinstance(message, Mapping) else None
 
 
 def message_delta(backend: str, obj: Mapping[str, Any]) -> str:

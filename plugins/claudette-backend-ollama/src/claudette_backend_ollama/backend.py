@@ -21,13 +21,21 @@ from claudette import (
     get_logger,
 )
 from claudette.deadlines import CallDeadline, StreamClock
-from claudette.errors import StreamInterruptedError
+from claudette.errors import InvalidRequestError, StreamInterruptedError
 from claudette.http import NDJSONDecoder, drain, mask_url, parse_json
+from claudette.messages import ToolCall, ToolCallDelta
 from claudette.ratelimit import rate_limits_from_headers
 
 from claudette_backend_ollama._errors import translate_error
 from claudette_backend_ollama._host import DEFAULT_BASE_URL, resolve_base_url
-from claudette_backend_ollama._protocol import CHAT_PATH, chat_payload, message_delta, read_final
+from claudette_backend_ollama._protocol import (
+    CHAT_PATH,
+    chat_payload,
+    message_delta,
+    message_tool_calls,
+    read_final,
+)
+from claudette_backend_ollama._tools import parse_tool_calls
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -52,6 +60,14 @@ DEFAULT_SETTINGS = BackendSettings(
 HEALTH_CHECK_TIMEOUT = 10.0
 #: Keys of ``settings.extra`` this backend understands.
 EXTRA_KEYS = frozenset({"keep_alive", "options"})
+
+
+def _deltas(calls: tuple[ToolCall, ...], total: int) -> tuple[ToolCallDelta, ...]:
+    """Whole calls as stream pieces: each one carries its id, name and all its arguments."""
+    first = total - len(calls)
+    return tuple(
+        ToolCallDelta(first + i, c.id, c.name, c.arguments_json) for i, c in enumerate(calls)
+    )
 
 
 def model_is_listed(model: str | None, names: list[str]) -> bool:
@@ -90,6 +106,9 @@ class OllamaBackend(BaseBackend):
 
     requires_api_key: ClassVar[bool] = False
     requires_base_url: ClassVar[bool] = False
+    #: Ollama's chat API carries tools, images and a JSON-schema ``format`` (whether the
+    #: model can use them depends on the model: set ``capabilities`` in the settings).
+    default_capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "images", "json_schema"})
 
     def __init__(
         self,
@@ -127,6 +146,23 @@ class OllamaBackend(BaseBackend):
 
     # -- chat -------------------------------------------------------------------------------
 
+    def _payload(self, request: ClaudetteRequest, *, stream: bool) -> dict[str, Any]:
+        if request.required_capabilities:
+            self.check_capabilities(request)
+        try:
+            return chat_payload(request, self.settings, stream=stream)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), self.name, False) from None
+
+    def _tool_calls(self, obj: Mapping[str, Any], first_index: int = 0) -> tuple[ToolCall, ...]:
+        raw = message_tool_calls(obj)
+        if not raw:
+            return ()
+        try:
+            return parse_tool_calls(raw, first_index)
+        except ValueError as exc:
+            raise ResponseFormatError(str(exc), self.name, True, 200) from None
+
     def _response(
         self,
         obj: Mapping[str, Any],
@@ -134,8 +170,12 @@ class OllamaBackend(BaseBackend):
         latency_ms: float,
         request: ClaudetteRequest,
         model: str | None,
+        tool_calls: tuple[ToolCall, ...] = (),
     ) -> ClaudetteResponse:
         facts = read_final(obj)
+        finish = facts.finish_reason
+        if tool_calls and finish in (None, "stop"):
+            finish = "tool_calls"  # Ollama says "stop" after a tool call
         return self.create_success_response(
             content,
             facts.tokens_input,
@@ -143,8 +183,9 @@ class OllamaBackend(BaseBackend):
             latency_ms,
             facts.metadata,
             model=facts.model or model,
-            finish_reason=facts.finish_reason,
+            finish_reason=finish,
             request=request,
+            tool_calls=tool_calls,
         )
 
     def _check_object(self, obj: Any, model: str | None) -> Mapping[str, Any]:
@@ -158,7 +199,7 @@ class OllamaBackend(BaseBackend):
 
     async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """Post ``/api/chat`` with ``stream: false`` and return the whole answer."""
-        payload = chat_payload(request, self.settings, stream=False)
+        payload = self._payload(request, stream=False)
         model = payload["model"]
         started = time.perf_counter()
         try:
@@ -176,7 +217,9 @@ class OllamaBackend(BaseBackend):
             raise ResponseFormatError(
                 "the answer to a stream:false request is not marked done:true", self.name, True, 200
             )
-        return self._response(obj, message_delta(self.name, obj), latency_ms, request, model)
+        return self._response(
+            obj, message_delta(self.name, obj), latency_ms, request, model, self._tool_calls(obj)
+        )
 
     async def stream(self, request: ClaudetteRequest) -> AsyncIterator[StreamChunk]:
         """Post ``/api/chat`` with ``stream: true`` and yield its NDJSON deltas.
@@ -188,10 +231,11 @@ class OllamaBackend(BaseBackend):
         runs out of its :class:`~claudette.deadlines.StreamClock` raise a
         :class:`~claudette.BackendError`.
         """
-        payload = chat_payload(request, self.settings, stream=True)
+        payload = self._payload(request, stream=True)
         model = payload["model"]
         started = time.perf_counter()
         parts: list[str] = []
+        calls: list[ToolCall] = []
         final: StreamChunk | None = None
         try:
             async with self.client.stream(
@@ -206,11 +250,18 @@ class OllamaBackend(BaseBackend):
                     """The chunk for one line: a delta, or the final one (``done: true``)."""
                     obj = self._check_object(raw, model)
                     delta = message_delta(self.name, obj)
+                    new_calls = self._tool_calls(obj, len(calls))  # they arrive whole
+                    calls.extend(new_calls)
                     if obj.get("done") is True:
                         parts.append(delta)
                         latency_ms = (time.perf_counter() - started) * 1000.0
-                        whole = self._response(obj, "".join(parts), latency_ms, request, model)
-                        return StreamChunk(delta, self.name, whole)
+                        whole = self._response(
+                            obj, "".join(parts), latency_ms, request, model, tuple(calls)
+                        )
+                        return StreamChunk(delta, self.name, whole, _deltas(new_calls, len(calls)))
+                    if new_calls:
+                        parts.append(delta)
+                        return StreamChunk(delta, self.name, None, _deltas(new_calls, len(calls)))
                     if not delta:
                         return None
                     parts.append(delta)

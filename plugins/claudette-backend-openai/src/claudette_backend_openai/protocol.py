@@ -32,8 +32,15 @@ from claudette.errors import (
 )
 from claudette.http import SSEDecoder, drain, error_from_exception, parse_json
 from claudette.ratelimit import rate_limits_from_headers
+from claudette.messages import ToolCall, ToolCallDelta
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
 
+from claudette_backend_openai._tools import (
+    ToolCallAssembler,
+    add_features,
+    message_dict,
+    parse_tool_calls,
+)
 from claudette_backend_openai.errors import REQUEST_ID_HEADER, error_from_event, error_from_response
 
 __all__ = ["MAX_TOKENS_FIELDS", "OpenAICompatibleBackend"]
@@ -97,6 +104,8 @@ class OpenAICompatibleBackend(BaseBackend):
     chat_path: ClassVar[str] = "/chat/completions"
     #: Path of the model list (the health check), relative to the base URL.
     models_path: ClassVar[str] = "/models"
+    #: Chat Completions carries tools, image parts and JSON-schema output.
+    default_capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "images", "json_schema"})
 
     # -- settings ------------------------------------------------------------------------
 
@@ -157,7 +166,7 @@ class OpenAICompatibleBackend(BaseBackend):
         opts = request.options
         messages: list[dict[str, Any]]
         if request.messages:
-            messages = [{"role": m.role, "content": m.content} for m in request.all_messages]
+            messages = [message_dict(m) for m in request.all_messages]
         else:  # a lone prompt (the common case), without building the message tuple
             messages = [{"role": "user", "content": request.prompt}]
         body: dict[str, Any] = {"model": opts.model or s.model, "messages": messages}
@@ -169,6 +178,11 @@ class OpenAICompatibleBackend(BaseBackend):
             body["temperature"] = min(float(temperature), 2.0)
         if opts.stop:
             body["stop"] = list(opts.stop)
+        if request.required_capabilities or request.tool_choice or request.response_format or (
+            opts.top_p is not None or opts.seed is not None
+        ):
+            self.check_capabilities(request)
+            add_features(body, request)
         extra_body = s.extra.get("extra_body")
         if extra_body is not None and isinstance(extra_body, Mapping):
             for key, value in extra_body.items():
@@ -262,6 +276,16 @@ class OpenAICompatibleBackend(BaseBackend):
                 raise self._format_error(
                     "the message content is not text", 200, headers.get(REQUEST_ID_HEADER)
                 )
+        raw_calls = message.get("tool_calls")
+        calls: tuple[ToolCall, ...] = ()
+        finish = choice.get("finish_reason")
+        if raw_calls:
+            try:
+                calls = parse_tool_calls(raw_calls)
+            except ValueError as exc:
+                raise self._format_error(str(exc), 200, headers.get(REQUEST_ID_HEADER)) from None
+            if finish == "stop" or finish is None:
+                finish = "tool_calls"  # compatible servers that say "stop" after calls
         tokens_in, tokens_out = usage_of(data)
         response_id = data.get("id")
         reasoning = message.get("reasoning_content")
@@ -270,7 +294,6 @@ class OpenAICompatibleBackend(BaseBackend):
             response_id if response_id.__class__ is str else None,
             reasoning if reasoning.__class__ is str else None,
         )
-        finish = choice.get("finish_reason")
         model = data.get("model")
         return self.create_success_response(
             content,
@@ -281,6 +304,7 @@ class OpenAICompatibleBackend(BaseBackend):
             model=model if model.__class__ is str else None,
             finish_reason=finish if finish.__class__ is str else None,
             request=request,
+            tool_calls=calls,
         )
 
     # -- streamed ---------------------------------------------------------------------------------
@@ -325,7 +349,9 @@ class OpenAICompatibleBackend(BaseBackend):
                             clock.progressed()
                         for event in events:
                             piece = apply_event(state, event.data, headers)
-                            if piece:
+                            if state.pending:
+                                yield StreamChunk(piece, name, None, state.take_pending())
+                            elif piece:
                                 yield StreamChunk(piece, name)
                             elif state.done:
                                 break
@@ -401,6 +427,14 @@ class OpenAICompatibleBackend(BaseBackend):
         reasoning = delta.get("reasoning_content")
         if reasoning is not None and isinstance(reasoning, str):
             state.reasoning.append(reasoning)
+        raw_calls = delta.get("tool_calls")
+        if raw_calls:
+            if state.tools is None:
+                state.tools = ToolCallAssembler()
+            try:
+                state.pending = state.tools.feed(raw_calls)
+            except ValueError as exc:
+                raise self._format_error(str(exc), 200, headers.get(REQUEST_ID_HEADER)) from None
         text: str | None = delta.get("content")
         if text and text.__class__ is str:
             state.parts.append(text)
@@ -419,6 +453,15 @@ class OpenAICompatibleBackend(BaseBackend):
             state.response_id,
             "".join(state.reasoning) if state.reasoning else None,
         )
+        calls: tuple[ToolCall, ...] = ()
+        finish = state.finish_reason
+        if state.tools is not None:
+            try:
+                calls = state.tools.calls()
+            except ValueError as exc:
+                raise self._format_error(str(exc), 200, headers.get(REQUEST_ID_HEADER)) from None
+            if calls and (finish == "stop" or finish is None):
+                finish = "tool_calls"
         return self.create_success_response(
             "".join(state.parts),
             state.tokens_in,
@@ -426,8 +469,9 @@ class OpenAICompatibleBackend(BaseBackend):
             latency_ms,
             metadata,
             model=state.model,
-            finish_reason=state.finish_reason,
+            finish_reason=finish,
             request=request,
+            tool_calls=calls,
         )
 
     # -- health -----------------------------------------------------------------------------------
@@ -474,13 +518,18 @@ class _StreamState:
         "finish_reason",
         "model",
         "parts",
+        "pending",
         "reasoning",
         "response_id",
         "tokens_in",
         "tokens_out",
+        "tools",
     )
 
     def __init__(self) -> None:
+        #: Tool-call pieces of the last event, not yet passed on.
+        self.pending: tuple[ToolCallDelta, ...] = ()
+        self.tools: ToolCallAssembler | None = None
         self.parts: list[str] = []
         self.reasoning: list[str] = []
         self.done = False
@@ -489,3 +538,8 @@ class _StreamState:
         self.response_id: str | None = None
         self.tokens_in: int | None = None
         self.tokens_out: int | None = None
+
+    def take_pending(self) -> tuple[ToolCallDelta, ...]:
+        """The tool-call pieces not yet passed on (and forget them)."""
+        pending, self.pending = self.pending, ()
+        return pending

@@ -144,6 +144,9 @@ class QwenBackend(OpenAICompatibleBackend):
     """
 
     max_tokens_field: ClassVar[str] = "max_tokens"
+    #: vLLM (with a tool parser) and DashScope carry tools and JSON-schema output; images
+    #: need a vision model (Qwen-VL): set ``capabilities`` in the settings for one.
+    default_capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "json_schema"})
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import attrs
 from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator, TransportFault
+from claudette.testing.scripted_model import Conversation, Turn, next_turn
 from claudette.types import BackendSettings
 
 from claudette_backend_claude.testing.faults import AnthropicFault
@@ -257,7 +258,18 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
         return Reply(200, {"content-type": "application/json", "request-id": rid}, dumps(payload).encode())
 
     def _answer(self, body: Mapping[str, Any], mid: str) -> Answer:
+        turn = _turn(body)
+        if turn is not None and turn.calls:
+            spec: str | Sequence[Mapping[str, Any]] = [
+                {"type": "tool_use", "id": f"toolu_emu{mid[-6:]}{i}", "name": c.name, "input": dict(c.arguments)}
+                for i, c in enumerate(turn.calls)
+            ]
+            return compose_answer(body, spec, message_id=mid, input_tokens=self.input_tokens)
+        if turn is not None and turn.text is not None:
+            return compose_answer(body, turn.image_note + turn.text, message_id=mid, input_tokens=self.input_tokens)
         spec = self.reply(body) if callable(self.reply) else self.reply
+        if turn is not None and turn.image_note and isinstance(spec, str):
+            spec = turn.image_note + spec
         return compose_answer(body, spec, message_id=mid, input_tokens=self.input_tokens)
 
     def _render(
@@ -330,6 +342,9 @@ def _validate(body: Any) -> str | None:
     if last.get("role") == "assistant" and isinstance(content, str) and content != content.rstrip():
         # A prefill the model continues may not end in whitespace.
         return "messages: final assistant content cannot end with trailing whitespace"
+    problem = _tool_problem(body)
+    if problem is not None:
+        return problem
     if "system" in body and not isinstance(body["system"], (str, list)):
         return "system: Input should be a valid string"
     temperature = body.get("temperature")
@@ -345,3 +360,110 @@ def _validate(body: Any) -> str | None:
     if "stream" in body and not isinstance(body["stream"], bool):
         return "stream: Input should be a valid boolean"
     return None
+
+
+def _tool_problem(body: Mapping[str, Any]) -> str | None:
+    """The API's complaint about tools, tool blocks and images in ``body``, or None."""
+    names: set[str] = set()
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "tools: Input should be a valid list"
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
+                return f"tools.{i}.name: Field required"
+            if not isinstance(tool.get("input_schema"), Mapping):
+                return f"tools.{i}.input_schema: Field required"
+            names.add(tool["name"])
+    choice = body.get("tool_choice")
+    if choice is not None:
+        kind = choice.get("type") if isinstance(choice, Mapping) else None
+        if kind not in ("auto", "any", "tool", "none"):
+            return "tool_choice: Input tag does not match any of the expected tags: 'auto', 'any', 'tool', 'none'"
+        if kind == "tool" and choice.get("name") not in names:
+            return f"tool_choice.name: tool {choice.get('name')!r} not found in tools"
+    previous_calls: set[str] = set()
+    for i, message in enumerate(body["messages"]):
+        content = message.get("content")
+        calls: set[str] = set()
+        if isinstance(content, list):
+            for j, block in enumerate(content):
+                kind = block.get("type") if isinstance(block, Mapping) else None
+                where = f"messages.{i}.content.{j}"
+                if kind == "text":
+                    if not isinstance(block.get("text"), str):
+                        return f"{where}.text: Field required"
+                elif kind == "image":
+                    source = block.get("source")
+                    stype = source.get("type") if isinstance(source, Mapping) else None
+                    if stype == "base64":
+                        if not str(source.get("media_type", "")).startswith("image/") or not isinstance(source.get("data"), str):
+                            return f"{where}.source: base64 needs media_type and data"
+                    elif stype != "url" or not isinstance(source.get("url"), str):
+                        return f"{where}.source: Input tag does not match 'base64', 'url'"
+                elif kind == "tool_use":
+                    if message.get("role") != "assistant":
+                        return f"{where}: tool_use blocks belong in assistant messages"
+                    if not isinstance(block.get("id"), str) or not isinstance(block.get("input"), Mapping):
+                        return f"{where}: tool_use needs an id and an input object"
+                    calls.add(block["id"])
+                elif kind == "tool_result":
+                    if message.get("role") != "user":
+                        return f"{where}: tool_result blocks belong in user messages"
+                    if block.get("tool_use_id") not in previous_calls:
+                        return (
+                            f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                            f"{block.get('tool_use_id')}. Each `tool_result` block must have a "
+                            "corresponding `tool_use` block in the previous message."
+                        )
+                else:
+                    return f"{where}.type: Input tag {kind!r} does not match any of the expected tags"
+        previous_calls = calls
+    return None
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text")
+    return ""
+
+
+def _turn(body: Mapping[str, Any]) -> Turn | None:
+    """The scripted model's turn for a request with tools, tool results or images; None for
+    plain text (answered by the emulator's ``reply``)."""
+    messages = body["messages"]
+    last = messages[-1]
+    content = last.get("content")
+    results = [
+        _text(b.get("content")) if not isinstance(b.get("content"), str) else b["content"]
+        for b in (content if isinstance(content, list) else ())
+        if isinstance(b, Mapping) and b.get("type") == "tool_result"
+    ]
+    images = 0
+    user_text = ""
+    for message in reversed(messages):
+        if message.get("role") == "user" and _text(message.get("content")):
+            user_text = _text(message.get("content"))
+            break
+    if isinstance(content, list) and last.get("role") == "user":
+        images = sum(1 for b in content if isinstance(b, Mapping) and b.get("type") == "image")
+    if not body.get("tools") and not results and not images:
+        return None
+    choice = body.get("tool_choice")
+    kind = choice.get("type") if isinstance(choice, Mapping) else None
+    choice_name = {"any": "required", "auto": "auto", "none": "none"}.get(str(kind))
+    if kind == "tool":
+        choice_name = str(choice.get("name"))  # type: ignore[union-attr]
+    tools = tuple((t["name"], t.get("input_schema") or {}) for t in body.get("tools") or ())
+    return next_turn(
+        Conversation(
+            last_role="tool" if results else str(last.get("role")),
+            last_user_text=user_text,
+            tool_results=tuple(results),
+            tools=tools,
+            tool_choice=choice_name,
+            images=images,
+        )
+    )

@@ -71,6 +71,8 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
     for message in body.get("messages") or ():
         if isinstance(message, Mapping) and isinstance(message.get("content"), str):
             chars += len(message["content"])
+        elif isinstance(message, Mapping) and isinstance(message.get("content"), list):
+            chars += len(dumps(message["content"]))
     return max(1, math.ceil(chars / 4))
 
 
@@ -106,6 +108,9 @@ def compose_answer(
     else:
         blocks = tuple(dict(b) for b in reply)
         output = sum(len(pieces(b.get("text", ""))) for b in blocks if b.get("type") == "text")
+        output += sum(len(dumps(b.get("input", {}))) // 4 for b in blocks if b.get("type") == "tool_use")
+        if any(b.get("type") == "tool_use" for b in blocks):
+            stop_reason = "tool_use"
     return Answer(
         message_id=message_id,
         model=str(body.get("model")),
@@ -152,7 +157,13 @@ def _block_events(index: int, block: Mapping[str, Any]) -> list[str]:
         deltas = []
         if block.get("type") == "tool_use":
             start = {**block, "input": {}}
-            deltas = [{"type": "input_json_delta", "partial_json": dumps(block.get("input", {}))}]
+            whole = dumps(block.get("input", {}))
+            half = len(whole) // 2
+            deltas = [
+                {"type": "input_json_delta", "partial_json": ""},
+                {"type": "input_json_delta", "partial_json": whole[:half]},
+                {"type": "input_json_delta", "partial_json": whole[half:]},
+            ]
     events = [
         sse_event(
             "content_block_start",

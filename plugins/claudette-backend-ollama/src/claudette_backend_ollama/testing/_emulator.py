@@ -19,6 +19,8 @@ from claudette.testing import (
     faults,
 )
 
+from claudette.testing.scripted_model import Conversation, Turn, next_turn
+
 from claudette_backend_ollama.testing._faults import OllamaFault
 
 __all__ = [
@@ -239,7 +241,13 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
 
     def _text_for(self, body: Mapping[str, Any]) -> tuple[list[str], str]:
         """The deltas of the answer and its ``done_reason``."""
-        text = self.reply(body) if callable(self.reply) else self.reply
+        turn = _turn(body)
+        if turn is not None and turn.text is not None:
+            text = turn.image_note + turn.text
+        else:
+            text = self.reply(body) if callable(self.reply) else self.reply
+            if turn is not None:
+                text = turn.image_note + text
         raw_options = body.get("options")
         options: Mapping[str, Any] = raw_options if isinstance(raw_options, Mapping) else {}
         stops = options.get("stop") or ()
@@ -290,12 +298,24 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
         if model not in self.models:
             self._log(ChatRecord(body, stream, "error:404"))
             return self._error(404, model_not_found_message(model))
-        pieces, reason = self._text_for(body)
-        metrics = self._metrics(body, len(pieces))
-        if stream:
-            reply, record = self._stream_reply(body, model, pieces, reason, metrics, own)
+        problem = _tool_problem(body)
+        if problem is not None:
+            self._log(ChatRecord(body, stream, "error:400"))
+            return self._error(400, problem)
+        turn = _turn(body)
+        calls = [
+            {"function": {"name": c.name, "arguments": dict(c.arguments)}}
+            for c in (turn.calls if turn is not None else ())
+        ]
+        if calls:
+            pieces, reason = [], "stop"
         else:
-            reply, record = self._json_reply(body, model, pieces, reason, metrics, own)
+            pieces, reason = self._text_for(body)
+        metrics = self._metrics(body, len(pieces) + sum(len(_dumps(c)) // 4 for c in calls))
+        if stream:
+            reply, record = self._stream_reply(body, model, pieces, reason, metrics, own, calls)
+        else:
+            reply, record = self._json_reply(body, model, pieces, reason, metrics, own, calls)
         if isinstance(fault, TransportFault):
             if fault.delivers:
                 record = attrs.evolve(record, outcome=fault.kind)
@@ -326,6 +346,7 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
         reason: str,
         metrics: Mapping[str, int],
         fault: OllamaFault | None,
+        calls: list[dict[str, Any]] | None = None,
     ) -> tuple[Reply, ChatRecord]:
         """The non-streamed answer (or Ollama's own fault) and its log record."""
         content = "".join(pieces)
@@ -341,6 +362,8 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             reply = Reply(200, {"content-type": JSON_TYPE}, _dumps(unfinished).encode())
             return reply, ChatRecord(body, False, fault.kind, content)
         final = self._final(model, _timestamp(123456789), content, reason, metrics)
+        if calls:
+            final["message"]["tool_calls"] = calls
         reply = Reply(200, {"content-type": JSON_TYPE}, _dumps(final).encode(), delay=self.delay)
         return reply, self._done_record(body, False, content, metrics)
 
@@ -352,8 +375,10 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
         reason: str,
         metrics: Mapping[str, int],
         fault: OllamaFault | None,
+        calls: list[dict[str, Any]] | None = None,
     ) -> tuple[Reply, ChatRecord]:
-        """The NDJSON stream (or Ollama's own fault in it) and its log record."""
+        """The NDJSON stream (or Ollama's own fault in it) and its log record; tool calls
+        arrive whole, in one line before the final one."""
         lines = [
             _dumps(
                 {
@@ -366,6 +391,14 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             + "\n"
             for i, piece in enumerate(pieces)
         ]
+        if calls:
+            line = {
+                "model": model,
+                "created_at": _timestamp(100_000_000),
+                "message": {"role": "assistant", "content": "", "tool_calls": calls},
+                "done": False,
+            }
+            lines.append(_dumps(line) + "\n")
         final = self._final(
             model, _timestamp(100_000_000 + 20_000_000 * len(pieces)), "", reason, metrics
         )
@@ -395,3 +428,71 @@ class OllamaEmulator(ScriptedEmulator[OllamaFault]):
             metrics.get("prompt_eval_count", 0),
             metrics.get("eval_count", 0),
         )
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def _tool_problem(body: Mapping[str, Any]) -> str | None:
+    """Ollama's complaint about the tools, images and format of ``body``, or None."""
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "json: cannot unmarshal object into Go struct field ChatRequest.tools of type api.Tools"
+        for tool in tools:
+            function = tool.get("function") if isinstance(tool, Mapping) else None
+            if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+                return "json: cannot unmarshal tool: a function with a name is required"
+    if "tool_choice" in body:
+        return "json: unknown field \"tool_choice\""
+    fmt = body.get("format")
+    if fmt is not None and fmt != "json" and not isinstance(fmt, Mapping):
+        return f"invalid format: {fmt!r}"
+    for message in body.get("messages") or ():
+        if not isinstance(message, Mapping):
+            return "json: cannot unmarshal messages"
+        if not isinstance(message.get("content", ""), str):
+            return "json: cannot unmarshal array into Go struct field Message.messages.content of type string"
+        for image in message.get("images") or ():
+            if not isinstance(image, str) or _BASE64.fullmatch(image) is None:
+                return "illegal base64 data in images"
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if not isinstance(function, Mapping) or not isinstance(function.get("arguments"), Mapping):
+                return "json: cannot unmarshal string into Go struct field ToolCallFunction.arguments of type api.ToolCallFunctionArguments"
+    return None
+
+
+def _turn(body: Mapping[str, Any]) -> Turn | None:
+    """The scripted model's turn for a request with tools, a format, tool results or images;
+    None for plain text (answered by the emulator's ``reply``)."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, Mapping)]
+    if not messages:
+        return None
+    last = messages[-1]
+    fmt = body.get("format")
+    schema: Mapping[str, Any] | None = fmt if isinstance(fmt, Mapping) else ({} if fmt == "json" else None)
+    images = len(last.get("images") or ()) if last.get("role") == "user" else 0
+    if not body.get("tools") and schema is None and last.get("role") != "tool" and not images:
+        return None
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, str(message.get("content", "")))
+    user_text = next(
+        (str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    tools = tuple(
+        (t["function"]["name"], t["function"].get("parameters") or {}) for t in body.get("tools") or ()
+    )
+    return next_turn(
+        Conversation(
+            last_role=str(last.get("role")),
+            last_user_text=user_text,
+            tool_results=tuple(results),
+            tools=tools,
+            json_schema=schema,
+            images=images,
+        )
+    )

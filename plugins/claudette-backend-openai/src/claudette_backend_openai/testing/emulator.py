@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 from claudette.testing import Fault, RecordedRequest, Reply, ScriptedEmulator, TransportFault
+from claudette.testing.scripted_model import Conversation, Turn, next_turn
 
 from claudette_backend_openai.testing.faults import ChatFault
 
@@ -321,7 +322,7 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
             return "you must provide a model parameter"
         if self._is_vllm() and "stream_options" in body and body.get("stream") is not True:
             return "Stream options can only be defined when `stream=True`."
-        return None
+        return _tool_problem(body)
 
     def _count_prompt(self, messages: Sequence[Any]) -> int:
         if self.prompt_tokens is not None:
@@ -341,7 +342,13 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
         fault: ChatFault | TransportFault | None,
     ) -> Reply | Fault:
         messages = body["messages"]
-        text = self.responder(messages)
+        turn = _turn(body)
+        if turn is not None and turn.calls:
+            return self._answer_calls(body, n, rid, stream, fault, turn)
+        if turn is not None and turn.text is not None:
+            text = turn.image_note + turn.text
+        else:
+            text = (turn.image_note if turn is not None else "") + self.responder(messages)
         pieces = _PIECE.findall(text) or ([text] if text else [])
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         finish = "stop"
@@ -384,6 +391,85 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
                 reported and kind in _OK_OUTCOMES,
                 body,
             )
+        )
+        return sent
+
+    def _answer_calls(
+        self,
+        body: dict[str, Any],
+        n: int,
+        rid: str,
+        stream: bool,
+        fault: ChatFault | TransportFault | None,
+        turn: Turn,
+    ) -> Reply | Fault:
+        """A reply that calls tools: ``message.tool_calls`` or streamed ``delta.tool_calls``."""
+        calls = [
+            {
+                "id": f"call_emu{n:04d}{i}",
+                "type": "function",
+                "function": {"name": c.name, "arguments": _dumps(c.arguments)},
+            }
+            for i, c in enumerate(turn.calls)
+        ]
+        prompt_tokens = self._count_prompt(body["messages"])
+        completion = sum(max(1, len(c["function"]["arguments"]) // 4) for c in calls)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+        model = self.response_model or body.get("model")
+        ident = self.response_id or f"chatcmpl-emu{n:06d}"
+        headers = {"x-request-id": rid}
+        if stream:
+            options = body.get("stream_options")
+            with_usage = (
+                isinstance(options, Mapping)
+                and options.get("include_usage") is True
+                and self.flavour != "llamacpp"
+            )
+
+            def chunk(delta: dict[str, Any], reason: str | None) -> str:
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+                return self._chunk(ident, model, [choice], None, with_usage)
+
+            events = [chunk({"role": "assistant", "content": None}, None)]
+            for i, call in enumerate(calls):
+                head = {**call, "index": i, "function": {"name": call["function"]["name"], "arguments": ""}}
+                events.append(chunk({"tool_calls": [head]}, None))
+                arguments = call["function"]["arguments"]
+                half = len(arguments) // 2
+                for piece in (arguments[:half], arguments[half:]):
+                    if piece:
+                        events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}, None))
+            events.append(chunk({}, "tool_calls"))
+            if with_usage:
+                events.append(self._chunk(ident, model, [], usage, True))
+            events.append("data: [DONE]\n\n")
+            reply = Reply.stream(events, headers=headers, delay=self.reply_delay, chunk_delay=self.chunk_delay)
+            reported = with_usage
+        else:
+            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": calls}
+            if self.flavour == "openai":
+                message["refusal"] = None
+            data = {
+                "id": ident,
+                "object": "chat.completion",
+                "created": DEFAULT_CREATED,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}],
+                "usage": usage,
+            }
+            reply = Reply(200, {"content-type": "application/json", **headers}, _dumps(data).encode(), delay=self.reply_delay)
+            reported = True
+        sent = fault.apply(reply) if isinstance(fault, TransportFault) else reply
+        kind = fault.kind if fault is not None else "ok"
+        if isinstance(sent, Fault):
+            self._record(ChatRecord(rid, body.get("model"), stream, kind, 0, body=body))
+            return sent
+        self._record(
+            ChatRecord(rid, body.get("model"), stream, kind, 200, prompt_tokens, completion, reported, body)
         )
         return sent
 
@@ -501,3 +587,124 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
             events, headers=headers, delay=self.reply_delay, chunk_delay=self.chunk_delay
         )
         return reply, with_usage
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return ""
+
+
+def _tool_problem(body: Mapping[str, Any]) -> str | None:
+    """What the API would refuse in the tools, tool calls and tool results of ``body``."""
+    tools = body.get("tools")
+    names: set[str] = set()
+    if tools is not None:
+        if not isinstance(tools, list) or not tools:
+            return "'tools' must be a non-empty array."
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, Mapping) else None
+            if not isinstance(tool, Mapping) or tool.get("type") != "function" or not isinstance(function, Mapping):
+                return f"Invalid 'tools[{i}]': expected an object with type 'function'."
+            if not isinstance(function.get("name"), str):
+                return f"Missing required parameter: 'tools[{i}].function.name'."
+            names.add(function["name"])
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if tools is None:
+            return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+        if isinstance(choice, Mapping):
+            function = choice.get("function")
+            if choice.get("type") != "function" or not isinstance(function, Mapping) or function.get("name") not in names:
+                return "Invalid value for 'tool_choice': no function with that name."
+        elif choice not in ("auto", "none", "required"):
+            return f"Invalid value for 'tool_choice': {choice!r}."
+    fmt = body.get("response_format")
+    if fmt is not None:
+        if not isinstance(fmt, Mapping) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+            return "Invalid 'response_format'."
+        if fmt.get("type") == "json_schema":
+            spec = fmt.get("json_schema")
+            if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema"), Mapping):
+                return "Missing required parameter: 'response_format.json_schema.name'."
+    calls: set[str] = set()
+    for i, message in enumerate(body["messages"]):
+        if not isinstance(message, Mapping):
+            return f"Invalid 'messages[{i}]': expected an object."
+        role = message.get("role")
+        content = message.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, Mapping) else None
+                if kind == "image_url":
+                    url = part["image_url"].get("url") if isinstance(part.get("image_url"), Mapping) else None
+                    if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:image/")):
+                        return f"Invalid 'messages[{i}].content[{j}].image_url.url'."
+                elif kind != "text" or not isinstance(part.get("text"), str):
+                    return f"Invalid 'messages[{i}].content[{j}]'."
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if (
+                not isinstance(call, Mapping)
+                or not isinstance(call.get("id"), str)
+                or call.get("type") != "function"
+                or not isinstance(function, Mapping)
+                or not isinstance(function.get("arguments"), str)
+            ):
+                return f"Invalid 'messages[{i}].tool_calls': each needs id, type 'function' and string arguments."
+            calls.add(call["id"])
+        if role == "tool":
+            if message.get("tool_call_id") not in calls:
+                return (
+                    f"Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                    f"message with 'tool_calls' (messages[{i}])."
+                )
+    return None
+
+
+def _turn(body: Mapping[str, Any]) -> Turn | None:
+    """The scripted model's turn for a request with tools, a response format, tool results or
+    images; None for a plain text request (answered by the responder)."""
+    messages = body["messages"]
+    last = messages[-1] if isinstance(messages[-1], Mapping) else {}
+    images = 0
+    user_text = ""
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            content = message.get("content")
+            user_text = _text_of(content)
+            if isinstance(content, list):
+                images = sum(1 for p in content if isinstance(p, Mapping) and p.get("type") == "image_url")
+            break
+    fmt = body.get("response_format")
+    schema: Mapping[str, Any] | None = None
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        schema = fmt["json_schema"]["schema"]
+    elif isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
+        schema = {}
+    if not body.get("tools") and schema is None and last.get("role") != "tool" and not images:
+        return None
+    results: list[str] = []
+    for message in reversed(messages):
+        if not (isinstance(message, Mapping) and message.get("role") == "tool"):
+            break
+        results.insert(0, _text_of(message.get("content")))
+    choice = body.get("tool_choice")
+    if isinstance(choice, Mapping):
+        choice = choice["function"]["name"]
+    tools = tuple(
+        (t["function"]["name"], t["function"].get("parameters") or {}) for t in body.get("tools") or ()
+    )
+    return next_turn(
+        Conversation(
+            last_role="tool" if last.get("role") == "tool" else str(last.get("role")),
+            last_user_text=user_text,
+            tool_results=tuple(results),
+            tools=tools,
+            tool_choice=choice if isinstance(choice, str) else None,
+            json_schema=schema,
+            images=images,
+        )
+    )
