@@ -337,7 +337,8 @@ class Message:
     :param content: its text, or a sequence of parts (:class:`TextPart`, :class:`ImagePart`
         or OpenAI-format part dicts).
     :param tool_calls: an assistant message's calls (:class:`ToolCall` or OpenAI-format dicts).
-    :param tool_call_id: a ``tool`` message's answer to that call.
+    :param tool_call_id: the call a ``tool`` message answers (without one, a tool message
+        is plain text, sent as each provider sends text in that role).
     :param name: the tool's name on a ``tool`` message (optional: it is found from the call).
     """
 
@@ -383,9 +384,9 @@ class Message:
         elif self.tool_calls.__class__ is not tuple:
             object.__setattr__(self, "tool_calls", ())
         if self.role == "tool":
-            if self.tool_call_id is None:
-                raise RequestValidationError("a tool message needs the tool_call_id it answers")
-            check_text("tool_call_id", self.tool_call_id)
+            # Without a tool_call_id it is a tool's output as plain text (no call to answer).
+            if self.tool_call_id is not None:
+                check_text("tool_call_id", self.tool_call_id)
             if self.has_images:
                 raise RequestValidationError("a tool message carries text, not images")
         elif self.tool_call_id is not None:

@@ -325,7 +325,7 @@ class ClaudetteRequest:
             if message.tool_calls:
                 needs.add("tools")
                 calls.update(c.id for c in message.tool_calls)
-            elif message.role == "tool":
+            elif message.tool_call_id is not None:
                 needs.add("tools")
                 if message.tool_call_id not in calls:
                     raise RequestValidationError(

@@ -57,7 +57,9 @@ async def test_metadata_keeps_request_id_raw_stop_reason_and_cache_usage(
     assert "usage_estimated" not in response.metadata
 
 
-async def test_text_blocks_are_joined_and_other_blocks_ignored(emulator: AnthropicEmulator) -> None:
+async def test_text_blocks_are_joined_tool_use_is_a_call_and_other_blocks_ignored(
+    emulator: AnthropicEmulator,
+) -> None:
     emulator.reply = [
         {"type": "thinking", "thinking": "let me see", "signature": "sig"},
         {"type": "text", "text": "The answer "},
@@ -70,7 +72,11 @@ async def test_text_blocks_are_joined_and_other_blocks_ignored(emulator: Anthrop
     finally:
         await backend.aclose()
     assert response.content == "The answer is 4."
-    assert response.metadata["skipped_blocks"] == ["thinking", "tool_use"]
+    assert response.metadata["skipped_blocks"] == ["thinking"]
+    assert [(c.id, c.name, dict(c.arguments)) for c in response.tool_calls] == [
+        ("toolu_1", "calc", {"x": 1})
+    ]
+    assert response.finish_reason == "tool_calls"
     assert response.tokens_output == emulator.calls[-1].output_tokens
 
 

@@ -104,14 +104,33 @@ async def test_unknown_events_are_ignored(claudette_loopback_server: LoopbackSer
     assert [c.text for c in chunks] == ["ok", ""]
 
 
-async def test_non_text_deltas_are_ignored(claudette_loopback_server: LoopbackServer) -> None:
+async def test_tool_use_deltas_are_tool_call_pieces_never_text(
+    claudette_loopback_server: LoopbackServer,
+) -> None:
+    tool_start = _event("content_block_start", {"type": "content_block_start", "index": 1,
+                                                "content_block": {"type": "tool_use", "id": "toolu_1",
+                                                                  "name": "calc", "input": {}}})
     tool_delta = _event("content_block_delta", {"type": "content_block_delta", "index": 1,
-                                                "delta": {"type": "input_json_delta", "partial_json": "{\"x\""}})
-    events = [_message_start(), _delta("text"), tool_delta, *_message_end(3, "tool_use")]
+                                                "delta": {"type": "input_json_delta", "partial_json": "{\"x\": 1}"}})
+    thinking = _event("content_block_delta", {"type": "content_block_delta", "index": 2,
+                                              "delta": {"type": "thinking_delta", "thinking": "hm"}})
+    events = [_message_start(), _delta("text"), tool_start, tool_delta, thinking, *_message_end(3, "tool_use")]
     chunks = await _collect(claudette_loopback_server, events)
-    assert [c.text for c in chunks] == ["text", ""]
-    assert chunks[-1].response is not None
-    assert chunks[-1].response.finish_reason == "tool_use"
+    assert [c.text for c in chunks] == ["text", "", "", ""]
+    assert [d.arguments for c in chunks for d in c.tool_call_deltas] == ["", '{"x": 1}']
+    final = chunks[-1].response
+    assert final is not None
+    assert final.finish_reason == "tool_calls"
+    assert [(c.id, c.name, dict(c.arguments)) for c in final.tool_calls] == [("toolu_1", "calc", {"x": 1})]
+
+
+async def test_input_json_delta_without_a_tool_use_block_is_a_format_error(
+    claudette_loopback_server: LoopbackServer,
+) -> None:
+    stray = _event("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                           "delta": {"type": "input_json_delta", "partial_json": "{"}})
+    with pytest.raises(ResponseFormatError):
+        await _collect(claudette_loopback_server, [_message_start(), stray, *_message_end(3, "tool_use")])
 
 
 async def test_output_tokens_come_from_the_last_message_delta(claudette_loopback_server: LoopbackServer) -> None:

@@ -75,7 +75,9 @@ def messages_body(request: ClaudetteRequest) -> tuple[list[str], list[dict[str, 
             if message.text:
                 system.append(message.text)
             continue
-        if message.role == "tool":
+        if message.role == "tool" and message.tool_call_id is None:
+            role, blocks = "user", _blocks(message)  # a tool's output as plain text
+        elif message.role == "tool":
             blocks: list[dict[str, Any]] = [
                 {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}
             ]

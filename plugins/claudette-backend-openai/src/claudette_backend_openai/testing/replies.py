@@ -12,13 +12,15 @@ It imports nothing from pytest, so importing it is always safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
 
 from claudette.testing import Reply
+from claudette.types import BackendSettings
 
-__all__ = ["OpenAIConformanceReplies"]
+__all__ = ["OpenAIConformanceReplies", "OpenAIFeatureAdapter"]
 
 _CREATED = 1735689600
 
@@ -95,5 +97,53 @@ class OpenAIConformanceReplies:
                 "data": [
                     {"id": "conformance-model-1", "object": "model", "created": 0, "owned_by": "me"}
                 ],
+            }
+        )
+
+
+class OpenAIFeatureAdapter:
+    """The adapter of :class:`claudette.testing.feature_conformance.FeatureConformance` for
+    any backend speaking Chat Completions: the :class:`~claudette_backend_openai.testing.OpenAIEmulator`
+    (of :attr:`emulator_flavour`) and a tool call with broken arguments::
+
+        class TestMyFeatures(OpenAIFeatureAdapter, FeatureConformance):
+            plugin = my_plugin
+            backend_name = "mine"
+    """
+
+    #: Whose server the emulator imitates (see ``OpenAIEmulator``'s flavours).
+    emulator_flavour: ClassVar[str] = "openai"
+
+    @contextlib.contextmanager
+    def emulator(self) -> Iterator[BackendSettings]:
+        """An OpenAI-compatible emulator; settings pointing at it."""
+        from claudette_backend_openai.testing.emulator import OpenAIEmulator
+
+        with OpenAIEmulator(flavour=self.emulator_flavour, models=("conformance-model-1",)) as server:
+            yield BackendSettings(
+                base_url=server.base_url, api_key="sk-feature", model="conformance-model-1"
+            )
+
+    def bad_arguments_reply(self) -> Reply:
+        """A ``chat.completion`` whose tool call has truncated JSON arguments."""
+        call = {
+            "id": "call_bad",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Par'},
+        }
+        return Reply.json(
+            {
+                "id": "chatcmpl-bad",
+                "object": "chat.completion",
+                "created": _CREATED,
+                "model": "conformance-model-1",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": _usage(20, 8),
             }
         )
