@@ -49,6 +49,7 @@ from claudette.messages import ImagePart, TextPart, Tool, ToolCall, ToolCallDelt
 
 if TYPE_CHECKING:
     from claudette.config import ClaudetteConfig, load_config
+    from claudette.factory import open_router, router_from_config
     from claudette.pattern_routers import (
         AdaptiveRouter,
         IntelligentBackendCache,
@@ -111,6 +112,8 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "load_config",
+    "open_router",
+    "router_from_config",
 ]
 
 # Loaded on first use: config pulls in cattrs and tomllib, which most routers never need.
@@ -121,6 +124,8 @@ _LAZY = {
     "MultiRegionRouter": "claudette.pattern_routers",
     "ClaudetteConfig": "claudette.config",
     "load_config": "claudette.config",
+    "open_router": "claudette.factory",
+    "router_from_config": "claudette.factory",
     "SyncRouter": "claudette.sync",
 }
 

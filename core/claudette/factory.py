@@ -1,8 +1,11 @@
-"""Build a ready :class:`~claudette.router.BackendRouter` from a :class:`ClaudetteConfig`."""
+"""Build a ready :class:`~claudette.router.BackendRouter` from a :class:`ClaudetteConfig`,
+or (:func:`open_router`) from whatever the ``claudette`` command would use."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import attrs
 
 from claudette._redact import describe
 from claudette.errors import ConfigError, ConfigProblem, PluginError
@@ -13,7 +16,7 @@ if TYPE_CHECKING:
     from claudette.plugins import ClaudettePlugins
     from claudette.state import StateStore
 
-__all__ = ["router_from_config", "store_from_config"]
+__all__ = ["open_router", "router_from_config", "store_from_config"]
 
 
 def store_from_config(config: ClaudetteConfig) -> StateStore | None:
@@ -68,4 +71,38 @@ def router_from_config(
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems, config.source)
+    return router
+
+
+async def open_router(
+    config_path: str | None = None,
+    *,
+    preset: str | None = None,
+    plugins: ClaudettePlugins | None = None,
+) -> BackendRouter:
+    """A router as the ``claudette`` command builds one: from ``claudette.toml`` when one is
+    found (``config_path``, else ``$CLAUDETTE_CONFIG``, else the usual places), else from
+    the backends auto-detection finds in the environment.
+
+    :param preset: a weight preset that replaces the configured weights.
+    :raises ConfigError: when a named config is missing or the config is invalid.
+    """
+    from claudette.config import find_config, load_config
+
+    if plugins is None:
+        from claudette.plugins import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    path = find_config(config_path)
+    if path is not None:
+        config = load_config(path)
+        if preset is not None:
+            config = attrs.evolve(config, router=config.router.with_preset(preset))
+        return router_from_config(config, plugins=plugins)
+    from claudette.autodetect import detect_backends, router_from_detection
+    from claudette.types import RouterOptions
+
+    detection = await detect_backends(plugins.registry)
+    options = RouterOptions() if preset is None else RouterOptions.preset(preset)
+    router, _ = router_from_detection(detection, plugins, options)
     return router

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import attrs
+
 from claudette.router import BackendRouter
-from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
+from claudette.types import OPTION_NAMES, ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 __all__ = ["SyncRouter"]
 
@@ -31,9 +33,35 @@ class SyncRouter:
         with self._lock:
             return self._loop.run_until_complete(coro)
 
-    def ask(self, prompt: str, **request_fields: Any) -> ClaudetteResponse:
-        """Route a prompt; extra keyword arguments are :class:`ClaudetteRequest` fields."""
-        return self.route_request(ClaudetteRequest(prompt=prompt, **request_fields))
+    @classmethod
+    def from_config(cls, config_path: str | None = None, *, preset: str | None = None) -> SyncRouter:
+        """A facade over the router the ``claudette`` command would use: from
+        ``claudette.toml`` when one is found, else auto-detected (see
+        :func:`claudette.open_router`).
+
+        :raises ConfigError: when a named config is missing or the config is invalid.
+        """
+        from claudette.factory import open_router
+
+        facade = cls()
+        try:
+            facade.router = facade._run(open_router(config_path, preset=preset))
+        except BaseException:
+            facade.close()
+            raise
+        return facade
+
+    def ask(self, prompt: str, **fields: Any) -> ClaudetteResponse:
+        """Route a prompt. Keyword arguments are generation options (``max_tokens=12``,
+        ``temperature``, ``top_p`` ...) or other :class:`ClaudetteRequest` fields
+        (``tools``, ``backend`` ...)."""
+        options = {k: fields.pop(k) for k in list(fields) if k in OPTION_NAMES}
+        if options:
+            given = fields.pop("options", None) or {}
+            if not isinstance(given, Mapping):
+                given = attrs.asdict(given)
+            fields["options"] = {**given, **options}
+        return self.route_request(ClaudetteRequest(prompt=prompt, **fields))
 
     def route_request(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """Blocking :meth:`BackendRouter.route_request`."""
