@@ -70,7 +70,7 @@ def test_openai_parts_become_text_and_image_parts() -> None:
 
 def test_openai_message_dicts_become_messages_with_calls_and_results() -> None:
     request = ClaudetteRequest(messages=_conversation(), tools=[WEATHER])
-    user, assistant, tool = request.messages
+    _, assistant, tool = request.messages
     assert assistant.tool_calls == (ToolCall("call_1", "get_weather", {"city": "Rome"}),)
     assert assistant.content == ""
     assert (tool.role, tool.tool_call_id, tool.content) == ("tool", "call_1", "20C")
@@ -140,7 +140,7 @@ def test_response_format_is_normalised_and_checked() -> None:
     assert request.response_format is not None
     assert request.response_format["json_schema"]["strict"] is True
     assert ClaudetteRequest(prompt="x", response_format={"type": "text"}).response_format is None
-    with pytest.raises(RequestValidationError, match="json_schema.schema"):
+    with pytest.raises(RequestValidationError, match=r"json_schema\.schema"):
         ClaudetteRequest(prompt="x", response_format={"type": "json_schema", "json_schema": {"name": "w"}})
     with pytest.raises(RequestValidationError, match="'json_object' or 'json_schema'"):
         ClaudetteRequest(prompt="x", response_format={"type": "yaml"})

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from claudette import BackendSettings, ConfigError, SyncRouter, Tool, open_router, router_from_config
+from claudette import (
+    BackendSettings,
+    ConfigError,
+    SyncRouter,
+    Tool,
+    open_router,
+    router_from_config,
+)
 from claudette_backend_ollama import OllamaBackend
 from claudette_backend_ollama.testing import OllamaEmulator
 
@@ -53,7 +60,7 @@ def test_sync_router_from_config_file(tmp_path: Path) -> None:
 
 
 def test_sync_router_from_a_missing_config_says_which_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="missing.toml"):
+    with pytest.raises(ConfigError, match=r"missing\.toml"):
         SyncRouter.from_config(str(tmp_path / "missing.toml"))
 
 

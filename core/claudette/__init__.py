@@ -31,6 +31,7 @@ from claudette.errors import (
     StreamInterruptedError,
 )
 from claudette.hookspecs import hookimpl
+from claudette.messages import ImagePart, TextPart, Tool, ToolCall, ToolCallDelta
 from claudette.plugins import BackendPluginRegistry, ClaudettePlugins, get_plugin_manager
 from claudette.router import BackendRouter
 from claudette.state import BackendStats, InMemoryStateStore, StateStore
@@ -45,7 +46,6 @@ from claudette.types import (
     RouterOptions,
     StreamChunk,
 )
-from claudette.messages import ImagePart, TextPart, Tool, ToolCall, ToolCallDelta
 
 if TYPE_CHECKING:
     from claudette.config import ClaudetteConfig, load_config

@@ -31,9 +31,9 @@ from claudette.usage_guard import checked_usage
 if TYPE_CHECKING:
     import ssl
 
-    from claudette.messages import ToolCall
-
     import httpx
+
+    from claudette.messages import ToolCall
 
 __all__ = ["DEFAULT_KEEPALIVE_CONNECTIONS", "DEFAULT_MAX_CONNECTIONS", "Backend", "BaseBackend", "BatchCapable"]
 

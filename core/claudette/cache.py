@@ -34,8 +34,8 @@ from claudette._log import logger
 from claudette.errors import ClaudetteError
 
 if TYPE_CHECKING:
-    from claudette.router.counters import RouterCounters
     from claudette.messages import Message
+    from claudette.router.counters import RouterCounters
     from claudette.types import CacheOptions, ClaudetteRequest, ClaudetteResponse
 
 __all__ = [

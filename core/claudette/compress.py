@@ -24,7 +24,6 @@ import attrs
 
 from claudette.hookspecs import hookimpl
 
-
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend
     from claudette.types import ClaudetteRequest

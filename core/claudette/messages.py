@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -141,7 +141,7 @@ class ImagePart:
 
 
 #: One part of a message's content.
-Part = Union[TextPart, ImagePart]
+Part = TextPart | ImagePart
 
 
 def to_part(value: object, where: str) -> Part:
@@ -329,6 +329,21 @@ class ToolCallDelta:
 # -- messages --------------------------------------------------------------------------------
 
 
+def _to_content(value: str | Sequence[Part | Mapping[str, Any]] | None) -> str | tuple[Part, ...]:
+    """A message's content: its text (None: ""), or its parts normalised."""
+    if value.__class__ is str:  # plain text: the common case, one check
+        return value
+    if value is None:
+        return ""  # an assistant message of tool calls only, as OpenAI writes it
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return tuple(to_part(p, f"content part {i}") for i, p in enumerate(value))
+    raise RequestValidationError(
+        f"message content must be a string or a sequence of parts, got {type(value).__name__}"
+    )
+
+
 @attrs.frozen(slots=True)
 class Message:
     """One chat message.
@@ -343,7 +358,7 @@ class Message:
     """
 
     role: str
-    content: str | tuple[Part, ...]
+    content: str | tuple[Part, ...] = attrs.field(converter=_to_content)
     tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
     tool_call_id: str | None = attrs.field(default=None, kw_only=True)
     name: str | None = attrs.field(default=None, kw_only=True)
@@ -354,20 +369,7 @@ class Message:
                 f"message role must be one of {sorted(_ROLES)}, got {self.role!r}"
             )
         content = self.content
-        if content.__class__ is not str:
-            if content is None and (self.tool_calls or self.role == "assistant"):
-                object.__setattr__(self, "content", "")
-            elif isinstance(content, str):
-                pass
-            elif isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
-                parts = tuple(to_part(p, f"content part {i}") for i, p in enumerate(content))
-                object.__setattr__(self, "content", parts)
-            else:
-                raise RequestValidationError(
-                    f"message content must be a string or a sequence of parts, "
-                    f"got {type(content).__name__}"
-                )
-        elif not content.isascii():
+        if content.__class__ is str and not content.isascii():
             check_text("message content", content)
         if self.tool_calls:
             if self.role != "assistant":
@@ -399,7 +401,7 @@ class Message:
         """The message's text: its content, or its text parts joined."""
         content = self.content
         if content.__class__ is str:
-            return content  # type: ignore[return-value]
+            return content
         return "".join(p.text for p in content if isinstance(p, TextPart))
 
     @property
@@ -420,20 +422,21 @@ class Message:
     def is_empty(self) -> bool:
         """True when the message says nothing: no text, image or tool call."""
         if self.content.__class__ is str:
-            return not self.content.strip() and not self.tool_calls and self.role != "tool"  # type: ignore[union-attr]
+            return not self.content.strip() and not self.tool_calls and self.role != "tool"
         return not self.text.strip() and not self.has_images and not self.tool_calls
 
     def to_dict(self) -> dict[str, Any]:
         """The message in OpenAI's format (what :func:`to_message` reads back)."""
         out: dict[str, Any] = {"role": self.role}
-        if self.content.__class__ is str:
-            out["content"] = self.content
+        content = self.content
+        if isinstance(content, str):
+            out["content"] = content
         else:
             out["content"] = [
                 {"type": "text", "text": p.text}
                 if isinstance(p, TextPart)
                 else {"type": "image_url", "image_url": {"url": p.data_url}}
-                for p in self.content
+                for p in content
             ]
         if self.tool_calls:
             out["tool_calls"] = [c.to_openai() for c in self.tool_calls]
@@ -466,7 +469,7 @@ def to_message(value: object, where: str) -> Message:
     try:
         return Message(
             value["role"],
-            value.get("content"),  # type: ignore[arg-type]
+            value.get("content"),
             tool_calls=calls,
             tool_call_id=value.get("tool_call_id"),
             name=value.get("name"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -71,13 +71,13 @@ __all__ = [
     "GenerationOptions",
     "ImagePart",
     "Message",
+    "RouterOptions",
+    "Strategy",
+    "StreamChunk",
     "TextPart",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
-    "RouterOptions",
-    "Strategy",
-    "StreamChunk",
     "preset_weights",
 ]
 
@@ -193,7 +193,7 @@ def _to_tools(value: Sequence[Tool | Mapping[str, Any]] | None) -> tuple[Tool, .
 
 
 def _to_tool_choice(value: str | Mapping[str, Any] | None) -> str | Mapping[str, Any] | None:
-    if value is None or value.__class__ is str and value in _TOOL_CHOICES:
+    if value is None or (value.__class__ is str and value in _TOOL_CHOICES):
         return value
     if isinstance(value, Mapping):
         name: Any = value.get("name")
@@ -483,6 +483,10 @@ def _keep_secret_values(_inst: object, _attr: attrs.Attribute[Any], value: Mappi
     register_secret_values(value)
 
 
+def _to_capabilities(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 def _known_capabilities(
     _inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...] | None
 ) -> None:
@@ -569,7 +573,7 @@ class BackendSettings:
     tpm: int | None = attrs.field(default=None, validator=_positive)
     max_retries: int | None = attrs.field(default=None, validator=_non_negative)
     capabilities: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple), validator=_known_capabilities
+        default=None, converter=_to_capabilities, validator=_known_capabilities
     )
 
     @property

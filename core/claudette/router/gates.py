@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from claudette.backend import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
+from claudette.backend import DEFAULT_OUTPUT_TOKENS
 from claudette.errors import BudgetExceededError
+from claudette.types import CHARS_PER_TOKEN
 
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend

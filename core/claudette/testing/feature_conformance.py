@@ -65,8 +65,8 @@ from claudette.types import BackendSettings, ClaudetteRequest, ClaudetteResponse
 __all__ = [
     "FEATURE_IMAGE_PNG",
     "FEATURE_TOOLS",
-    "FeatureConformance",
     "WEATHER_SCHEMA",
+    "FeatureConformance",
     "assemble_deltas",
 ]
 

@@ -31,8 +31,8 @@ from claudette.errors import (
     StreamInterruptedError,
 )
 from claudette.http import SSEDecoder, drain, error_from_exception, parse_json
-from claudette.ratelimit import rate_limits_from_headers
 from claudette.messages import ToolCall, ToolCallDelta
+from claudette.ratelimit import rate_limits_from_headers
 from claudette.types import ClaudetteRequest, ClaudetteResponse, StreamChunk
 
 from claudette_backend_openai._tools import (

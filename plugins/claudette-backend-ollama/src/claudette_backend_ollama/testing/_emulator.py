@@ -18,7 +18,6 @@ from claudette.testing import (
     TransportFault,
     faults,
 )
-
 from claudette.testing.scripted_model import Conversation, Turn, next_turn
 
 from claudette_backend_ollama.testing._faults import OllamaFault
