@@ -234,3 +234,21 @@ async def test_a_forced_backend_lacking_images_says_why(emulators: Emulators) ->
             await router.route_request(ClaudetteRequest(messages=[picture], backend="claude"))
     finally:
         await router.aclose()
+
+
+async def test_a_forced_tool_call_skips_ollama_which_cannot_force_one(emulators: Emulators) -> None:
+    router = emulators.router(openai=(), qwen=(), claude=())
+    request = ClaudetteRequest(prompt="Tell me about Rome", tools=[WEATHER], tool_choice="required")
+    try:
+        explained = {c.name: c for c in router.explain(request)}
+        with pytest.raises(NoBackendAvailableError) as caught:
+            await router.route_request(request)
+        auto = await router.route_request(
+            ClaudetteRequest(prompt="Use get_weather for Rome", tools=[WEATHER])
+        )
+    finally:
+        await router.aclose()
+    why = "cannot force a tool call (Ollama has no tool_choice)"
+    assert explained["ollama"].skipped == why
+    assert caught.value.reasons["ollama"] == why
+    assert auto.backend_used == "ollama"

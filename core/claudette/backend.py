@@ -179,18 +179,28 @@ class BaseBackend(abc.ABC):
         configured = self.settings.capabilities
         return self.default_capabilities if configured is None else frozenset(configured)
 
-    def check_capabilities(self, request: ClaudetteRequest) -> None:
-        """Refuse, before any network call, a request that needs what this backend lacks.
+    def refusal(self, request: ClaudetteRequest) -> str | None:
+        """Why this backend cannot take ``request`` (what it lacks), or None when it can.
 
-        :raises InvalidRequestError: naming what is missing (not retryable).
+        The router skips a backend that refuses, with this reason in ``explain()`` and
+        ``NoBackendAvailableError``. The default compares the request's
+        ``required_capabilities`` with :attr:`capabilities`; a plugin whose provider
+        cannot express some form of a feature adds that here.
         """
         needs = request.required_capabilities
         if needs and not needs <= self.capabilities:
-            missing = ", ".join(sorted(needs - self.capabilities))
+            return f"lacks {', '.join(sorted(needs - self.capabilities))}, which the request needs"
+        return None
+
+    def check_capabilities(self, request: ClaudetteRequest) -> None:
+        """Refuse, before any network call, a request this backend cannot take.
+
+        :raises InvalidRequestError: with :meth:`refusal`'s reason (not retryable).
+        """
+        why = self.refusal(request)
+        if why is not None:
             raise InvalidRequestError(
-                f"backend {self.name!r} cannot take this request: it lacks {missing}",
-                self.name,
-                False,
+                f"backend {self.name!r} cannot take this request: {why}", self.name, False
             )
 
     def bind_stats(self, stats: BackendStats) -> None:

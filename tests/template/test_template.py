@@ -162,6 +162,11 @@ def test_generated_project_tests_pass_in_a_fresh_venv(venv: Venv, rendered: dict
 
     assert passed >= 30, output
     assert "test_conformance.py::Test" in output
+    features = "test_feature_conformance.py::Test"
+    assert f"{features}" in output
+    assert "test_request_needing_what_backend_lacks_is_refused_before_any_call[tools] PASSED" in output
+    if name == "acme":  # an OpenAI-compatible backend carries tools: the whole suite runs
+        assert "test_two_turn_tool_conversation[stream] PASSED" in output
     if name == "acme":  # the OpenAI-compatible project also talks to the openai plugin's emulator
         assert "test_answers_the_openai_emulator_and_retries_past_a_cut_reply PASSED" in output
     assert "test_plugin.py::test_a_fresh_plugin_manager_loads_it_from_the_installed_package PASSED" in output

@@ -107,11 +107,10 @@ def unusable_reason(
     backend, stats, breaker = entry
     if not backend.settings.enabled:
         return "disabled"
-    needs = request.required_capabilities
-    if needs:
-        can: frozenset[str] = getattr(backend, "capabilities", frozenset())
-        if not needs <= can:
-            return f"lacks {', '.join(sorted(needs - can))}, which the request needs"
+    if request.required_capabilities:
+        why = _refusal(backend, request)
+        if why is not None:
+            return why
     if stats.healthy is False:
         return "failed its last health check"
     if now < stats.cooldown_until:
@@ -123,13 +122,22 @@ def unusable_reason(
     return gates.reason(backend, request, now)
 
 
+def _refusal(backend: BaseBackend, request: ClaudetteRequest) -> str | None:
+    """Why ``backend`` cannot take a request that needs capabilities (``BaseBackend.refusal``);
+    a backend without that method has none."""
+    refusal = getattr(backend, "refusal", None)
+    if refusal is not None:
+        why: str | None = refusal(request)
+        return why
+    return f"lacks {', '.join(sorted(request.required_capabilities))}, which the request needs"
+
+
 def _cooling_down_only(entry: Entry, request: ClaudetteRequest, now: float) -> bool:
     """True when the backend would be usable but for a running cool-down."""
     backend, stats, breaker = entry
-    needs = request.required_capabilities
     return (
         backend.settings.enabled
-        and (not needs or needs <= getattr(backend, "capabilities", frozenset()))
+        and (not request.required_capabilities or _refusal(backend, request) is None)
         and stats.healthy is not False
         and now < stats.cooldown_until
         and breaker.allows_request()

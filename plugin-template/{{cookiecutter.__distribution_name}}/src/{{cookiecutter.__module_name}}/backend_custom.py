@@ -54,10 +54,15 @@ class {{ cookiecutter.class_name }}(BaseBackend):
         return headers
 
     def _payload(self, request: ClaudetteRequest, *, stream: bool) -> dict[str, Any]:
+        # ADAPT: this protocol carries text only (no `default_capabilities`): a request with
+        # tools, images or a JSON schema is refused here, before any network call, and the
+        # router never sends it one. Translate them here when your provider has them.
+        if request.required_capabilities:
+            self.check_capabilities(request)
         options = request.options
         payload: dict[str, Any] = {
             "model": options.model or self.settings.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.all_messages],
+            "messages": [{"role": m.role, "content": m.text} for m in request.all_messages],
             "stream": stream,
         }
         max_tokens = options.max_tokens or self.settings.max_tokens

@@ -146,6 +146,20 @@ class OllamaBackend(BaseBackend):
 
     # -- chat -------------------------------------------------------------------------------
 
+    def refusal(self, request: ClaudetteRequest) -> str | None:
+        """What the base class refuses, plus what Ollama cannot express: a forced tool call
+        (it has no ``tool_choice``) and an image by URL (it takes base64 only)."""
+        why = super().refusal(request)
+        if why is not None or not request.required_capabilities:
+            return why
+        choice = request.tool_choice
+        if request.tools and choice is not None and choice not in ("auto", "none"):
+            return "cannot force a tool call (Ollama has no tool_choice)"
+        for message in request.messages:
+            if any(image.url is not None for image in message.images):
+                return "takes images only inline as base64, not by URL"
+        return None
+
     def _payload(self, request: ClaudetteRequest, *, stream: bool) -> dict[str, Any]:
         if request.required_capabilities:
             self.check_capabilities(request)

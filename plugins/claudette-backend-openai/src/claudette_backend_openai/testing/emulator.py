@@ -40,8 +40,7 @@ def default_responder(messages: Sequence[Mapping[str, Any]]) -> str:
     text = ""
     for message in reversed(messages):
         if isinstance(message, Mapping) and message.get("role") == "user":
-            content = message.get("content")
-            text = content if isinstance(content, str) else ""
+            text = _text_of(message.get("content"))
             break
     words = text.split()[:32]
     return "Echo: " + (" ".join(words) if words else "(nothing)")
