@@ -4,6 +4,8 @@ Starts ``python -m llama_cpp.server`` on ``$CLAUDETTE_TEST_GGUF`` (``nox -s llam
 to Gemma 3 270M) with ``--chat_format gemma``. Facts this relies on: the server accepts
 ``max_tokens`` and ``stream_options``, never sends usage in streams (it is estimated), has
 no ``/health`` (the check falls back to ``/v1/models``), and answers a bad body with 500.
+A forced ``tool_choice`` (a named function) makes the server constrain the output with a
+grammar built from the tool's JSON schema and answer a real ``tool_calls`` message.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from claudette import (
     BackendSettings,
     ClaudettePlugins,
     ClaudetteRequest,
+    Message,
     RouterOptions,
+    Tool,
 )
 from claudette.errors import BackendUnavailableError
 
@@ -194,3 +198,54 @@ async def test_first_request_on_a_new_router_streams_the_full_answer(llama_base_
     assert final.content.strip()
     assert final.content == "".join(c.text for c in chunks)
     assert final.finish_reason in ("stop", "length")
+
+
+WEATHER = Tool(
+    "get_weather",
+    "The current weather in a city.",
+    {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "enum": ["Paris", "Rome", "Oslo"]},
+            "celsius": {"type": "boolean"},
+        },
+        "required": ["city", "celsius"],
+    },
+)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["send", "stream"])
+async def test_forced_tool_choice_gives_a_grammar_constrained_tool_call(
+    llama_base_url: str, stream: bool
+) -> None:
+    backend = QwenBackend("qwen", _settings(llama_base_url, capabilities=("tools",)))
+    request = ClaudetteRequest(
+        prompt="What is the weather in Paris?",
+        tools=[WEATHER],
+        tool_choice={"name": "get_weather"},
+        options={"max_tokens": 64},
+    )
+    try:
+        if stream:
+            chunks = [c async for c in backend.stream(request)]
+            response = chunks[-1].response
+            assert response is not None
+            assert any(c.tool_call_deltas for c in chunks[:-1])
+            assert all(c.text == "" for c in chunks)
+        else:
+            response = await backend.send(request)
+        (call,) = response.tool_calls
+        follow_up = ClaudetteRequest(
+            messages=[*request.all_messages, response.message, Message("tool", "21C", tool_call_id=call.id)],
+            tools=[WEATHER],
+            tool_choice="none",
+        )
+        answer = await backend.send(follow_up)
+    finally:
+        await backend.aclose()
+    assert response.finish_reason == "tool_calls"
+    assert call.name == "get_weather" and call.id
+    assert call.arguments["city"] in ("Paris", "Rome", "Oslo")
+    assert isinstance(call.arguments["celsius"], bool)
+    assert answer.tool_calls == ()
+    assert answer.content.strip()

@@ -23,8 +23,7 @@ def message_dict(message: Message) -> dict[str, Any]:
     out = message.to_dict()
     if message.role == "tool":
         out.pop("name", None)  # a tool result is matched by its tool_call_id
-    elif message.tool_calls and not message.text:
-        out["content"] = None  # what OpenAI itself sends for a message of calls only
+    # A message of calls only keeps content "" (not null): llama.cpp's server refuses null.
     return out
 
 
