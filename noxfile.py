@@ -21,7 +21,15 @@ import nox
 ROOT = Path(__file__).parent
 PLUGINS = ["openai", "claude", "qwen", "ollama"]
 PLUGIN_DIRS = [ROOT / "plugins" / f"claudette-backend-{name}" for name in PLUGINS]
-TEST_DEPS = ["pytest>=8", "pytest-asyncio>=0.24", "hypothesis>=6.100"]
+#: The official provider clients parse the emulators' replies in the plugins' tests.
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+    "hypothesis>=6.100",
+    "openai",
+    "anthropic",
+    "ollama",
+]
 LLAMA_CPP_VERSION = "0.3.36"
 # llama.cpp built for a fixed x86-64 level (AVX2, FMA, F16C) rather than for the build machine.
 # A native build on a CPU with AMX, as CI's machines have, runs matrix products through ggml's AMX
