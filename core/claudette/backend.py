@@ -461,5 +461,5 @@ class BaseBackend(abc.ABC):
             False,
             finish_reason,
             metadata,
-            tuple(tool_calls),
+            tool_calls if tool_calls.__class__ is tuple else tuple(tool_calls),
         )

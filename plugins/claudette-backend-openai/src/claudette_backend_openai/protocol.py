@@ -427,8 +427,7 @@ class OpenAICompatibleBackend(BaseBackend):
         reasoning = delta.get("reasoning_content")
         if reasoning is not None and isinstance(reasoning, str):
             state.reasoning.append(reasoning)
-        raw_calls = delta.get("tool_calls")
-        if raw_calls:
+        if "tool_calls" in delta and (raw_calls := delta["tool_calls"]):
             if state.tools is None:
                 state.tools = ToolCallAssembler()
             try:
