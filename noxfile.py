@@ -262,6 +262,6 @@ def build(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the core."""
-    session.install("ruff", "mypy", "pytest", "-e", f"{ROOT}[redis]")
+    session.install("ruff", "mypy", "pytest", "-e", f"{ROOT}[redis,server]")
     session.run("ruff", "check", "core", "tests", "noxfile.py")
     session.run("mypy")
