@@ -14,11 +14,12 @@ if TYPE_CHECKING:
     from claudette.router import BackendRouter, Candidate
     from claudette.types import ClaudetteRequest, ClaudetteResponse, RouterOptions
 
-__all__ = ["cmd_ask", "explain_to_dict", "format_explain"]
+__all__ = ["Explained", "cmd_ask", "explain_to_dict", "format_explain"]
 
 
 def explain_to_dict(candidates: list[Candidate], options: RouterOptions) -> dict[str, Any]:
-    """The router's view of a request as JSON: weights, and each candidate's score parts."""
+    """The router's view of a request as JSON: weights, and each candidate's score parts
+    (``failed``: how it failed when the request tried it)."""
     return {
         "weights": {
             "cost": options.cost_weight,
@@ -31,6 +32,7 @@ def explain_to_dict(candidates: list[Candidate], options: RouterOptions) -> dict
                 "chosen": c.chosen,
                 "score": c.score,
                 "skipped": c.skipped,
+                "failed": c.failed,
                 "parts": None
                 if c.parts is None
                 else {
@@ -46,14 +48,15 @@ def explain_to_dict(candidates: list[Candidate], options: RouterOptions) -> dict
 
 
 def format_explain(candidates: list[Candidate], options: RouterOptions) -> list[str]:
-    """Human-readable lines: one per candidate, the chosen one marked with ``->``."""
+    """Human-readable lines: one per candidate, the chosen one (or the one that answered)
+    marked with ``->``, one that failed for this request with ``x`` and its failure."""
     lines = [
         f"routing (lowest score wins; weights cost {options.cost_weight:g}, "
         f"latency {options.latency_weight:g}, availability {options.availability_weight:g}):"
     ]
     width = max((len(c.name) for c in candidates), default=0)
     for c in candidates:
-        mark = "->" if c.chosen else "  "
+        mark = "->" if c.chosen else " x" if c.failed is not None else "  "
         if c.skipped is not None:
             lines.append(f"  {mark} {c.name.ljust(width)}  skipped: {c.skipped}")
             continue
@@ -65,6 +68,8 @@ def format_explain(candidates: list[Candidate], options: RouterOptions) -> list[
                 f"availability {c.parts.availability:.6f}"
             )
         lines.append(f"  {mark} {c.name.ljust(width)}  score {score}{detail}")
+        if c.failed is not None:
+            lines.append(f"     {' ' * width}  failed: {c.failed}")
     if not any(c.chosen for c in candidates):
         lines.append("  (no backend is usable)")
     return lines
@@ -105,8 +110,35 @@ def _build_request(args: argparse.Namespace, prompt: str) -> ClaudetteRequest:
     )
 
 
+class Explained:
+    """``--explain``: the candidates before the request, reported once with its outcome."""
+
+    def __init__(self, router: BackendRouter, request: ClaudetteRequest) -> None:
+        self.options = router.options
+        self.candidates = router.explain(request)
+        self.reported = False
+
+    def report(self, response: ClaudetteResponse | None, as_json: bool, extra: dict[str, Any]) -> None:
+        """Print the candidates (to stderr), or put them in ``extra`` for the JSON output."""
+        if self.reported:
+            return
+        self.reported = True
+        from claudette.router.selection import with_outcome
+
+        candidates = self.candidates if response is None else with_outcome(self.candidates, response)
+        if as_json:
+            extra["explain"] = explain_to_dict(candidates, self.options)
+            return
+        for line in format_explain(candidates, self.options):
+            err(f"claudette: {line}")
+
+
 async def _stream(
-    router: BackendRouter, request: ClaudetteRequest, as_json: bool, extra: dict[str, Any]
+    router: BackendRouter,
+    request: ClaudetteRequest,
+    as_json: bool,
+    extra: dict[str, Any],
+    explained: Explained | None,
 ) -> ClaudetteResponse | None:
     from claudette.errors import StreamInterruptedError
 
@@ -122,6 +154,8 @@ async def _stream(
                     printed = True
             if chunk.response is not None:
                 response = chunk.response
+                if explained is not None:
+                    explained.report(response, as_json, extra)
     except StreamInterruptedError:
         if printed:
             out("", flush=True)
@@ -154,23 +188,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 err(f"claudette: no backend named {args.backend!r} (configured: {known})")
                 return EXIT_USAGE
             request = _build_request(args, prompt)
+            # The scores as selection saw them before the request; once it is answered,
+            # marked with the backends that failed and the one that answered.
+            explained = Explained(router, request) if args.explain else None
             extra: dict[str, Any] = {}
-            if args.explain:
-                candidates = router.explain(request)
-                if args.json:
-                    extra["explain"] = explain_to_dict(candidates, router.options)
+            try:
+                if args.stream:
+                    response = await _stream(router, request, args.json, extra, explained)
                 else:
-                    for line in format_explain(candidates, router.options):
-                        err(f"claudette: {line}")
-            if args.stream:
-                response = await _stream(router, request, args.json, extra)
-            else:
-                with Spinner(f"waiting for {args.backend or 'the best backend'}"):
-                    response = await router.route_request(request)
-                if args.json:
-                    out_json({**response.to_dict(), **extra})
-                else:
-                    out(response.content, flush=True)
+                    with Spinner(f"waiting for {args.backend or 'the best backend'}"):
+                        response = await router.route_request(request)
+                    if explained is not None:
+                        explained.report(response, args.json, extra)
+                    if args.json:
+                        out_json({**response.to_dict(), **extra})
+                    else:
+                        out(response.content, flush=True)
+            except BaseException:
+                if explained is not None and not args.json:
+                    explained.report(None, False, extra)
+                raise
             if response is not None and (args.explain or args.verbose):
                 err(_footer(response))
             return EXIT_OK

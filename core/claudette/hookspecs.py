@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from claudette.backend import BaseBackend
     from claudette.errors import BackendError
     from claudette.plugins import BackendPluginRegistry
+    from claudette.request_context import RequestContext
     from claudette.state import BackendStats
     from claudette.types import BreakerPolicy, ClaudetteRequest, ClaudetteResponse, RouterOptions
 
@@ -101,6 +102,7 @@ def claudette_after_attempt(
     response: ClaudetteResponse | None,
     error: BackendError | None,
     latency_ms: float,
+    context: RequestContext,
 ) -> None:
     """Observe one finished attempt to call a backend (for metrics, tracing, logs).
 
@@ -114,11 +116,16 @@ def claudette_after_attempt(
     :param response: the answer on success (its ``cost_eur`` is what the call cost), else None.
     :param error: the error on failure, else None.
     :param latency_ms: how long the attempt took, in milliseconds.
+    :param context: the request the attempt belongs to: its ``attempt`` number,
+        ``fallback_from`` and ``breaker_state`` describe this attempt (a provider batch
+        gets a context of its own).
     """
 
 
 @hookspec
-def claudette_breaker_transition(backend_name: str, old_state: str, new_state: str) -> None:
+def claudette_breaker_transition(
+    backend_name: str, old_state: str, new_state: str, context: RequestContext | None
+) -> None:
     """Observe a circuit breaker changing state.
 
     Called when a breaker moves between ``closed``, ``open`` and ``half_open``. Every
@@ -127,6 +134,41 @@ def claudette_breaker_transition(backend_name: str, old_state: str, new_state: s
     :param backend_name: the backend whose breaker changed.
     :param old_state: the state it left.
     :param new_state: the state it entered.
+    :param context: the request whose attempt moved it (before that attempt's
+        ``claudette_after_attempt``); None when time moved it (``open`` to ``half_open``)
+        or an operator did.
+    """
+
+
+@hookspec
+def claudette_request_start(context: RequestContext) -> None:
+    """Observe the router taking a request (for metrics, tracing, logs).
+
+    Called once per request the router routes to its backends (``route_request`` unless
+    the response cache answers, and ``stream``), before a backend is chosen. Every
+    implementation is called; an exception raised here is logged and ignored. Cannot be
+    a wrapper.
+
+    :param context: the request; keep this observer's own data in ``context.state``.
+    """
+
+
+@hookspec
+def claudette_request_end(
+    context: RequestContext, response: ClaudetteResponse | None, error: BaseException | None
+) -> None:
+    """Observe the end of a request the router took.
+
+    Called exactly once for each ``claudette_request_start``: when the answer is ready
+    (for a stream, when its last chunk is ready), when the request fails, or when the
+    caller cancels it or stops reading the stream. ``context.outcome`` says which
+    (``success``, ``error``, ``cancelled``). Every implementation is called; an exception
+    raised here is logged and ignored. Cannot be a wrapper.
+
+    :param context: the request, as at its start, with the attempts made since.
+    :param response: the answer on success (``metadata["failed_backends"]`` names the
+        backends that failed before it), else None.
+    :param error: the exception that ended the request on failure, else None.
     """
 
 

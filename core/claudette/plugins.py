@@ -4,8 +4,10 @@
 
 1. creates a pluggy manager with claudette's hook specifications,
 2. blocks the names in ``$CLAUDETTE_BLOCK_PLUGINS`` (comma-separated),
-3. loads every entry point of the group ``claudette.backends`` — unless
-   ``$CLAUDETTE_DISABLE_PLUGIN_AUTOLOAD`` is set — each one isolated, so a plugin that fails
+3. loads every entry point of the groups ``claudette.backends`` (plugins that provide
+   backends) and ``claudette.plugins`` (plugins that provide none: observers, scorers,
+   policies) — unless ``$CLAUDETTE_DISABLE_PLUGIN_AUTOLOAD`` is set — each one isolated,
+   so a plugin that fails
    to import, or implements a hook in a way claudette cannot call, is reported (with its
    distribution) and the others still load,
 4. registers the internal default plugins (scoring, breaker policy),
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
     from claudette.backend import BaseBackend
     from claudette.errors import BackendError
+    from claudette.request_context import RequestContext
     from claudette.state import BackendStats
     from claudette.types import BreakerPolicy, ClaudetteRequest, ClaudetteResponse, RouterOptions
 
@@ -44,6 +47,8 @@ __all__ = [
     "BLOCK_ENV",
     "DISABLE_AUTOLOAD_ENV",
     "ENTRY_POINT_GROUP",
+    "ENTRY_POINT_GROUPS",
+    "PLUGIN_ENTRY_POINT_GROUP",
     "BackendPluginRegistry",
     "BackendRegistration",
     "ClaudettePlugins",
@@ -54,6 +59,10 @@ __all__ = [
 
 #: The entry-point group a backend package declares its plugin module in.
 ENTRY_POINT_GROUP = "claudette.backends"
+#: The entry-point group of a plugin that provides no backend (an observer, a scorer ...).
+PLUGIN_ENTRY_POINT_GROUP = "claudette.plugins"
+#: Every group loaded, alike: one namespace of plugin names across them.
+ENTRY_POINT_GROUPS = (ENTRY_POINT_GROUP, PLUGIN_ENTRY_POINT_GROUP)
 #: Set to any non-empty value to load no entry-point plugins at all.
 DISABLE_AUTOLOAD_ENV = "CLAUDETTE_DISABLE_PLUGIN_AUTOLOAD"
 #: Comma-separated plugin names not to load.
@@ -184,6 +193,8 @@ _CALLED_PER_PLUGIN = frozenset(
         "claudette_register_backends",
         "claudette_after_attempt",
         "claudette_breaker_transition",
+        "claudette_request_start",
+        "claudette_request_end",
         "claudette_preprocess_request",
         "claudette_postprocess_response",
     }
@@ -299,7 +310,7 @@ class ClaudettePlugins:
         # installed plugins in name order whatever order the file system lists them in.
         from importlib import metadata  # here, not at import time: it costs ~30 ms
 
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        found = [ep for group in ENTRY_POINT_GROUPS for ep in metadata.entry_points(group=group)]
         for ep in sorted(found, key=lambda ep: ep.name, reverse=True):
             if ep.name in seen or self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
                 continue
@@ -428,6 +439,15 @@ class ClaudettePlugins:
         return bool(self.pm.hook.claudette_after_attempt.get_hookimpls())
 
     @property
+    def has_request_observers(self) -> bool:
+        """True when any plugin observes requests from start to end."""
+        hook = self.pm.hook
+        return bool(
+            hook.claudette_request_start.get_hookimpls()
+            or hook.claudette_request_end.get_hookimpls()
+        )
+
+    @property
     def has_request_processors(self) -> bool:
         """True when any plugin pre-processes requests or post-processes responses."""
         hook = self.pm.hook
@@ -492,9 +512,20 @@ class ClaudettePlugins:
         response: ClaudetteResponse | None,
         error: BackendError | None,
         latency_ms: float,
+        context: RequestContext | None = None,
     ) -> None:
-        """Call every ``claudette_after_attempt`` observer; their errors are logged only."""
-        for name, caller in self._callers_per_plugin("claudette_after_attempt"):
+        """Call every ``claudette_after_attempt`` observer; their errors are logged only.
+
+        :param context: the attempt's request; a context of its own when omitted.
+        """
+        callers = self._callers_per_plugin("claudette_after_attempt")
+        if not callers:
+            return
+        if context is None:
+            from claudette.request_context import RequestContext
+
+            context = RequestContext(request)
+        for name, caller in callers:
             try:
                 caller(
                     backend=backend,
@@ -502,6 +533,7 @@ class ClaudettePlugins:
                     response=response,
                     error=error,
                     latency_ms=latency_ms,
+                    context=context,
                 )
             except Exception:
                 logger.exception("observer %r failed in claudette_after_attempt", name)
@@ -524,13 +556,45 @@ class ClaudettePlugins:
                 response = results[0]
         return response
 
-    def breaker_transition(self, backend_name: str, old_state: str, new_state: str) -> None:
+    def breaker_transition(
+        self,
+        backend_name: str,
+        old_state: str,
+        new_state: str,
+        context: RequestContext | None = None,
+    ) -> None:
         """Call every ``claudette_breaker_transition`` observer; their errors are logged only."""
         for name, caller in self._callers_per_plugin("claudette_breaker_transition"):
             try:
-                caller(backend_name=backend_name, old_state=old_state, new_state=new_state)
+                caller(
+                    backend_name=backend_name,
+                    old_state=old_state,
+                    new_state=new_state,
+                    context=context,
+                )
             except Exception:
                 logger.exception("observer %r failed in claudette_breaker_transition", name)
+
+    def request_start(self, context: RequestContext) -> None:
+        """Call every ``claudette_request_start`` observer; their errors are logged only."""
+        for name, caller in self._callers_per_plugin("claudette_request_start"):
+            try:
+                caller(context=context)
+            except Exception:
+                logger.exception("observer %r failed in claudette_request_start", name)
+
+    def request_end(
+        self,
+        context: RequestContext,
+        response: ClaudetteResponse | None,
+        error: BaseException | None,
+    ) -> None:
+        """Call every ``claudette_request_end`` observer; their errors are logged only."""
+        for name, caller in self._callers_per_plugin("claudette_request_end"):
+            try:
+                caller(context=context, response=response, error=error)
+            except Exception:
+                logger.exception("observer %r failed in claudette_request_end", name)
 
 
 def _core_version() -> str | None:

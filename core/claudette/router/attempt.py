@@ -7,7 +7,8 @@ Sending, streaming and a provider batch each run their call inside one::
         attempt.succeeded(response)
 
 - entering counts the call: against the request gates (rate limit, budget reservation),
-  in the backend's in-flight count and in the router's attempts;
+  in the backend's in-flight count and in the router's attempts, and in the request's
+  :class:`~claudette.request_context.RequestContext` (its attempt number and backend);
 - :meth:`Attempt.within_deadline` bounds a wait by the backend's ``timeout``; past it the
   wait ends in :class:`~claudette.errors.BackendTimeoutError`;
 - :meth:`Attempt.succeeded` records an answer: the breaker's success, the latency, the
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from claudette._compat import timeout
 from claudette.errors import BackendTimeoutError
+from claudette.request_context import RequestContext, recording
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -58,6 +60,8 @@ class Attempt:
     :param gates: the router's rate limits and budget.
     :param plugins: whose ``claudette_after_attempt`` observers see the outcome.
     :param counters: the router's totals.
+    :param context: the request this attempt belongs to; one of its own when omitted (a
+        provider batch).
     """
 
     __slots__ = (
@@ -68,6 +72,7 @@ class Attempt:
         "_ticket",
         "backend",
         "breaker",
+        "context",
         "request",
         "response",
     )
@@ -81,8 +86,10 @@ class Attempt:
         gates: RequestGates,
         plugins: ClaudettePlugins,
         counters: RouterCounters,
+        context: RequestContext | None = None,
     ) -> None:
         self.backend = backend
+        self.context = context if context is not None else RequestContext(request)
         self.breaker = breaker
         self.request = request
         #: The (last) answer recorded by :meth:`succeeded`; None before.
@@ -97,6 +104,9 @@ class Attempt:
         self._ticket = self._gates.acquire(self.backend, self.request)
         self.backend.stats.in_flight += 1
         self._counters.attempts += 1
+        context = self.context
+        context.attempt += 1
+        context.backend = self.backend.name
         self._started = time.perf_counter()
         return self
 
@@ -119,15 +129,24 @@ class Attempt:
         """Record an answer (``request``: which request of a batch it answers)."""
         latency_ms = (time.perf_counter() - self._started) * 1000.0
         self.response = response
-        self.breaker.record_success()
+        context = self.context
+        with recording(context):
+            self.breaker.record_success()
+        context.breaker_state = self.breaker.state.value
         self.backend.stats.record_success(latency_ms)
         c = self._counters
         c.cost_eur += response.cost_eur
         c.tokens_input += response.tokens_input
         c.tokens_output += response.tokens_output
         self._plugins.after_attempt(
-            self.backend, request if request is not None else self.request, response, None, latency_ms
+            self.backend,
+            request if request is not None else self.request,
+            response,
+            None,
+            latency_ms,
+            context,
         )
+        context.fallback_from = context.fallback_reason = None
 
     async def __aexit__(
         self,
@@ -155,10 +174,15 @@ class Attempt:
     def _record_failure(self, error: BackendError) -> None:
         latency_ms = (time.perf_counter() - self._started) * 1000.0
         stats = self.backend.stats
-        if self.breaker.record_error(error):
+        context = self.context
+        with recording(context):
+            counted = self.breaker.record_error(error)
+        context.breaker_state = self.breaker.state.value
+        if counted:
             stats.record_failure()
         else:
             stats.record_outcome_without_fault()
         if error.retry_after:
             stats.start_cooldown(error.retry_after)
-        self._plugins.after_attempt(self.backend, self.request, None, error, latency_ms)
+        self._plugins.after_attempt(self.backend, self.request, None, error, latency_ms, context)
+        context.fallback_from = context.fallback_reason = None

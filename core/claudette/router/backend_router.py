@@ -25,6 +25,7 @@ from claudette.router.counters import RouterCounters
 from claudette.router.fallback import FallbackSequence
 from claudette.router.gates import RequestGates
 from claudette.router.health import HealthRefresher
+from claudette.router.observation import Observation
 from claudette.router.retries import RetryBudget, with_retries
 from claudette.router.selection import Candidate, Entry, Scorer
 from claudette.router.snapshot import stats_snapshot
@@ -41,9 +42,10 @@ from claudette.types import (
 if TYPE_CHECKING:
     from claudette.adaptive import AdaptiveWeights
     from claudette.backend import BaseBackend
-    from claudette.breaker import CircuitBreaker, CircuitBreakerState
+    from claudette.breaker import CircuitBreaker
     from claudette.cache import CachedRouting
     from claudette.plugins import ClaudettePlugins
+    from claudette.request_context import RequestContext
 
 __all__ = ["BackendRouter"]
 
@@ -70,6 +72,7 @@ class BackendRouter:
 
             plugins = get_plugin_manager()
         self.plugins = plugins
+        self._observation = Observation(plugins)
         self.store: StateStore = store or InMemoryStateStore(self.options.latency_window)
         self.counters = RouterCounters()
         self._entries: dict[str, Entry] = {}
@@ -123,7 +126,7 @@ class BackendRouter:
         stats = self.store.stats(backend.name)
         backend.bind_stats(stats)
         breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
-        breaker.on_transition = self._on_transition
+        breaker.on_transition = self._observation.breaker_moved
         self._gates.add_backend(backend)
         self._entries[backend.name] = Entry(backend, stats, breaker)
         self._reorder()
@@ -157,12 +160,6 @@ class BackendRouter:
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker of backend ``name``."""
         return self._entries[name].breaker
-
-    def _on_transition(
-        self, breaker: CircuitBreaker, old: CircuitBreakerState, new: CircuitBreakerState
-    ) -> None:
-        logger.info("circuit breaker of %r: %s -> %s", breaker.name, old.value, new.value)
-        self.plugins.breaker_transition(breaker.name, old.value, new.value)
 
     # -- selection --------------------------------------------------------------------------
 
@@ -198,16 +195,25 @@ class BackendRouter:
         """
         return self._select(request, frozenset(exclude_backends)).backend
 
-    def explain(self, request: ClaudetteRequest) -> list[Candidate]:
+    def explain(
+        self, request: ClaudetteRequest, response: ClaudetteResponse | None = None
+    ) -> list[Candidate]:
         """Every backend with its score components or the reason it was skipped.
 
         The components are the default formula's, for display; the score itself comes from
         the hooks (or the strategy), exactly as selection computes it.
+
+        :param response: the answer ``request`` got: the backend that gave it is marked
+            chosen, and each backend that failed before it carries its failure
+            (:func:`~claudette.router.selection.with_outcome`).
         """
-        return selection.explain(
+        candidates = selection.explain(
             self._ordered, request, time.monotonic(),
             gates=self._gates, score=self._score, options=self.options,
         )
+        if response is not None:
+            return selection.with_outcome(candidates, response)
+        return candidates
 
     def _cooldown_wait(self, request: ClaudetteRequest, exclude: Collection[str]) -> float | None:
         assessments = selection.assess(
@@ -225,22 +231,29 @@ class BackendRouter:
         """
         return self._cache is not None or self._gates.active
 
-    def attempt(self, backend: BaseBackend, request: ClaudetteRequest) -> Attempt:
+    def attempt(
+        self, backend: BaseBackend, request: ClaudetteRequest, context: RequestContext | None = None
+    ) -> Attempt:
         """One call to ``backend``, accounted as the router accounts its own (see :class:`Attempt`).
 
         For code that calls a backend itself (request batching): acquire its breaker first
         (``await router.breaker(name).acquire()``), then ``async with router.attempt(...)``.
+
+        :param context: the request the call belongs to, for observers; one of its own
+            when omitted.
         """
         breaker = self._entries[backend.name].breaker
         return Attempt(
-            backend, breaker, request, gates=self._gates, plugins=self.plugins, counters=self.counters
+            backend, breaker, request, gates=self._gates, plugins=self.plugins,
+            counters=self.counters, context=context,
         )
 
     # -- routing ------------------------------------------------------------------------------
 
-    def _fallback(self, request: ClaudetteRequest) -> FallbackSequence:
+    def _fallback(self, request: ClaudetteRequest, context: RequestContext) -> FallbackSequence:
         return FallbackSequence(
-            request, self.options, self.counters, select=self._select, cooldown_wait=self._cooldown_wait
+            request, self.options, self.counters, select=self._select,
+            cooldown_wait=self._cooldown_wait, context=context,
         )
 
     async def route_request(self, request: ClaudetteRequest) -> ClaudetteResponse:
@@ -264,31 +277,36 @@ class BackendRouter:
         """``route_request`` without the cache."""
         counters = self.counters
         counters.requests += 1
-        fallback = self._fallback(request)
+        context = self._observation.start(request, stream=False)
+        fallback = self._fallback(request, context)
         backoff = RetryBudget(self.options.max_retry_wait)
         try:
             while True:
                 entry = await fallback.next()
                 sent = self.plugins.preprocess_request(request, entry.backend)
                 try:
-                    response = await self._send(entry, sent, backoff)
+                    response = await self._send(entry, sent, backoff, context)
                 except BackendError as error:
                     fallback.failed(entry.backend, error)
                     continue
                 counters.successes += 1
-                return self.plugins.postprocess_response(request, fallback.annotate(response))
-        except BaseException:
+                response = self.plugins.postprocess_response(request, fallback.annotate(response))
+                break
+        except BaseException as error:
             counters.failures += 1
+            self._observation.end(context, None, error)
             raise
+        self._observation.end(context, response, None)
+        return response
 
     async def _send(
-        self, entry: Entry, request: ClaudetteRequest, backoff: RetryBudget
+        self, entry: Entry, request: ClaudetteRequest, backoff: RetryBudget, context: RequestContext
     ) -> ClaudetteResponse:
         """One attempt on ``entry``'s backend, retried when it has ``max_retries``."""
         if not entry.backend.settings.max_retries:
-            return await self._send_once(entry, request)
+            return await self._send_once(entry, request, context)
         return await with_retries(
-            lambda: self._send_once(entry, request),
+            lambda: self._send_once(entry, request, context),
             entry,
             request,
             backoff,
@@ -296,8 +314,10 @@ class BackendRouter:
             counters=self.counters,
         )
 
-    async def _send_once(self, entry: Entry, request: ClaudetteRequest) -> ClaudetteResponse:
-        async with self.attempt(entry.backend, request) as attempt:
+    async def _send_once(
+        self, entry: Entry, request: ClaudetteRequest, context: RequestContext
+    ) -> ClaudetteResponse:
+        async with self.attempt(entry.backend, request, context) as attempt:
             response = await attempt.within_deadline(entry.backend.send(request), "answer")
             attempt.succeeded(response)
         return response
@@ -314,25 +334,29 @@ class BackendRouter:
         self._start_background_tasks()
         counters = self.counters
         counters.requests += 1
-        fallback = self._fallback(request)
+        context = self._observation.start(request, stream=True)
+        fallback = self._fallback(request, context)
         if self.options.stream_continuation:
-            chunks = self._continued_stream(request, fallback, Continuation(request))
+            chunks = self._continued_stream(request, fallback, Continuation(request), context)
         else:
-            chunks = self._stream(request, fallback)
+            chunks = self._stream(request, fallback, context)
         try:
             async with aclosing(chunks):
                 async for chunk in chunks:
                     if chunk.response is not None:
                         counters.successes += 1
+                        self._observation.end(context, chunk.response, None)
                     yield chunk
-        except (GeneratorExit, asyncio.CancelledError):
+        except (GeneratorExit, asyncio.CancelledError) as left:
+            self._observation.end(context, None, left)
             raise  # the caller stopped listening: not a failure
-        except BaseException:
+        except BaseException as error:
             counters.failures += 1
+            self._observation.end(context, None, error)
             raise
 
     async def _stream(
-        self, request: ClaudetteRequest, fallback: FallbackSequence
+        self, request: ClaudetteRequest, fallback: FallbackSequence, context: RequestContext
     ) -> AsyncGenerator[StreamChunk, None]:
         """``stream`` without continuation: no fallback once a chunk reached the caller."""
         while True:
@@ -340,8 +364,10 @@ class BackendRouter:
             sent = self.plugins.preprocess_request(request, entry.backend)
             stream = BackendStream(entry.backend, sent)
             try:
-                async with self.attempt(entry.backend, sent) as attempt, stream:
+                async with self.attempt(entry.backend, sent, context) as attempt, stream:
                     chunk = await attempt.within_deadline(stream.first(), "first chunk")
+                    if context.first_chunk_ms is None:
+                        context.first_chunk_ms = context.elapsed_ms
                     while chunk.response is None:
                         stream.passed_on(chunk)
                         yield chunk
@@ -357,7 +383,11 @@ class BackendRouter:
             return
 
     async def _continued_stream(
-        self, request: ClaudetteRequest, fallback: FallbackSequence, continuation: Continuation
+        self,
+        request: ClaudetteRequest,
+        fallback: FallbackSequence,
+        continuation: Continuation,
+        context: RequestContext,
     ) -> AsyncGenerator[StreamChunk, None]:
         """``stream`` with continuation: a backend failing after text reached the caller is
         followed by another that continues the text."""
@@ -368,8 +398,10 @@ class BackendRouter:
                 sent = self.plugins.preprocess_request(asked, entry.backend)
                 stream = BackendStream(entry.backend, sent)
                 try:
-                    async with self.attempt(entry.backend, sent) as attempt, stream:
+                    async with self.attempt(entry.backend, sent, context) as attempt, stream:
                         chunk = await attempt.within_deadline(stream.first(), "first chunk")
+                        if context.first_chunk_ms is None:
+                            context.first_chunk_ms = context.elapsed_ms
                         while chunk.response is None:
                             text = continuation.passed_on(chunk.text)
                             if text or not chunk.text:

@@ -19,7 +19,10 @@
 - a non-retryable failure, any failure with ``fallback_enabled`` off or of a forced
   backend, ends the request with that error; when no backend is left the
   ``NoBackendAvailableError`` lists every backend's failure or skip reason and is raised
-  from the last failure.
+  from the last failure;
+- the request's :class:`~claudette.request_context.RequestContext` holds every failure
+  and, on the first attempt after a fallback, the backend it fell back from; each
+  fallback is logged (``claudette ask -v`` shows it).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from claudette._log import logger
 from claudette.errors import NoBackendAvailableError
+from claudette.request_context import RequestContext
 
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend
@@ -55,6 +60,7 @@ class FallbackSequence:
     :param counters: the router's totals (``fallbacks``).
     :param select: the router's selection.
     :param cooldown_wait: the router's view of when a cooling-down backend is back.
+    :param context: the request as observers see it; one of its own when omitted.
     """
 
     def __init__(
@@ -65,13 +71,15 @@ class FallbackSequence:
         *,
         select: Select,
         cooldown_wait: CooldownWait,
+        context: RequestContext | None = None,
     ) -> None:
         self.request = request
         self.options = options
+        self.context = context if context is not None else RequestContext(request)
         #: Backends not to try again: failed, or their probe slot was taken.
         self.exclude: set[str] = set()
-        #: How each failed backend failed.
-        self.failures: dict[str, str] = {}
+        #: How each failed backend failed, in the order they were tried.
+        self.failures: dict[str, str] = self.context.failures
         #: The latest failure, the cause of the final NoBackendAvailableError.
         self.last_error: BackendError | None = None
         self._counters = counters
@@ -104,6 +112,11 @@ class FallbackSequence:
             self.exclude.add(entry.backend.name)
         if self._tried:
             self._counters.fallbacks += 1
+            last = self.last_error
+            if last is not None:
+                self.context.fallback_from = last.backend
+                self.context.fallback_reason = str(last)
+            logger.info("falling back to %s", entry.backend.name)
         self._tried += 1
         return entry
 
@@ -125,10 +138,18 @@ class FallbackSequence:
             raise error
         self.exclude.add(backend.name)
         self.failures[backend.name] = str(error)
+        logger.info("%s failed, looking for another backend: %s", backend.name, error)
 
     def annotate(self, response: ClaudetteResponse) -> ClaudetteResponse:
-        """``response`` with ``metadata["failed_backends"]`` when earlier backends failed."""
+        """``response`` with ``metadata["failed_backends"]`` (their names, sorted) and
+        ``metadata["backend_failures"]`` (name -> how it failed, in the order tried) when
+        earlier backends failed."""
         if not self.failures:
             return response
         failed = sorted(self.failures)
-        return attrs.evolve(response, metadata={**response.metadata, "failed_backends": failed})
+        metadata = {
+            **response.metadata,
+            "failed_backends": failed,
+            "backend_failures": dict(self.failures),
+        }
+        return attrs.evolve(response, metadata=metadata)

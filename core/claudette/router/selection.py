@@ -12,7 +12,8 @@ sleeps or records an outcome.
 - :func:`select` is the two together, raising ``NoBackendAvailableError`` with every
   backend's reason when nothing is usable; it scores only when there is a choice to
   make (a lone usable backend wins whatever its score); :func:`explain` shows the
-  assessment, every usable backend scored;
+  assessment, every usable backend scored, and :func:`with_outcome` marks on it what
+  happened to one request (which backends failed, which answered);
   :func:`cooldown_wait` says when a backend that is only cooling down is back.
 
 A forced request (``request.backend``) is not scored: the named backend is used if it is
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from claudette.router.gates import RequestGates
     from claudette.scoring import ScoreParts
     from claudette.state import BackendStats
-    from claudette.types import ClaudetteRequest, RouterOptions
+    from claudette.types import ClaudetteRequest, ClaudetteResponse, RouterOptions
 
 __all__ = [
     "Assessment",
@@ -50,6 +51,7 @@ __all__ = [
     "explain",
     "select",
     "unusable_reason",
+    "with_outcome",
 ]
 
 #: A scoring function, called with the keywords ``backend``, ``request``, ``stats`` and
@@ -90,7 +92,9 @@ class Candidate:
     :param score: its score, None when it was skipped.
     :param parts: the default formula's components (cost, latency, availability), if computed.
     :param skipped: why it was not considered, None when it was.
-    :param chosen: True for the backend selection picked.
+    :param chosen: True for the backend selection picked (after :func:`with_outcome`:
+        the one that answered).
+    :param failed: how it failed when the request tried it, else None.
     """
 
     name: str
@@ -98,6 +102,7 @@ class Candidate:
     parts: ScoreParts | None
     skipped: str | None
     chosen: bool = False
+    failed: str | None = None
 
 
 def unusable_reason(
@@ -294,6 +299,17 @@ def explain(
             continue
         parts = score_parts(entry.backend, request, entry.stats, options, now)
         out.append(Candidate(name, value, parts, None, chosen=entry is chosen))
+    return out
+
+
+def with_outcome(candidates: Sequence[Candidate], response: ClaudetteResponse) -> list[Candidate]:
+    """``candidates`` as one request went: the backend that answered ``response`` chosen,
+    each that failed before it (``metadata["backend_failures"]``) marked with its failure."""
+    failures: Mapping[str, str] = response.metadata.get("backend_failures") or {}
+    answered = response.backend_used
+    out: list[Candidate] = []
+    for c in candidates:
+        out.append(attrs.evolve(c, chosen=c.name == answered, failed=failures.get(c.name)))
     return out
 
 
