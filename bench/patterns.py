@@ -3,7 +3,10 @@
 Every configuration routes requests through two in-process fake backends (no HTTP), so
 the figure is the router's own CPU per request, next to the plain router measured in the
 same process, the configurations interleaved. The Redis row needs ``$CLAUDETTE_REDIS_URL``
-or a ``redis-server`` binary (a private one is started on a free loopback port).
+or a ``redis-server`` binary (a private one is started on a free loopback port). The rows
+of the observability plugins need them installed (``nox -s bench`` does): claudette-otel
+on the OpenTelemetry SDK recording every span (no exporter: that cost is the exporter's),
+claudette-prometheus on a registry of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import os
 import shutil
 import socket
@@ -39,6 +43,26 @@ def _unique(i: int) -> ClaudetteRequest:
 
 
 _SAME = ClaudetteRequest(prompt="Say hello in two words.")
+
+
+def _tracing() -> Any:
+    """claudette-otel on an SDK tracer provider that records every span and exports none."""
+    from claudette_otel import ClaudetteTracing
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return ClaudetteTracing(TracerProvider())
+
+
+def _metrics() -> Any:
+    """claudette-prometheus on a registry of its own."""
+    from claudette_prometheus import ClaudetteMetrics
+    from prometheus_client import CollectorRegistry
+
+    return ClaudetteMetrics(CollectorRegistry())
+
+
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def configurations(
@@ -83,6 +107,16 @@ def configurations(
         ),
         "a pre-processing hook": lambda: (fake_router(2, base, plugins=(_Identity(),)), _unique),
     }
+    if _installed("claudette_otel", "opentelemetry.sdk"):
+        configs["claudette-otel (spans recorded)"] = lambda: (
+            fake_router(2, base, plugins=(_tracing(),)),
+            _unique,
+        )
+    if _installed("claudette_prometheus"):
+        configs["claudette-prometheus"] = lambda: (
+            fake_router(2, base, plugins=(_metrics(),)),
+            _unique,
+        )
     if redis_url:
         from claudette.redis_store import RedisStateStore
 

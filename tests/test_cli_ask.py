@@ -290,6 +290,42 @@ def test_explain_marks_the_other_backends_when_one_is_forced(tmp_path: Path, env
     assert by_name["dear"]["chosen"] is True
 
 
+def test_explain_after_a_fallback_shows_the_failure_and_the_backend_that_answered(tmp_path: Path, env: dict[str, str], two_backends: Path, first: OllamaEmulator) -> None:
+    first.fail_always(OllamaFault.status_error(500))
+    result = run_cli("ask", "hi", "--explain", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Answer from second\n"
+    lines = result.stderr.splitlines()
+    cheap = next(i for i, line in enumerate(lines) if " cheap " in line)
+    dear = next(line for line in lines if " dear " in line)
+    assert " x cheap " in lines[cheap] and "->" not in lines[cheap]
+    assert "failed: " in lines[cheap + 1] and "HTTP 500" in lines[cheap + 1]
+    assert "-> dear " in dear
+    assert "answered by dear" in lines[-1] and "after falling back from cheap" in lines[-1]
+
+
+def test_explain_json_after_a_fallback_never_marks_the_failed_backend_chosen(tmp_path: Path, env: dict[str, str], two_backends: Path, first: OllamaEmulator) -> None:
+    first.fail_always(OllamaFault.status_error(500))
+    for extra in ([], ["--stream"]):
+        result = run_cli("ask", "hi", "--json", "--explain", *extra, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        last = json.loads(result.stdout.splitlines()[-1] if extra else result.stdout)
+        by_name = {c["name"]: c for c in last["explain"]["candidates"]}
+        assert by_name["cheap"]["chosen"] is False and "HTTP 500" in by_name["cheap"]["failed"]
+        assert by_name["dear"]["chosen"] is True and by_name["dear"]["failed"] is None
+
+
+def test_verbose_logs_each_fallback_decision(tmp_path: Path, env: dict[str, str], two_backends: Path, first: OllamaEmulator) -> None:
+    first.fail_always(OllamaFault.status_error(500))
+    result = run_cli("-v", "ask", "hi", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = result.stderr
+    assert "claudette: INFO: routing to cheap" in log
+    assert "claudette: INFO: cheap failed, looking for another backend: " in log
+    assert "claudette: INFO: falling back to dear" in log
+    assert "claudette: INFO: dear answered after cheap failed: " in log and "HTTP 500" in log
+
+
 # -- terminal behaviour and secrets -------------------------------------------------------------
 
 

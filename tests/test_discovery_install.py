@@ -1,9 +1,10 @@
 """Entry-point discovery with real packages: wheels built, installed in a fresh venv.
 
-A tiny backend package, a package whose plugin module fails to import, and the four
-provider plugins of this repository are built as wheels and installed with the core into
-a new virtual environment; the plugin manager there must find the good ones through the
-``claudette.backends`` group and report the broken one by its distribution name.
+A tiny backend package, a package whose plugin module fails to import, a tiny observer
+package, the four provider plugins and the two observability plugins of this repository
+are built as wheels and installed with the core into a new virtual environment; the
+plugin manager there must find the good ones through the ``claudette.backends`` and
+``claudette.plugins`` groups and report the broken one by its distribution name.
 """
 
 from __future__ import annotations
@@ -25,11 +26,24 @@ PROVIDERS = {
     "qwen": ROOT / "plugins" / "claudette-backend-qwen",
     "ollama": ROOT / "plugins" / "claudette-backend-ollama",
 }
+#: The observability plugins: entry-point name -> package directory.
+OBSERVERS = {
+    "otel": ROOT / "plugins" / "claudette-otel",
+    "prometheus": ROOT / "plugins" / "claudette-prometheus",
+}
+OBSERVER_HOOKS = [
+    "claudette_after_attempt",
+    "claudette_breaker_transition",
+    "claudette_request_end",
+    "claudette_request_start",
+]
 
 pytestmark = pytest.mark.slow
 
 
-def _package(root: Path, dist: str, module: str, body: str) -> Path:
+def _package(
+    root: Path, dist: str, module: str, body: str, group: str = "claudette.backends"
+) -> Path:
     pkg = root / dist
     (pkg / module).mkdir(parents=True)
     (pkg / module / "__init__.py").write_text("")
@@ -44,7 +58,7 @@ def _package(root: Path, dist: str, module: str, body: str) -> Path:
             name = "{dist}"
             version = "1.2.3"
             dependencies = ["claudette-core"]
-            [project.entry-points."claudette.backends"]
+            [project.entry-points."{group}"]
             {dist.rsplit("-", 1)[-1]} = "{module}.plugin"
             [tool.hatch.build.targets.wheel]
             packages = ["{module}"]
@@ -70,6 +84,14 @@ BROKEN = """
 import a_module_that_does_not_exist_anywhere
 """
 
+WATCH = """
+from claudette import hookimpl
+
+@hookimpl
+def claudette_request_end(context, response):
+    print("watched", context.outcome, response.backend_used if response else None)
+"""
+
 PROBE = """
 import asyncio, json
 from claudette import ClaudetteRequest, BackendRouter, RouterOptions
@@ -93,8 +115,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     wheels = tmp / "wheels"
     sources = [ROOT,
                _package(tmp / "src", "claudette-backend-tiny", "claudette_backend_tiny", TINY),
-               _package(tmp / "src", "claudette-backend-broken", "claudette_backend_broken", BROKEN)]
+               _package(tmp / "src", "claudette-backend-broken", "claudette_backend_broken", BROKEN),
+               _package(tmp / "src", "claudette-watch", "claudette_watch", WATCH, "claudette.plugins")]
     sources += [p for p in PROVIDERS.values() if (p / "pyproject.toml").exists()]
+    sources += list(OBSERVERS.values())
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), *map(str, sources)],
         check=True,
@@ -120,7 +144,7 @@ def _run(env: dict[str, Path], *args: str) -> subprocess.CompletedProcess[str]:
 def _probe(env: dict[str, Path]) -> dict:
     out = _run(env, str(env["python"]), "-c", PROBE)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return json.loads(out.stdout.splitlines()[-1])  # after what the observer printed
 
 
 def test_installed_plugin_is_discovered_through_its_entry_point(env):
@@ -180,3 +204,41 @@ def test_cli_lists_installed_plugins(env):
     assert out.returncode == 5, out.stderr
     assert "claudette-backend-tiny" in out.stdout
     assert "claudette-backend-broken" in out.stdout + out.stderr
+
+
+def test_a_plugin_of_the_plugins_group_is_discovered_and_called(env):
+    found = _probe(env)
+    assert found["plugins"]["watch"] == ["claudette-watch", "1.2.3", ["claudette_request_end"]]
+    out = _run(env, str(env["python"]), "-c", PROBE)
+    assert out.stdout.startswith("watched success tiny\n"), out.stdout
+
+
+def test_the_observability_plugins_are_discovered_with_their_hooks(env):
+    found = _probe(env)
+    for name, path in OBSERVERS.items():
+        assert found["plugins"][name] == [path.name, "0.1.0", OBSERVER_HOOKS]
+    out = _run(env, str(env["bin"] / "claudette"), "plugins", "--json")
+    listed = {p["name"]: p for p in json.loads(out.stdout)["plugins"]}
+    assert listed["otel"]["distribution"] == "claudette-otel"
+    assert listed["prometheus"]["hooks"] == OBSERVER_HOOKS
+
+
+def test_the_installed_prometheus_plugin_counts_a_routed_request(env):
+    probe = PROBE.replace(
+        '"answer": answer.content,',
+        '"answer": answer.content, "counted": __import__("prometheus_client").REGISTRY.get_sample_value('
+        '"claudette_requests_total", {"backend": "tiny", "outcome": "success"}),',
+    )
+    out = _run(env, str(env["python"]), "-c", probe)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["counted"] == 1.0
+
+
+def test_importing_claudette_loads_no_observability_package(env):
+    code = (
+        "import sys, claudette; print(sorted(m for m in sys.modules if m.startswith("
+        "('opentelemetry', 'prometheus_client', 'claudette_otel', 'claudette_prometheus'))))"
+    )
+    out = _run(env, str(env["python"]), "-c", code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

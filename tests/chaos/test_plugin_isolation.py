@@ -38,6 +38,14 @@ class RaisingObserver:
     def claudette_breaker_transition(self, backend_name, old_state, new_state):
         raise RuntimeError("observer bug")
 
+    @hookimpl
+    def claudette_request_start(self, context):
+        raise RuntimeError("observer bug")
+
+    @hookimpl
+    def claudette_request_end(self, context, response, error):
+        raise RuntimeError("observer bug")
+
 
 async def test_a_broken_plugin_next_to_the_four_providers_stops_nothing(providers):
     manager = ClaudettePlugins(autoload=False)

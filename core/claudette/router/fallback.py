@@ -117,6 +117,8 @@ class FallbackSequence:
                 self.context.fallback_from = last.backend
                 self.context.fallback_reason = str(last)
             logger.info("falling back to %s", entry.backend.name)
+        else:
+            logger.info("routing to %s", entry.backend.name)
         self._tried += 1
         return entry
 

@@ -81,10 +81,11 @@ MakeRouter = Callable[..., BackendRouter]
 async def make_router(
     first: OllamaEmulator, second: OllamaEmulator, tracing: ClaudetteTracing
 ) -> AsyncIterator[MakeRouter]:
-    """Routers over ``a`` (``first``, tried first) and ``b`` (``second``), traced."""
+    """Routers over ``a`` (``first``, tried first) and ``b`` (``second``), traced by
+    ``tracing`` or the ``tracer`` given."""
     made: list[BackendRouter] = []
 
-    def make(*plugins: Any) -> BackendRouter:
+    def make(*plugins: Any, tracer: ClaudetteTracing | None = None) -> BackendRouter:
         backends = [
             OllamaBackend(
                 name,
@@ -95,7 +96,7 @@ async def make_router(
             )
             for name, emulator, priority in (("a", first, 1), ("b", second, 2))
         ]
-        router = build_router(*backends, plugins=[tracing, ByPriority(), *plugins])
+        router = build_router(*backends, plugins=[tracer or tracing, ByPriority(), *plugins])
         made.append(router)
         return router
 

@@ -208,10 +208,11 @@ async def test_a_breaker_moved_by_time_is_an_event_on_the_current_span(
 
 
 async def test_no_message_text_is_recorded_unless_asked_for(
-    make_router: MakeRouter, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+    make_router: MakeRouter, provider: TracerProvider, exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    router = make_router()
+    router = make_router(tracer=ClaudetteTracing(provider))
 
     await router.route_request(ClaudetteRequest(prompt="the secret plan"))
 
@@ -220,11 +221,18 @@ async def test_no_message_text_is_recorded_unless_asked_for(
     assert "gen_ai.input.messages" not in recorded
 
 
-async def test_message_text_is_recorded_when_the_environment_asks(
-    make_router: MakeRouter, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("how", ["environment", "argument"])
+async def test_message_text_is_recorded_when_asked_for(
+    how: str, make_router: MakeRouter, provider: TracerProvider, exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    router = make_router()
+    if how == "environment":
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+        tracer = ClaudetteTracing(provider)
+    else:
+        monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+        tracer = ClaudetteTracing(provider, capture_content=True)
+    router = make_router(tracer=tracer)
 
     await router.route_request(ClaudetteRequest(prompt="the plan", messages=[{"role": "system", "content": "be brief"}]))
 
@@ -241,12 +249,11 @@ async def test_message_text_is_recorded_when_the_environment_asks(
 
 
 async def test_the_api_key_never_reaches_a_span(
-    make_router: MakeRouter, first: OllamaEmulator, exporter: InMemorySpanExporter,
-    monkeypatch: pytest.MonkeyPatch,
+    make_router: MakeRouter, first: OllamaEmulator, provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     first.fail_always(OllamaFault.status_error(401, f"bad key {SECRET}"))
-    router = make_router()
+    router = make_router(tracer=ClaudetteTracing(provider, capture_content=True))
 
     with pytest.raises(Exception):  # noqa: B017 - any error: the spans are what is checked
         await router.route_request(ClaudetteRequest(prompt="hi"))

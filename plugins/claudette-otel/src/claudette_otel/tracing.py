@@ -14,8 +14,8 @@
   last chunk is ready, or when the reader leaves.
 
 Message text is recorded only when asked for (``capture_content``, or
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``). No setting of a backend is
-read but its name and model, so an API key never reaches a span.
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` when the plugin is created). No
+setting of a backend is read but its name and model, so an API key never reaches a span.
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ class ClaudetteTracing:
     :param tracer_provider: where spans go; the global provider when omitted.
     :param capture_content: record the messages sent and the text answered
         (``gen_ai.input.messages``, ``gen_ai.output.messages``); by default only when
-        ``$OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``.
+        ``$OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true`` as the plugin
+        is created.
     """
 
     def __init__(
@@ -156,14 +157,9 @@ class ClaudetteTracing:
         self.tracer: Tracer = trace.get_tracer(
             "claudette_otel", __version__, tracer_provider=tracer_provider
         )
-        self._capture_content = capture_content
-
-    @property
-    def capture_content(self) -> bool:
-        """Whether message text is recorded (read from the environment unless set)."""
-        if self._capture_content is not None:
-            return self._capture_content
-        return _capture_from_env()
+        #: Whether message text is recorded.
+        self.capture_content = _capture_from_env() if capture_content is None else capture_content
+        self._providers: dict[type[BaseBackend], str] = {}
 
     # -- the hooks ---------------------------------------------------------------------------
 
@@ -226,7 +222,9 @@ class ClaudetteTracing:
         if isinstance(held, _RequestTrace) and held.span is not None:
             parent = trace.set_span_in_context(held.span)
         model = request.options.model or backend.settings.model
-        provider = provider_name(backend)
+        provider = self._providers.get(type(backend))
+        if provider is None:
+            provider = self._providers[type(backend)] = provider_name(backend)
         attributes: dict[str, Any] = {
             attr.GEN_AI_OPERATION_NAME: _OPERATION,
             attr.GEN_AI_PROVIDER_NAME: provider,

@@ -13,12 +13,14 @@ it is given, and implements the observer hooks that update them:
 
 :meth:`ClaudetteMetrics.exposition` renders the registry in Prometheus' text format: what
 an application's own ``/metrics`` returns (and the gateway's, which uses this class).
-Label values are backend names, models, outcomes and error class names: a bounded set.
+Label values are backend names, models, outcomes and error class names: a bounded set,
+so each labelled child is looked up in prometheus-client once and kept (the hooks are on
+every request's path).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from claudette import hookimpl
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Enum, Gauge, Histogram, generate_latest
@@ -105,6 +107,22 @@ class ClaudetteMetrics:
         self.breaker_transitions = counter("breaker_transitions")
         self.tokens = counter("tokens")
         self.cost_eur = counter("cost_eur")
+        # (metric, label values) -> the labelled child; backend -> the breaker state set.
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._breaker_states: dict[str, str] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once."""
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def _set_breaker_state(self, backend: str, state: str) -> None:
+        if self._breaker_states.get(backend) != state:
+            self._child(self.breaker_state, backend).state(state)
+            self._breaker_states[backend] = state
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format (serve it with :data:`CONTENT_TYPE`)."""
@@ -124,10 +142,12 @@ class ClaudetteMetrics:
         """Count the request by the backend that answered and its outcome."""
         self.requests_in_flight.dec()
         backend = response.backend_used if response is not None else NO_BACKEND
-        self.requests.labels(backend, context.outcome or "error").inc()
-        self.request_duration.labels(backend).observe(context.elapsed_ms / 1000.0)
+        self._child(self.requests, backend, context.outcome or "error").inc()
+        self._child(self.request_duration, backend).observe(context.elapsed_ms / 1000.0)
         if context.first_chunk_ms is not None and context.backend is not None:
-            self.time_to_first_chunk.labels(context.backend).observe(context.first_chunk_ms / 1000.0)
+            self._child(self.time_to_first_chunk, context.backend).observe(
+                context.first_chunk_ms / 1000.0
+            )
 
     @hookimpl
     def claudette_after_attempt(
@@ -142,20 +162,20 @@ class ClaudetteMetrics:
         """Count the attempt, its fallback, its tokens and cost; note the breaker's state."""
         name = backend.name
         outcome = "success" if error is None else type(error).__name__
-        self.attempts.labels(name, outcome).inc()
-        self.attempt_duration.labels(name).observe(latency_ms / 1000.0)
+        self._child(self.attempts, name, outcome).inc()
+        self._child(self.attempt_duration, name).observe(latency_ms / 1000.0)
         if context.fallback_from is not None:
-            self.fallbacks.labels(context.fallback_from).inc()
+            self._child(self.fallbacks, context.fallback_from).inc()
         if response is not None:
             model = response.model or request.options.model or backend.settings.model or ""
-            self.tokens.labels(name, model, "input").inc(response.tokens_input)
-            self.tokens.labels(name, model, "output").inc(response.tokens_output)
-            self.cost_eur.labels(name, model).inc(response.cost_eur)
+            self._child(self.tokens, name, model, "input").inc(response.tokens_input)
+            self._child(self.tokens, name, model, "output").inc(response.tokens_output)
+            self._child(self.cost_eur, name, model).inc(response.cost_eur)
         if context.breaker_state is not None:
-            self.breaker_state.labels(name).state(context.breaker_state)
+            self._set_breaker_state(name, context.breaker_state)
 
     @hookimpl
     def claudette_breaker_transition(self, backend_name: str, new_state: str) -> None:
         """Count the move and set the breaker's state."""
-        self.breaker_transitions.labels(backend_name, new_state).inc()
-        self.breaker_state.labels(backend_name).state(new_state)
+        self._child(self.breaker_transitions, backend_name, new_state).inc()
+        self._set_breaker_state(backend_name, new_state)
