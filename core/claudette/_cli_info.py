@@ -75,7 +75,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return EXIT_PLUGIN if failed else EXIT_OK
 
     if external:
-        out("Installed backend plugins:")
+        out("Installed plugins:")
         rows = [[i.name, i.distribution or "?", i.version or "?", ", ".join(i.hooks)] for i in external]
         for line in table(["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS"], rows):
             out(f"  {line}")

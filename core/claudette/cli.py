@@ -1,6 +1,6 @@
 """The ``claudette`` command (also ``python -m claudette``).
 
-    claudette plugins                 installed backend plugins, their hooks, failures
+    claudette plugins                 installed plugins, their hooks, failures
     claudette backends                each backend's health, breaker, latency and price
     claudette config check [PATH]     validate a config file, printing every problem
     claudette ask "PROMPT"            route one request (config file or auto-detection)
@@ -135,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "plugins",
         parents=[common],
-        help="list installed backend plugins and their hooks",
-        description="List installed backend plugins: distribution, version, hooks, the "
+        help="list installed plugins and their hooks",
+        description="List installed plugins (backends, observers ...): distribution, version, hooks, the "
         "order firstresult hooks are tried in, and plugins that failed to load. "
         "Exit code 5 when a plugin failed.",
     )
