@@ -342,3 +342,18 @@ async def test_each_fallback_is_logged(caplog: pytest.LogCaptureFixture) -> None
     assert f"a failed, looking for another backend: {unavailable('a')}" in messages
     assert "falling back to b" in messages
     assert f"b answered after a failed: {unavailable('a')}" in messages
+
+
+async def test_a_continued_stream_is_one_request_with_an_attempt_per_backend() -> None:
+    recorder = Recorder()
+    cut = unavailable("a")
+    cut.mid_stream = True  # FakeBackend fails after its first chunk
+    router = make_router(*two_backends(cut), plugins=[recorder], stream_continuation=True)
+
+    chunks = [chunk async for chunk in router.stream(REQ)]
+
+    assert chunks[-1].response is not None and chunks[-1].response.backend_used == "b"
+    assert recorder.names() == ["start", "attempt", "attempt", "end"]
+    assert [e[1:4] for e in recorder.events if e[0] == "attempt"] == [("a", 1, None), ("b", 2, "a")]
+    assert recorder.events[-1][:3] == ("end", "success", "b")
+    assert recorder.events[0][1].first_chunk_ms is not None
