@@ -16,7 +16,7 @@ from claudette.errors import (
 from claudette.gateway.errors import GatewayError, error_for
 from claudette.gateway.options import ServerOptions, is_loopback
 from claudette.gateway.translate import ChunkWriter, completion_body, parse_chat_request
-from claudette.types import ClaudetteResponse
+from claudette.types import ClaudetteResponse, ImagePart, TextPart
 
 BACKENDS = ("openai", "claude")
 
@@ -40,14 +40,16 @@ def test_the_generation_options_are_carried_over():
     assert _parse(max_tokens=7, stop=["a", "b"]).request.options.stop == ("a", "b")
 
 
-def test_developer_messages_are_system_messages_and_text_parts_are_joined():
+def test_developer_messages_are_system_messages_and_parts_are_kept():
     call = _parse(
         messages=[
             {"role": "developer", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "https://example.org/a.png"}}]},
         ]
     )
-    assert [(m.role, m.content) for m in call.request.messages] == [("system", "be brief"), ("user", "ab")]
+    system, user = call.request.messages
+    assert (system.role, system.content) == ("system", "be brief")
+    assert user.content == (TextPart("a"), ImagePart(url="https://example.org/a.png"))
 
 
 def test_stream_options_set_the_usage_chunk():
@@ -63,10 +65,11 @@ def test_an_unknown_model_is_a_404_model_not_found():
     assert caught.value.body()["error"]["param"] == "model"
 
 
-def test_an_image_part_is_refused_naming_it():
+def test_a_bad_image_part_is_refused_naming_its_message():
     with pytest.raises(GatewayError) as caught:
         _parse(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
-    assert caught.value.status == 400 and caught.value.param == "messages[0].content[0]"
+    assert caught.value.status == 400 and caught.value.param == "messages[0]"
+    assert "image url" in caught.value.message
 
 
 def test_only_whitespace_messages_are_a_400():

@@ -179,6 +179,9 @@ class GatewayApp:
             await self._error(send, error)
         except _ClientGone:
             return
+        except Exception as exc:  # a bug: answer in OpenAI's shape, say it in the log
+            logger.exception("gateway: internal error on %s %s", method, path)
+            await self._error(send, error_for(exc))
 
     def _authorize(self, scope: Scope) -> None:
         """Check the bearer key in constant time; 401 when it is missing or wrong."""
@@ -288,6 +291,8 @@ class GatewayApp:
                         events = writer.first("")
                     if chunk.text:
                         events += writer.text(chunk.text)
+                    if chunk.tool_call_deltas:
+                        events += writer.tool_calls(chunk.tool_call_deltas)
                     if chunk.response is not None:
                         await send({"type": "http.response.body", "body": events + writer.final(chunk.response)})
                         return

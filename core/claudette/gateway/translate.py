@@ -21,7 +21,14 @@ import attrs
 
 from claudette.errors import RequestValidationError
 from claudette.gateway.errors import GatewayError
-from claudette.types import ClaudetteRequest, ClaudetteResponse, GenerationOptions, Message
+from claudette.messages import to_message
+from claudette.types import (
+    ClaudetteRequest,
+    ClaudetteResponse,
+    GenerationOptions,
+    Message,
+    ToolCallDelta,
+)
 
 __all__ = [
     "AUTO_MODEL",
@@ -36,7 +43,11 @@ __all__ = [
 AUTO_MODEL = "auto"
 #: Request fields that change nothing in the answer; accepted and not passed on.
 _IGNORED = frozenset({"user", "store", "metadata", "service_tier"})
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES = {
+    "system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool",
+}
+#: Message fields OpenAI's clients send back that change nothing for the next answer.
+_IGNORED_MESSAGE_KEYS = frozenset({"refusal", "annotations", "audio", "function_call"})
 
 
 @attrs.frozen
@@ -57,26 +68,6 @@ def _invalid(message: str, param: str | None) -> GatewayError:
     return GatewayError(400, message, param=param)
 
 
-def _text_of(content: Any, param: str) -> str:
-    """A message's content as text: a string or a list of text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts: list[str] = []
-        for j, part in enumerate(content):
-            where = f"{param}[{j}]"
-            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise _invalid(f"{where} must be an object with a 'type'", where)
-            if part["type"] != "text":
-                raise _invalid(f"{where}: content parts of type {part['type']!r} are not supported", where)
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise _invalid(f"{where}.text must be a string", f"{where}.text")
-            texts.append(text)
-        return "".join(texts)
-    raise _invalid(f"{param} must be a string or a list of content parts", param)
-
-
 def _messages(value: Any) -> tuple[Message, ...]:
     if value is None:
         raise _invalid("'messages' is a required property", "messages")
@@ -95,13 +86,16 @@ def _messages(value: Any) -> tuple[Message, ...]:
             raise _invalid(
                 f"{where}.role must be one of {sorted(_ROLES)}, got {role!r}", f"{where}.role"
             )
-        if "content" not in item:
+        if "content" not in item and not item.get("tool_calls"):
             raise _invalid(f"{where}.content is required", f"{where}.content")
-        text = _text_of(item["content"], f"{where}.content")
+        fields = {k: v for k, v in item.items() if k not in _IGNORED_MESSAGE_KEYS}
+        fields["role"] = mapped
+        fields.setdefault("content", None)  # an assistant message of tool calls only
         try:
-            out.append(Message(mapped, text))
+            out.append(to_message(fields, where))
         except RequestValidationError as exc:
-            raise _invalid(f"{where}: {exc}", f"{where}.content") from None
+            message = str(exc)
+            raise _invalid(message if message.startswith(where) else f"{where}: {message}", where) from None
     return tuple(out)
 
 
@@ -134,6 +128,32 @@ def _stop(value: Any) -> tuple[str, ...]:
     raise _invalid("'stop' must be a string or an array of at most 4 strings", "stop")
 
 
+def _tooling(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The one tool-related field ``name`` of ``body``, as ClaudetteRequest takes it."""
+    value = body.get(name)
+    if value is None:
+        return {}
+    if name == "tool_choice" and isinstance(value, (dict, str)):
+        return {"tool_choice": value, "tools": body.get("tools") or ()}
+    return {name: value}
+
+
+def _top_p(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise _invalid("'top_p' must be a number from 0 to 1", "top_p")
+    return float(value)
+
+
+def _seed(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid("'seed' must be an integer", "seed")
+    return value
+
+
 def _flag(body: Mapping[str, Any], name: str) -> bool:
     value = body.get(name)
     if value is None:
@@ -161,7 +181,8 @@ def parse_chat_request(body: Any, backends: Collection[str]) -> ChatCall:
     messages = _messages(body.get("messages"))
     known = {
         "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-        "temperature", "stop", "n",
+        "temperature", "stop", "n", "top_p", "seed", "tools", "tool_choice", "response_format",
+        "parallel_tool_calls",
     }
     for name in body:
         if name in known or name in _IGNORED:
@@ -183,6 +204,8 @@ def parse_chat_request(body: Any, backends: Collection[str]) -> ChatCall:
         "max_tokens": _max_tokens(body),
         "temperature": _temperature(body.get("temperature")),
         "stop": _stop(body.get("stop")),
+        "top_p": _top_p(body.get("top_p")),
+        "seed": _seed(body.get("seed")),
     }
     options = GenerationOptions(**generation)
     if model != AUTO_MODEL and model not in backends:
@@ -193,15 +216,28 @@ def parse_chat_request(body: Any, backends: Collection[str]) -> ChatCall:
             param="model",
             code="model_not_found",
         )
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise _invalid("'tools' must be an array of tools", "tools")
+    _flag(body, "parallel_tool_calls")
+    for name in ("tools", "tool_choice", "response_format"):
+        try:  # each alone first, so that a 400 names the field at fault
+            ClaudetteRequest(prompt="x", **_tooling(body, name))
+        except RequestValidationError as exc:
+            raise _invalid(str(exc), name) from None
     try:
         request = ClaudetteRequest(
             messages=messages,
             options=options,
             backend=None if model == AUTO_MODEL else model,
             stream=stream,
+            tools=tools or (),
+            tool_choice=body.get("tool_choice"),
+            response_format=body.get("response_format"),
         )
     except RequestValidationError as exc:
-        raise _invalid(str(exc), "messages") from None
+        text = str(exc)
+        raise _invalid(text, "tool_choice" if "tool_choice" in text else "messages") from None
     return ChatCall(request, stream, include_usage)
 
 
@@ -219,6 +255,15 @@ def usage_body(response: ClaudetteResponse) -> dict[str, int]:
     }
 
 
+def _message_body(response: ClaudetteResponse) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": response.content, "refusal": None}
+    if response.tool_calls:
+        message["tool_calls"] = [call.to_openai() for call in response.tool_calls]
+        if not response.content:
+            message["content"] = None
+    return message
+
+
 def completion_body(response: ClaudetteResponse, completion_id: str, created: int) -> dict[str, Any]:
     """A ``chat.completion`` object for ``response``."""
     return {
@@ -229,7 +274,7 @@ def completion_body(response: ClaudetteResponse, completion_id: str, created: in
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": response.content, "refusal": None},
+                "message": _message_body(response),
                 "logprobs": None,
                 "finish_reason": response.finish_reason or "stop",
             }
@@ -279,6 +324,21 @@ class ChunkWriter:
     def text(self, text: str) -> bytes:
         """An event carrying more text."""
         return _event(self._chunk({"content": text}, None))
+
+    def tool_calls(self, deltas: tuple[ToolCallDelta, ...]) -> bytes:
+        """An event carrying pieces of tool calls (OpenAI's ``delta.tool_calls``)."""
+        calls: list[dict[str, Any]] = []
+        for delta in deltas:
+            call: dict[str, Any] = {"index": delta.index}
+            function: dict[str, Any] = {"arguments": delta.arguments}
+            if delta.id is not None:
+                call["id"] = delta.id
+                call["type"] = "function"
+            if delta.name is not None:
+                function["name"] = delta.name
+            call["function"] = function
+            calls.append(call)
+        return _event(self._chunk({"tool_calls": calls}, None))
 
     def final(self, response: ClaudetteResponse) -> bytes:
         """The closing events: the finish reason, the usage chunk if asked for, ``[DONE]``."""
