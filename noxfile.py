@@ -234,6 +234,7 @@ def gateway(session: nox.Session) -> None:
     """claudette serve: the official openai SDK, plain HTTP, signals, workers on Redis, load."""
     session.install("-e", f"{ROOT}[server,redis]", "openai")
     _install_core_and_plugins(session)
+    session.install("-e", str(ROOT / "plugins" / "claudette-prometheus"))  # serves /metrics
     _pytest(session, "tests/gateway")
 
 
