@@ -174,3 +174,134 @@ async def test_cancelled_call_frees_the_probe_slot():
         await task
     assert breaker.allows_request()
     assert breaker.state is CircuitBreakerState.HALF_OPEN
+
+
+OPEN, CLOSED, HALF_OPEN = CircuitBreakerState.OPEN, CircuitBreakerState.CLOSED, CircuitBreakerState.HALF_OPEN
+
+
+def test_the_defaults_are_the_measured_ones():
+    p = BreakerPolicy()
+    assert (p.failure_threshold, p.reset_timeout, p.half_open_max_calls) == (10, 5.0, 1)
+    assert (p.failure_rate_threshold, p.window_size, p.minimum_calls) == (0.6, 50, 20)
+    assert (p.reset_timeout_growth, p.max_reset_timeout) == (2.0, 300.0)
+
+
+def test_a_failure_rate_over_the_window_opens_the_breaker_without_a_run_of_failures():
+    clock = Clock()
+    breaker = CircuitBreaker("a", BreakerPolicy(window_size=10, minimum_calls=10), clock=clock)
+    for _ in range(6):  # fail, fail, succeed: never three in a row, 2/3 of the calls
+        breaker.record_failure()
+        breaker.record_failure()
+        breaker.record_success()
+        if breaker.state is OPEN:
+            break
+    assert breaker.state is OPEN
+    assert breaker.consecutive_failures < 3
+
+
+def test_the_failure_rate_waits_for_the_minimum_number_of_calls():
+    breaker = CircuitBreaker("a", BreakerPolicy(minimum_calls=20), clock=Clock())
+    for _ in range(9):  # 9 of 9 failed, below both the run and the minimum
+        breaker.record_failure()
+    assert breaker.failure_rate is None
+    assert breaker.state is CLOSED
+
+
+def test_thirty_percent_failures_never_open_the_default_breaker():
+    breaker = CircuitBreaker("a", BreakerPolicy(), clock=Clock())
+    for i in range(10_000):
+        if i % 10 in (0, 3, 6):
+            breaker.record_failure()
+        else:
+            breaker.record_success()
+    assert breaker.state is CLOSED
+
+
+def test_the_open_period_doubles_on_repeated_trips_up_to_its_cap():
+    clock = Clock()
+    breaker = CircuitBreaker("a", BreakerPolicy(failure_threshold=1, reset_timeout=5.0, max_reset_timeout=30.0), clock=clock)
+    periods = []
+    breaker.record_failure()
+    for _ in range(5):
+        periods.append(breaker.open_for)
+        clock.now += breaker.open_for
+        assert breaker.state is HALF_OPEN and breaker.try_acquire()
+        breaker.record_failure()  # the probe fails: a repeated trip
+    assert periods == [5.0, 10.0, 20.0, 30.0, 30.0]
+
+
+def test_a_trip_long_after_the_breaker_closed_starts_again_at_reset_timeout():
+    clock = Clock()
+    breaker = CircuitBreaker("a", BreakerPolicy(failure_threshold=1, reset_timeout=5.0, max_reset_timeout=60.0), clock=clock)
+    breaker.record_failure()
+    clock.now += 5.0
+    assert breaker.try_acquire()
+    breaker.record_failure()
+    assert breaker.open_for == 10.0
+    clock.now += 10.0
+    assert breaker.try_acquire()
+    breaker.record_success()
+    breaker.record_failure()  # right after closing: a repeat
+    assert breaker.open_for == 20.0
+    clock.now += 20.0
+    assert breaker.try_acquire()
+    breaker.record_success()
+    clock.now += 61.0  # closed longer than the longest period
+    breaker.record_failure()
+    assert (breaker.trips, breaker.open_for) == (1, 5.0)
+
+
+def test_the_original_fixed_policy_stays_reachable():
+    clock = Clock()
+    policy = BreakerPolicy(failure_threshold=5, reset_timeout=300.0, reset_timeout_growth=1.0)
+    breaker = CircuitBreaker("a", policy, clock=clock)
+    for _ in range(4):
+        breaker.record_failure()
+    assert breaker.state is CLOSED
+    breaker.record_failure()
+    assert breaker.state is OPEN and breaker.open_for == 300.0
+    clock.now += 300.0
+    assert breaker.try_acquire()
+    breaker.record_failure()
+    assert breaker.open_for == 300.0
+
+
+def test_an_early_probe_takes_the_one_slot_and_its_success_closes_the_breaker():
+    breaker, _ = make(threshold=1, reset=60.0)
+    breaker.record_failure()
+    assert not breaker.try_acquire()
+    assert breaker.try_acquire_early()
+    assert not breaker.try_acquire_early()  # one probe at a time
+    breaker.record_success()
+    assert breaker.state is CLOSED
+
+
+def test_a_failed_early_probe_starts_the_open_period_again_and_frees_its_slot():
+    breaker, clock = make(threshold=1, reset=60.0)
+    breaker.record_failure()
+    clock.now += 50.0
+    assert breaker.try_acquire_early()
+    breaker.record_failure()
+    assert breaker.state is OPEN and breaker.seconds_until_probe == 60.0
+    assert breaker.try_acquire_early()
+
+
+def test_a_success_in_open_without_a_probe_does_not_close_the_breaker():
+    breaker, _ = make(threshold=1, reset=60.0)
+    breaker.record_failure()
+    breaker.record_success()  # a call that started before the breaker opened
+    assert breaker.state is OPEN
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("failure_rate_threshold", 0.0), ("failure_rate_threshold", 1.5), ("reset_timeout_growth", 0.5), ("window_size", 0)],
+)
+def test_policy_values_are_validated(field, value):
+    with pytest.raises(ValueError, match=field):
+        BreakerPolicy(**{field: value})
+
+
+def test_minimum_calls_may_not_exceed_the_window():
+    with pytest.raises(ValueError, match="minimum_calls must not exceed window_size"):
+        BreakerPolicy(window_size=10, minimum_calls=11)

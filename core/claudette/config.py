@@ -2,7 +2,11 @@
 
     [router]
     preset = "balanced"            # or cost_weight / latency_weight / availability_weight
-    max_attempts = 3
+    max_attempts = 3               # unset: every usable backend once
+
+    [router.breaker]               # the circuit-breaker policy of every backend
+    failure_threshold = 10
+    reset_timeout = 5.0
 
     [server]                       # claudette serve: host, port, workers, api_keys ...
     port = 8080
@@ -35,11 +39,18 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
+from cattrs.gen import make_dict_structure_fn, override
 
 from claudette._redact import describe
 from claudette.errors import ConfigError, ConfigProblem, PluginError
 from claudette.gateway.options import ServerOptions
-from claudette.types import WEIGHT_PRESETS, BackendSettings, RouterOptions, preset_weights
+from claudette.types import (
+    WEIGHT_PRESETS,
+    BackendSettings,
+    BreakerPolicy,
+    RouterOptions,
+    preset_weights,
+)
 
 if typing.TYPE_CHECKING:
     from claudette.plugins import BackendPluginRegistry
@@ -125,6 +136,17 @@ def _strict_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(bool, _bool)
     conv.register_structure_hook(str, _str)
+    # A breaker policy's failure predicate is code: a config file sets only the numbers.
+    conv.register_structure_hook(
+        BreakerPolicy,
+        make_dict_structure_fn(
+            BreakerPolicy,
+            conv,
+            _cattrs_forbid_extra_keys=True,
+            _cattrs_detailed_validation=True,
+            counts_as_failure=override(omit=True),
+        ),
+    )
     return conv
 
 

@@ -87,8 +87,9 @@ def claudette_breaker_policy(backend: BaseBackend) -> BreakerPolicy | None:
     """Choose the circuit-breaker policy of a backend.
 
     Called once per backend when it is registered with a router. Stops at the first
-    non-None result; the built-in default (5 failures, 5 minutes open, one half-open probe)
-    is registered ``trylast``.
+    non-None result; the built-in default (the router's ``RouterOptions.breaker``, by
+    default 10 failures in a row or a 60 % failure rate, open 5 s growing to 5 minutes on
+    repeated trips, one half-open probe) is registered ``trylast``.
 
     :param backend: the backend being registered.
     :return: a ``BreakerPolicy``, or None to let the next implementation decide.

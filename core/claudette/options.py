@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -16,9 +16,7 @@ from claudette._redact import describe
 from claudette._validators import non_negative as _non_negative
 from claudette._validators import one_of as _one_of
 from claudette._validators import positive as _positive
-
-if TYPE_CHECKING:
-    from claudette.errors import BackendError
+from claudette.errors import BackendError  # resolved at run time: cattrs reads the hints
 
 __all__ = [
     "WEIGHT_PRESETS",
@@ -165,7 +163,8 @@ class RouterOptions:
     :param latency_weight: weight of the latency score (0 to 1).
     :param availability_weight: weight of the availability score (0 to 1).
     :param fallback_enabled: on a retryable failure, try the next backend.
-    :param max_attempts: the most backends one request may try (each at most once).
+    :param max_attempts: the most backends one request may try (each at most once); None:
+        every usable backend once.
     :param max_cooldown_wait: when every backend is only briefly out (rate limited), wait up
         to this many seconds for the first to come back instead of failing at once.
     :param health_checks: refresh each backend's health check in the background when its
@@ -185,13 +184,15 @@ class RouterOptions:
         another backend continue the answer from that text (an assistant prefix) instead of
         raising ``StreamInterruptedError``; off by default, as a provider that does not
         continue a prefix repeats the text (see ``docs/reliability.md``).
+    :param breaker: the circuit-breaker policy of every backend (a
+        ``claudette_breaker_policy`` plugin may choose another per backend).
     """
 
     cost_weight: float = attrs.field(default=_DEFAULT_COST, validator=_weight)
     latency_weight: float = attrs.field(default=_DEFAULT_LATENCY, validator=_weight)
     availability_weight: float = attrs.field(default=_DEFAULT_AVAILABILITY, validator=_weight)
     fallback_enabled: bool = True
-    max_attempts: int = attrs.field(default=3, validator=_positive)
+    max_attempts: int | None = attrs.field(default=None, validator=_positive)
     max_cooldown_wait: float = attrs.field(default=2.0, validator=_non_negative)
     health_checks: bool = True
     latency_window: int = attrs.field(default=100, validator=_positive)
@@ -206,6 +207,7 @@ class RouterOptions:
     adaptive: AdaptiveOptions | None = None
     batching: BatchOptions | None = None
     stream_continuation: bool = False
+    breaker: BreakerPolicy = attrs.field(factory=lambda: BreakerPolicy())
 
     def __attrs_post_init__(self) -> None:
         if self.cost_weight + self.latency_weight + self.availability_weight <= 0:
@@ -231,21 +233,71 @@ def _default_failure_predicate(error: BackendError) -> bool:
     return error.counts_as_failure
 
 
+def _fraction(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ValueError(f"{attr.name} must be a number above 0 and at most 1, got {value!r}")
+
+
+def _at_least_one(_inst: object, attr: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1.0:
+        raise ValueError(f"{attr.name} must be a number >= 1, got {value!r}")
+
+
 @attrs.frozen(slots=True)
 class BreakerPolicy:
-    """How a backend's circuit breaker behaves.
+    """How a backend's circuit breaker behaves (``[router.breaker]``).
+
+    The breaker opens on whichever comes first: ``failure_threshold`` failures in a row,
+    or a failure rate of at least ``failure_rate_threshold`` over the last
+    ``window_size`` calls once ``minimum_calls`` of them are known. It stays open
+    ``reset_timeout`` seconds on its first trip; each trip that follows within
+    ``max_reset_timeout`` seconds of the breaker closing multiplies the open period by
+    ``reset_timeout_growth``, up to ``max_reset_timeout``. ``docs/reliability.md`` says
+    how the defaults were chosen; ``failure_threshold=5, reset_timeout=300,
+    reset_timeout_growth=1`` gives a fixed five-minute breaker.
 
     :param failure_threshold: consecutive failures that open the breaker.
-    :param reset_timeout: seconds the breaker stays OPEN before one probe is allowed.
+    :param reset_timeout: seconds the breaker stays OPEN on its first trip before one
+        probe is allowed.
     :param half_open_max_calls: probes allowed at once in HALF_OPEN; the default is one,
         so a backend that may still be down meets one request, not every waiting caller.
+    :param failure_rate_threshold: the failure rate (0 to 1) over the window that opens
+        the breaker; 1 opens it only when every call in the window failed.
+    :param window_size: how many recent calls the failure rate is measured over.
+    :param minimum_calls: calls the window must hold before its rate can open the breaker.
+    :param reset_timeout_growth: factor applied to the open period on each repeated trip
+        (1: every open period is ``reset_timeout``).
+    :param max_reset_timeout: the longest open period growth reaches (a ``reset_timeout``
+        above it is used as it is).
     :param counts_as_failure: which errors count; by default those that are the provider's
-        fault (retryable ones), never the caller's (400/401/404).
+        fault (retryable ones), never the caller's (400) nor a misconfigured backend's
+        (401/403/404 model not found).
     """
 
-    failure_threshold: int = attrs.field(default=5, validator=_positive)
-    reset_timeout: float = attrs.field(default=300.0, validator=_non_negative)
+    failure_threshold: int = attrs.field(default=10, validator=_positive)
+    reset_timeout: float = attrs.field(default=5.0, validator=_non_negative)
     half_open_max_calls: int = attrs.field(default=1, validator=_positive)
+    failure_rate_threshold: float = attrs.field(default=0.6, validator=_fraction)
+    window_size: int = attrs.field(default=50, validator=_positive)
+    minimum_calls: int = attrs.field(default=20, validator=_positive)
+    reset_timeout_growth: float = attrs.field(default=2.0, validator=_at_least_one)
+    max_reset_timeout: float = attrs.field(default=300.0, validator=_non_negative)
     counts_as_failure: Callable[[BackendError], bool] = attrs.field(
         default=_default_failure_predicate, eq=False, repr=False
     )
+
+    def __attrs_post_init__(self) -> None:
+        if self.minimum_calls > self.window_size:
+            raise ValueError(
+                f"minimum_calls must not exceed window_size ({self.minimum_calls} > {self.window_size})"
+            )
+
+    def open_period(self, trips: int) -> float:
+        """Seconds the breaker stays OPEN on its ``trips``-th trip in a row (1 for the first)."""
+        period = self.reset_timeout
+        cap = max(self.max_reset_timeout, period)
+        for _ in range(1, trips):
+            period *= self.reset_timeout_growth
+            if period >= cap:
+                return cap
+        return period

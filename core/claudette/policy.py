@@ -12,9 +12,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BREAKER_POLICY"]
 
-#: Open after 5 consecutive failures, probe again after 5 minutes, one probe at a time:
-#: a provider that fails five times in a row is down rather than unlucky, and one probe
-#: tells whether it is back without sending it a burst of traffic.
+#: Open after 10 consecutive failures or a 60 % failure rate over the last 50 calls (20
+#: at least), probe after 5 s, then 10, 20 ... up to 5 minutes on repeated trips, one
+#: probe at a time: a provider that fails that often is down rather than unlucky, one that
+#: fails a third of its calls keeps serving the other two thirds, and a short first open
+#: period costs a briefly failing provider seconds, not minutes. ``docs/reliability.md``
+#: has the measurements behind the numbers. The router uses ``RouterOptions.breaker``
+#: where this default would apply.
 DEFAULT_BREAKER_POLICY = BreakerPolicy()
 
 

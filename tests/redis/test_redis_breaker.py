@@ -186,3 +186,57 @@ async def test_an_operator_reset_closes_the_breaker_everywhere(
     await a.sync()
     await b.sync()
     assert b.breaker("b", FAST).state is CLOSED
+
+
+RATE = BreakerPolicy(
+    failure_threshold=100, reset_timeout=0.2, failure_rate_threshold=0.5, window_size=10, minimum_calls=4
+)
+GROWING = BreakerPolicy(failure_threshold=2, reset_timeout=0.2, reset_timeout_growth=3.0, max_reset_timeout=10.0)
+
+
+async def test_a_failure_rate_trip_in_one_process_opens_the_breaker_everywhere(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    a, b = make_store(), make_store()
+    ba, bb = a.breaker("b", RATE), b.breaker("b", RATE)
+    for ok in (True, False, True, False):  # 50 % of 4 calls: the rate opens it
+        ba.record_success() if ok else ba.record_failure()
+    assert ba.state is OPEN and ba.consecutive_failures == 1
+    await a.sync()
+    await b.sync()
+    fields = redis_client.hgetall(a.keys.breaker("b"))
+    assert (fields["state"], fields["trips"], fields["open_for"]) == ("open", "1", "200")
+    assert bb.state is OPEN
+
+
+async def test_the_open_period_grows_on_repeated_trips_and_every_process_sees_it(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    a, b = make_store(), make_store()
+    ba, bb = a.breaker("b", GROWING), b.breaker("b", GROWING)
+    await _open_everywhere([a, b], GROWING)
+    await asyncio.sleep(GROWING.reset_timeout + 0.05)
+    assert await ba.acquire()  # the half-open probe ...
+    ba.record_failure()  # ... fails: a repeated trip, three times as long
+    await a.sync()
+    await b.sync()
+    fields = redis_client.hgetall(a.keys.breaker("b"))
+    assert (fields["trips"], fields["open_for"]) == ("2", "600")
+    assert bb.state is OPEN and bb.trips == 2
+    assert bb.open_for == 0.6 and bb.seconds_until_probe > 0.4
+
+
+async def test_one_early_probe_across_processes_and_its_success_closes_the_breaker(
+    make_store: Callable[..., RedisStateStore], redis_client: redis.Redis
+) -> None:
+    stores = [make_store() for _ in range(3)]
+    slow = BreakerPolicy(failure_threshold=3, reset_timeout=60.0)
+    await _open_everywhere(stores, slow)
+    granted = await asyncio.gather(*(s.breaker("b", slow).acquire_early() for s in stores))
+    assert sorted(granted) == [False, False, True]
+    [prober] = [s.breaker("b", slow) for s, g in zip(stores, granted, strict=True) if g]
+    prober.record_success()
+    for store in stores:
+        await store.sync()
+    assert redis_client.hget(stores[0].keys.breaker("b"), "state") == "closed"
+    assert {s.breaker("b", slow).state for s in stores} == {CLOSED}

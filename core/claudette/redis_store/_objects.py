@@ -60,9 +60,9 @@ class RedisBackendStats(BackendStats):
         self._p_cooldown_ms = 0
         self._p_latencies: deque[float] = deque(maxlen=window)
 
-    def record_success(self, latency_ms: float) -> None:
+    def record_success(self, latency_ms: float, now: float | None = None) -> None:
         """Count a success locally and queue it for Redis."""
-        super().record_success(latency_ms)
+        super().record_success(latency_ms, now)
         self._p_calls += 1
         self._p_successes += 1
         self._p_latencies.append(latency_ms)
@@ -186,17 +186,24 @@ class RedisCircuitBreaker(CircuitBreaker):
 
     def record_success(self) -> None:
         """A success resets the shared count; a probe's success closes it everywhere."""
-        had_failures = self.consecutive_failures > 0 or self._state is not _CLOSED
+        before = self._state
+        had_failures = self.consecutive_failures > 0 or before is not _CLOSED
         super().record_success()
         if had_failures or self._holding:
             self._holding = 0
-            self._publish("success")
+            closed = before is not _CLOSED and self._state is _CLOSED
+            self._publish("close" if closed else "success")
 
     def record_failure(self) -> None:
-        """A provider failure counts in the shared count (and may open the breaker)."""
+        """A provider failure counts in the shared count (and may open the breaker).
+
+        When this process's failure rate opened the breaker, Redis opens it too.
+        """
+        before = self._state
         super().record_failure()
         self._holding = 0
-        self._publish("failure")
+        tripped = before is _CLOSED and self._state is _OPEN
+        self._publish("trip" if tripped else "failure")
 
     def reset(self) -> None:
         """Force the breaker CLOSED here and in Redis."""
@@ -215,9 +222,19 @@ class RedisCircuitBreaker(CircuitBreaker):
         """
         if not self.try_acquire():
             return False
+        return await self._ask_redis(early=False)
+
+    async def acquire_early(self) -> bool:
+        """:meth:`try_acquire_early`, with Redis granting the one probe across processes."""
+        if self._probe_elsewhere or not self.try_acquire_early():
+            return False
+        return await self._ask_redis(early=True)
+
+    async def _ask_redis(self, *, early: bool) -> bool:
+        """Confirm the local slot just taken with Redis (one probe everywhere)."""
         if self._state is _CLOSED:
             return True
-        answer = await self._sync.acquire_probe(self)
+        answer = await self._sync.acquire_probe(self, early=early)
         if answer is None:  # Redis unavailable: trust the local view
             return True
         code, opened_ms = answer
@@ -254,22 +271,28 @@ class RedisCircuitBreaker(CircuitBreaker):
         remote = fields.get("state", "closed")
         if remote == "closed":
             self._move(_CLOSED)
+            self.trips = int(fields.get("trips", self.trips))
             return
         if remote == "open":
             opened = to_monotonic(int(fields.get("opened_at", 0)))
-            if self._clock() - opened >= self.policy.reset_timeout:
+            open_for = fields.get("open_for")
+            period = int(open_for) / 1000.0 if open_for else self.open_for
+            if self._clock() - opened >= period:
                 # Due for a probe; whoever asks first gets it (acquire).
                 if self._state is _HALF_OPEN:
                     return
-                self._move(_OPEN)
-                self.opened_at = opened
-                return
             self._move(_OPEN)
-            self.opened_at = opened
+            self._adopt_open_period(fields, opened, period)
             return
         self._move(_HALF_OPEN)
         if not self._holding:
             self._probe_elsewhere = probes >= self.policy.half_open_max_calls
+
+    def _adopt_open_period(self, fields: Mapping[str, str], opened: float, period: float) -> None:
+        """Take Redis's trip count and open period (they grow across every process's trips)."""
+        self.opened_at = opened
+        self.open_for = period
+        self.trips = int(fields.get("trips", self.trips))
 
     @property
     def has_pending(self) -> bool:

@@ -17,14 +17,37 @@ __all__ = [
     "STATS_PUBLISH",
 ]
 
-#: KEYS: breaker, probe. ARGV: now_ms, failure_threshold, ttl_ms. Returns the failure count.
+#: KEYS: breaker, probe. ARGV: now_ms, failure_threshold, ttl_ms, tripped (1: the failure
+#: rate opened the caller's breaker), reset_timeout_ms, reset_timeout_growth,
+#: max_reset_timeout_ms. Returns the failure count. Opening stores the trip count and the
+#: open period (``open_for`` ms): the period grows on a trip that follows the last closing
+#: within the longest period, as :meth:`BreakerPolicy.open_period` computes it.
 BREAKER_FAILURE = """
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local h = redis.call('HMGET', KEYS[1], 'state', 'trips', 'closed_at')
+local state = h[1] or 'closed'
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[2])) then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1])
+local now = tonumber(ARGV[1])
+local function trip(repeated)
+  local trips = tonumber(h[2] or '0')
+  local closed = tonumber(h[3] or '0')
+  local reset = tonumber(ARGV[5])
+  local cap = math.max(tonumber(ARGV[7]), reset)
+  if not repeated and (closed == 0 or now - closed >= cap) then trips = 0 end
+  trips = trips + 1
+  local period = reset
+  for _ = 2, trips do
+    period = period * tonumber(ARGV[6])
+    if period >= cap then period = cap break end
+  end
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1], 'trips', trips,
+    'open_for', math.floor(period))
   redis.call('HINCRBY', KEYS[1], 'transitions', 1)
   redis.call('DEL', KEYS[2])
+end
+if state == 'half_open' then
+  trip(true)
+elseif state == 'closed' and (failures >= tonumber(ARGV[2]) or ARGV[4] == '1') then
+  trip(false)
 elseif state == 'open' then
   redis.call('HSET', KEYS[1], 'opened_at', ARGV[1])
 else
@@ -34,12 +57,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return failures
 """
 
-#: KEYS: breaker, probe. ARGV: ttl_ms. Resets the count; a half-open breaker closes.
+#: KEYS: breaker, probe. ARGV: ttl_ms, close (1: a probe succeeded), now_ms. Resets the
+#: count; a half-open breaker closes, and so does an open one when a probe succeeded.
 BREAKER_SUCCESS = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 redis.call('HSET', KEYS[1], 'failures', 0)
-if state == 'half_open' then
-  redis.call('HSET', KEYS[1], 'state', 'closed')
+if state == 'half_open' or (state == 'open' and ARGV[2] == '1') then
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3])
   redis.call('HINCRBY', KEYS[1], 'transitions', 1)
   redis.call('DEL', KEYS[2])
 else
@@ -49,19 +73,25 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-#: KEYS: breaker, probe. ARGV: now_ms, reset_timeout_ms, max_probes, lease_ms, ttl_ms.
+#: KEYS: breaker, probe. ARGV: now_ms, reset_timeout_ms, max_probes, lease_ms, ttl_ms,
+#: early (1: a probe before the open period ends). The open period is the stored
+#: ``open_for``, else reset_timeout_ms.
 #: Returns {1, 0} closed (go ahead), {2, 0} probe granted, {0, opened_at_ms} still open,
 #: {0, -1} every probe slot taken by someone else.
 BREAKER_ACQUIRE = """
-local h = redis.call('HMGET', KEYS[1], 'state', 'opened_at')
+local h = redis.call('HMGET', KEYS[1], 'state', 'opened_at', 'open_for')
 local state = h[1] or 'closed'
 if state == 'closed' then return {1, 0} end
 if state == 'open' then
   local opened = tonumber(h[2] or '0')
-  if tonumber(ARGV[1]) - opened < tonumber(ARGV[2]) then return {0, opened} end
-  redis.call('HSET', KEYS[1], 'state', 'half_open')
-  redis.call('HINCRBY', KEYS[1], 'transitions', 1)
-  redis.call('DEL', KEYS[2])
+  local period = tonumber(h[3] or ARGV[2])
+  if tonumber(ARGV[1]) - opened < period then
+    if ARGV[6] ~= '1' then return {0, opened} end
+  else
+    redis.call('HSET', KEYS[1], 'state', 'half_open')
+    redis.call('HINCRBY', KEYS[1], 'transitions', 1)
+    redis.call('DEL', KEYS[2])
+  end
 end
 local probes = tonumber(redis.call('GET', KEYS[2]) or '0')
 if probes >= tonumber(ARGV[3]) then return {0, -1} end
@@ -78,9 +108,10 @@ if probes <= 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) 
 return probes
 """
 
-#: KEYS: breaker, probe. ARGV: ttl_ms. An operator's reset: CLOSED, no failures.
+#: KEYS: breaker, probe. ARGV: ttl_ms. An operator's reset: CLOSED, no failures, no trips.
 BREAKER_RESET = """
-redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0)
+redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'trips', 0)
+redis.call('HDEL', KEYS[1], 'closed_at', 'open_for')
 redis.call('HINCRBY', KEYS[1], 'transitions', 1)
 redis.call('DEL', KEYS[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])

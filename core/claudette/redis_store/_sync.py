@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["BreakerChange", "Synchronizer"]
 
 #: What happened to a breaker; each kind is one Lua script in :mod:`._scripts`.
-BreakerChange = Literal["failure", "success", "release", "reset"]
+BreakerChange = Literal["failure", "trip", "success", "close", "release", "reset"]
 
 #: How long a shared rate window's key lives: twice the minute it counts.
 _RATE_TTL_MS = 120_000
@@ -252,10 +252,22 @@ class Synchronizer:
     def _queue_op(self, pipe: Pipeline, op: _Op) -> None:
         kind, breaker, now_ms, _ = op
         keys = (self.keys.breaker(breaker.name), self.keys.probe(breaker.name))
-        if kind == "failure":
-            pipe.eval(_scripts.BREAKER_FAILURE, 2, *keys, now_ms, breaker.policy.failure_threshold, self.ttl_ms)
-        elif kind == "success":
-            pipe.eval(_scripts.BREAKER_SUCCESS, 2, *keys, self.ttl_ms)
+        policy = breaker.policy
+        if kind in ("failure", "trip"):
+            pipe.eval(
+                _scripts.BREAKER_FAILURE,
+                2,
+                *keys,
+                now_ms,
+                policy.failure_threshold,
+                self.ttl_ms,
+                1 if kind == "trip" else 0,
+                int(policy.reset_timeout * 1000),
+                policy.reset_timeout_growth,
+                int(policy.max_reset_timeout * 1000),
+            )
+        elif kind in ("success", "close"):
+            pipe.eval(_scripts.BREAKER_SUCCESS, 2, *keys, self.ttl_ms, 1 if kind == "close" else 0, now_ms)
         elif kind == "release":
             pipe.eval(_scripts.BREAKER_RELEASE, 1, keys[1])
         else:
@@ -348,8 +360,10 @@ class Synchronizer:
 
     # -- the request path ------------------------------------------------------------------------------
 
-    async def acquire_probe(self, breaker: RedisCircuitBreaker) -> tuple[int, int] | None:
+    async def acquire_probe(self, breaker: RedisCircuitBreaker, *, early: bool = False) -> tuple[int, int] | None:
         """Ask Redis for a half-open probe slot of ``breaker``, atomically across processes.
+
+        :param early: a probe before the open period ends (the router's panic probe).
 
         :returns: ``(code, opened_at_ms)`` as :data:`._scripts.BREAKER_ACQUIRE` answers, or
             None when Redis cannot answer (the local view decides).
@@ -373,6 +387,7 @@ class Synchronizer:
                 policy.half_open_max_calls,
                 self.probe_lease_ms,
                 self.ttl_ms,
+                1 if early else 0,
             )
             return int(code), int(opened)
 
