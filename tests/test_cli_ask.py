@@ -137,11 +137,20 @@ def test_ask_exits_4_when_every_backend_fails_naming_each(tmp_path: Path, env: d
 
 
 def test_ask_exits_4_when_a_request_fails_for_good(tmp_path: Path, env: dict[str, str], two_backends: Path, first: OllamaEmulator) -> None:
-    first.fail_always(OllamaFault.model_not_found("qwen2.5:7b"))
+    first.fail_always(OllamaFault.status_error(400, "invalid schema for format"))
     result = run_cli("ask", "hi", env=env, cwd=tmp_path)
     assert result.returncode == 4
     assert "the backend failed" in result.stderr
-    assert "not found" in result.stderr
+    assert "invalid schema" in result.stderr
+
+
+def test_ask_answers_from_another_backend_when_the_model_is_missing(
+    tmp_path: Path, env: dict[str, str], two_backends: Path, first: OllamaEmulator
+) -> None:
+    first.fail_always(OllamaFault.model_not_found("qwen2.5:7b"))
+    result = run_cli("ask", "hi", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Answer from second\n"
 
 
 def test_ask_exits_4_when_nothing_is_configured_or_detected(tmp_path: Path, env: dict[str, str]) -> None:

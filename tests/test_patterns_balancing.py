@@ -10,7 +10,9 @@ import pytest
 from claudette import BackendRouter, BackendSettings, BackendUnavailableError, RouterOptions
 from claudette.balancing import least_requests_score, weighted_random_score
 from claudette.config import parse_config
+from claudette.router.selection import SLOW_START_IN_FLIGHT
 from claudette.state import BackendStats
+from claudette.types import BreakerPolicy
 from test_patterns_support import FakeBackend, gather, make_router, req
 
 
@@ -32,8 +34,20 @@ async def test_least_requests_spreads_concurrent_requests_evenly() -> None:
 async def test_score_strategy_sends_everything_to_the_best() -> None:
     backends = trio()
     router = make_router(*backends)  # equal scores: the tie-break (name) decides
+    for b in backends:  # each has answered once, as fast as the others: past slow start
+        b.stats.record_success(20.0)
     await gather(lambda i: router.route_request(req(f"q{i}")), 9)
     assert [b.calls for b in backends] == [9, 0, 0]
+
+
+async def test_slow_start_spreads_a_cold_burst_until_the_best_has_answered() -> None:
+    backends = trio()
+    router = make_router(*backends)
+    await gather(lambda i: router.route_request(req(f"q{i}")), 9)
+    # Each cold backend takes SLOW_START_IN_FLIGHT at once; with every one of them at
+    # that mark the rest is spread by requests in flight (slow start never refuses one).
+    assert SLOW_START_IN_FLIGHT == 2
+    assert [b.calls for b in backends] == [3, 3, 3]
 
 
 async def test_least_requests_prefers_fewer_in_total_when_none_in_flight() -> None:
@@ -134,7 +148,7 @@ async def test_preferred_region_is_scored_first() -> None:
 async def test_global_fallback_when_the_region_has_no_usable_backend() -> None:
     us, eu1, eu2 = regional()
     router = make_router(us, eu1, eu2)
-    for _ in range(5):
+    for _ in range(BreakerPolicy().failure_threshold):
         router.breaker("eu2").record_failure()
         router.breaker("eu1").record_failure()
     assert (await router.select_backend(req(region="eu-west"))).name == "us"

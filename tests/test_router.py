@@ -16,8 +16,11 @@ from claudette import (
     StreamInterruptedError,
     hookimpl,
 )
+from claudette.types import BreakerPolicy
 
 REQ = ClaudetteRequest(prompt="hello there", options={"max_tokens": 100})
+#: Consecutive failures that open a breaker at the default policy.
+THRESHOLD = BreakerPolicy().failure_threshold
 
 
 async def test_cheapest_backend_wins_when_latency_and_failures_are_equal():
@@ -62,7 +65,7 @@ async def test_forced_unknown_backend_names_it_and_the_registered_ones():
 async def test_forced_backend_with_open_breaker_fails_with_the_reason():
     a = FakeBackend("a")
     router = make_router(a, FakeBackend("b"))
-    for _ in range(5):
+    for _ in range(THRESHOLD):
         router.breaker("a").record_failure()
     with pytest.raises(NoBackendAvailableError) as info:
         await router.route_request(ClaudetteRequest(prompt="x", backend="a"))
@@ -116,13 +119,45 @@ async def test_attempts_are_bounded_by_max_attempts():
         InvalidRequestError("unknown model", "a", status_code=404),
     ],
 )
-async def test_non_retryable_failure_is_raised_at_once_without_fallback(error):
+async def test_a_misconfigured_backend_is_skipped_and_kept_out(error):
+    a = FakeBackend("a", settings(cost_per_token=0.0), script=[error])
+    b = FakeBackend("b", settings(cost_per_token=1e-6))
+    router = make_router(a, b)
+    first = await router.route_request(REQ)
+    assert first.backend_used == "b" and first.metadata["failed_backends"] == ["a"]
+    assert (await router.route_request(REQ)).backend_used == "b"
+    assert a.calls == 1  # kept out after its first misconfigured answer
+    assert a.stats.failures == 0 and router.breaker("a").consecutive_failures == 0
+    [why] = [c.skipped for c in router.explain(REQ) if c.name == "a"]
+    assert why is not None and why.startswith("misconfigured, retried in ")
+    assert a.get_info().misconfigured is not None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidRequestError("prompt is too long: 250000 tokens > 200000 maximum", "a", status_code=400),
+        InvalidRequestError("Invalid schema for response_format", "a", status_code=400),
+    ],
+)
+async def test_an_invalid_request_is_raised_at_once_without_fallback(error):
     a = FakeBackend("a", settings(cost_per_token=0.0), script=[error])
     b = FakeBackend("b", settings(cost_per_token=1e-6))
     router = make_router(a, b)
     with pytest.raises(type(error)):
         await router.route_request(REQ)
     assert b.calls == 0
+    assert router.breaker_status() == {"a": "closed", "b": "closed"}
+    assert a.stats.misconfigured is None
+
+
+async def test_when_every_backend_is_misconfigured_the_first_error_is_raised():
+    a = FakeBackend("a", settings(cost_per_token=0.0), script=[AuthenticationError("bad key", "a", status_code=401)])
+    b = FakeBackend("b", settings(cost_per_token=1e-6), script=[AuthenticationError("bad key", "b", status_code=403)])
+    router = make_router(a, b)
+    with pytest.raises(AuthenticationError) as info:
+        await router.route_request(REQ)
+    assert info.value.backend == "a"
 
 
 async def test_client_errors_never_count_as_breaker_failures():
@@ -157,8 +192,9 @@ async def test_no_usable_backend_lists_every_backend_and_why():
     opened = FakeBackend("opened")
     router = make_router(off, sick, opened)
     sick.stats.healthy = False
-    for _ in range(5):
+    for _ in range(THRESHOLD):
         router.breaker("opened").record_failure()
+    assert await router.breaker("opened").acquire_early()  # a probe in flight elsewhere
     with pytest.raises(NoBackendAvailableError) as info:
         await router.route_request(REQ)
     assert info.value.reasons == {
@@ -167,6 +203,7 @@ async def test_no_usable_backend_lists_every_backend_and_why():
         "opened": info.value.reasons["opened"],
     }
     assert info.value.reasons["opened"].startswith("circuit breaker open")
+    assert opened.calls == 0
 
 
 async def test_unhealthy_backend_is_filtered_out():
@@ -206,16 +243,33 @@ async def test_request_does_not_wait_for_a_cooldown_longer_than_allowed():
         await router.route_request(REQ)
 
 
-async def test_five_failures_open_the_breaker_and_stop_calls():
-    a = FakeBackend("a", script=[unavailable("a")] * 10)
+async def test_threshold_failures_open_the_breaker_and_stop_calls():
+    a = FakeBackend("a", script=[unavailable("a")] * 30)
     router = make_router(a, fallback_enabled=False)
-    for _ in range(5):
+    for _ in range(THRESHOLD):
         with pytest.raises(BackendUnavailableError):
             await router.route_request(REQ)
     assert router.breaker_status()["a"] == "open"
-    with pytest.raises(NoBackendAvailableError):
-        await router.route_request(REQ)
-    assert a.calls == 5
+    router.register_backend(FakeBackend("b"))
+    for _ in range(5):
+        assert (await router.route_request(REQ)).backend_used == "b"
+    assert a.calls == THRESHOLD
+
+
+async def test_when_every_breaker_is_open_one_request_probes_the_soonest():
+    a = FakeBackend("a", settings(cost_per_token=0.0))
+    b = FakeBackend("b", settings(cost_per_token=1e-6))
+    router = make_router(a, b)
+    for _ in range(THRESHOLD):
+        router.breaker("b").record_failure()
+    for _ in range(THRESHOLD):
+        router.breaker("a").record_failure()  # opened last: its open period ends last
+    assert set(router.breaker_status().values()) == {"open"}
+    response = await router.route_request(REQ)
+    assert response.backend_used == "b"
+    assert router.counters.panic_probes == 1
+    assert router.breaker_status() == {"a": "open", "b": "closed"}
+    assert a.calls == 0
 
 
 async def test_cost_and_tokens_are_accounted_from_reported_usage():
@@ -401,9 +455,9 @@ async def test_breaker_transitions_reach_the_transition_hook():
         def claudette_breaker_transition(self, backend_name, old_state, new_state):
             moves.append((backend_name, old_state, new_state))
 
-    a = FakeBackend("a", script=[unavailable("a")] * 5)
+    a = FakeBackend("a", script=[unavailable("a")] * THRESHOLD)
     router = make_router(a, plugins=[Watch()], fallback_enabled=False)
-    for _ in range(5):
+    for _ in range(THRESHOLD):
         with pytest.raises(BackendUnavailableError):
             await router.route_request(REQ)
     assert moves == [("a", "closed", "open")]

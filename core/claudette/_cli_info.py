@@ -146,8 +146,12 @@ def cmd_backends(args: argparse.Namespace) -> int:
             checks = await asyncio.gather(*(_timed_health(b, args.timeout) for b in backends))
             status = router.breaker_status()
             rows: list[dict[str, Any]] = []
+            infos = {info.name: info for info in router.backend_infos()}
             for backend, (ok, check_ms, why) in zip(backends, checks, strict=True):
                 s = backend.settings
+                misconfigured = infos[backend.name].misconfigured
+                if misconfigured is not None:
+                    ok, why = False, f"misconfigured: {misconfigured}"
                 rows.append(
                     {
                         "name": backend.name,
@@ -156,6 +160,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
                         "model": s.model,
                         "healthy": ok,
                         "health_detail": why,
+                        "misconfigured": misconfigured,
                         "health_check_ms": round(check_ms, 1),
                         "breaker": status.get(backend.name),
                         "avg_latency_ms": backend.stats.avg_latency_ms or None,
@@ -174,7 +179,8 @@ def cmd_backends(args: argparse.Namespace) -> int:
                         r["name"],
                         r["type"],
                         r["model"] or "-",
-                        ("ok" if r["healthy"] else "FAILED") + f" ({r['health_check_ms']:.0f} ms)",
+                        ("ok" if r["healthy"] else "MISCONFIGURED" if r["misconfigured"] else "FAILED")
+                        + f" ({r['health_check_ms']:.0f} ms)",
                         r["breaker"] or "-",
                         fmt_ms(r["avg_latency_ms"]),
                         f"{_per_million(r['eur_per_1m_input'] / 1e6)} / {_per_million(r['eur_per_1m_output'] / 1e6)}",

@@ -332,12 +332,43 @@ class BaseBackend(abc.ABC):
             ok = bool(await self.health_check())
         except asyncio.CancelledError:
             raise
+        except BackendError as exc:  # a check may report its backend's misconfiguration
+            if exc.misconfigured:
+                self.mark_misconfigured(str(exc))
+            else:
+                logger.warning("health check of backend %r failed: %s", self.name, exc)
+            ok = False
         except Exception as exc:  # a failing check means unhealthy, never a crash
             logger.warning("health check of backend %r failed: %s", self.name, exc)
             ok = False
         self.stats.healthy = ok
         self.stats.health_checked_at = time.monotonic()
         return ok
+
+    def mark_misconfigured(self, reason: str) -> None:
+        """Report that this backend's configuration is wrong (``reason``: its key, its model).
+
+        A health check calls it when the provider is up but refuses the key or does not
+        serve the configured model; the router then keeps the backend out for
+        :data:`~claudette.misconfig.MISCONFIGURED_HOLD` seconds, shows ``reason`` in
+        ``explain`` and :class:`~claudette.types.BackendInfo`, and does not count it as a
+        provider failure.
+        """
+        from claudette.misconfig import MISCONFIGURED_HOLD
+
+        logger.warning("backend %r is misconfigured: %s", self.name, reason)
+        self.stats.mark_misconfigured(reason, MISCONFIGURED_HOLD)
+
+    def answered_recently(self, now: float | None = None) -> bool:
+        """True when a real call succeeded within ``health_check_ttl`` and none failed since:
+        real traffic is a fresher health signal than any check."""
+        last = self.stats.last_success_at
+        if last is None:
+            return False
+        failed = self.stats.last_failure_at
+        if failed is not None and failed > last:
+            return False
+        return (now if now is not None else time.monotonic()) - last < self.settings.health_check_ttl
 
     async def is_available(self) -> bool:
         """True when enabled and healthy; the health check is cached for its TTL."""
@@ -412,6 +443,9 @@ class BaseBackend(abc.ABC):
             avg_latency=self.stats.avg_latency_ms,
             current_timeout=s.timeout,
             success_rate=self.stats.success_rate,
+            misconfigured=(
+                self.stats.misconfigured if self.stats.misconfigured_for(time.monotonic()) > 0 else None
+            ),
         )
 
     # -- building responses ------------------------------------------------------------------

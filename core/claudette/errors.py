@@ -9,7 +9,7 @@ Every error claudette raises on purpose is a :class:`ClaudetteError`::
     │   ├── BackendUnavailableError   connection refused or reset, 5xx, 503/529 overload; retryable
     │   ├── ResponseFormatError       malformed or truncated body, stream without terminator; retryable
     │   ├── StreamInterruptedError    a stream failed after text reached the caller; carries partial_text
-    │   ├── AuthenticationError       401/403; not retryable, not the provider's fault
+    │   ├── AuthenticationError       401/403; not retryable, the backend is misconfigured
     │   ├── InvalidRequestError       400/404/413/422; not retryable, fails on every backend
     │   └── QuotaExceededError        the account is out of credit (insufficient_quota); not retryable
     ├── NoBackendAvailableError       no usable backend is left; ``reasons`` says why for each
@@ -17,6 +17,10 @@ Every error claudette raises on purpose is a :class:`ClaudetteError`::
     ├── RequestValidationError        a request was refused before anything was sent (also ValueError)
     ├── ConfigError                   a config file or value is wrong; ``problems`` lists every one
     └── PluginError                   a plugin failed to import, register or validate
+
+A non-retryable error is either the request's own (it fails on every backend) or its
+backend's configuration (``misconfigured``: a wrong key, a missing model; the router
+falls back and keeps that backend out a while); see :mod:`claudette.misconfig`.
 
 Provider errors are translated into this tree in exactly one place per backend
 (see :mod:`claudette.http`); the messages never contain an API key. What a provider
@@ -65,6 +69,9 @@ class BackendError(ClaudetteError):
     :param retry_after: seconds the provider asked us to wait before calling it again.
     :param error_type: the provider's own error type or code (``rate_limit_error``, ...).
     :param request_id: the provider's request id, for support tickets.
+    :param misconfigured: whether the error is its backend's configuration (its key, its
+        model) rather than the request's; None: decided by
+        :func:`claudette.misconfig.is_misconfiguration`.
     """
 
     #: Whether errors of this class are retryable when the raiser does not say.
@@ -80,6 +87,7 @@ class BackendError(ClaudetteError):
         *,
         error_type: str | None = None,
         request_id: str | None = None,
+        misconfigured: bool | None = None,
     ) -> None:
         self.message = cap_text(redact(message))
         self.backend = backend
@@ -88,7 +96,18 @@ class BackendError(ClaudetteError):
         self.retry_after = retry_after
         self.error_type = _field(error_type)
         self.request_id = _field(request_id)
+        self._misconfigured = misconfigured
         super().__init__(self.message)
+
+    @property
+    def misconfigured(self) -> bool:
+        """Whether the backend's configuration is at fault (its key, its model), so that
+        another backend may answer the same request."""
+        if self._misconfigured is None:
+            from claudette.misconfig import is_misconfiguration
+
+            self._misconfigured = is_misconfiguration(self)
+        return self._misconfigured
 
     @property
     def counts_as_failure(self) -> bool:
@@ -129,6 +148,7 @@ class BackendError(ClaudetteError):
                 self.retry_after,
                 self.error_type,
                 self.request_id,
+                self._misconfigured,
             ),
         )
 
@@ -140,10 +160,12 @@ def _field(value: str | None) -> str | None:
     return cap_text(redact(str(value)), MAX_FIELD_CHARS)
 
 
-def _rebuild_backend_error(cls, message, backend, retryable, status, retry_after, etype, rid):  # type: ignore[no-untyped-def]
-    return cls(
+def _rebuild_backend_error(cls, message, backend, retryable, status, retry_after, etype, rid, misconf=None):  # type: ignore[no-untyped-def]
+    error = cls(
         message, backend, retryable, status, retry_after, error_type=etype, request_id=rid
     )
+    error._misconfigured = misconf
+    return error
 
 
 class RateLimitError(BackendError):
@@ -179,6 +201,7 @@ class StreamInterruptedError(BackendError):
         partial_text: str = "",
         error_type: str | None = None,
         request_id: str | None = None,
+        misconfigured: bool | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -188,6 +211,7 @@ class StreamInterruptedError(BackendError):
             retry_after,
             error_type=error_type,
             request_id=request_id,
+            misconfigured=misconfigured,
         )
         self.partial_text = partial_text
 

@@ -47,6 +47,9 @@ class BackendStats:
         "healthy",
         "in_flight",
         "last_failure_at",
+        "last_success_at",
+        "misconfigured",
+        "misconfigured_until",
         "rate_limits",
         "successes",
     )
@@ -61,6 +64,13 @@ class BackendStats:
         self.failures = 0
         #: ``time.monotonic()`` of the last failure, None before any.
         self.last_failure_at: float | None = None
+        #: ``time.monotonic()`` of the last answer, None before any (real traffic is the
+        #: freshest health signal: a backend that answered recently needs no check).
+        self.last_success_at: float | None = None
+        #: Why the backend's configuration is wrong (its key, its model), None when it is
+        #: not known to be; the router keeps it out until ``misconfigured_until``.
+        self.misconfigured: str | None = None
+        self.misconfigured_until = 0.0
         #: Attempts under way now.
         self.in_flight = 0
         #: ``time.monotonic()`` before which the backend must not be called (retry-after).
@@ -79,10 +89,14 @@ class BackendStats:
         window.append(latency_ms)
         self._latency_sum += latency_ms
 
-    def record_success(self, latency_ms: float) -> None:
+    def record_success(self, latency_ms: float, now: float | None = None) -> None:
         """Count a successful call and its latency."""
         self.calls += 1
         self.successes += 1
+        self.last_success_at = time.monotonic() if now is None else now
+        if self.misconfigured is not None:
+            self.misconfigured = None
+            self.misconfigured_until = 0.0
         window = self._latencies  # record_latency, inlined: once per request
         if len(window) == window.maxlen:
             self._latency_sum -= window[0]
@@ -98,6 +112,17 @@ class BackendStats:
     def record_outcome_without_fault(self) -> None:
         """Count a finished call that failed through the caller's fault (400, 401 ...)."""
         self.calls += 1
+
+    def mark_misconfigured(self, reason: str, seconds: float, now: float | None = None) -> None:
+        """Keep the backend out for ``seconds``: its configuration is wrong (``reason``)."""
+        self.misconfigured = reason
+        self.misconfigured_until = (time.monotonic() if now is None else now) + seconds
+
+    def misconfigured_for(self, now: float) -> float:
+        """Seconds the backend is still kept out as misconfigured (0 when it is not)."""
+        if self.misconfigured is None:
+            return 0.0
+        return max(0.0, self.misconfigured_until - now)
 
     @property
     def avg_latency_ms(self) -> float:

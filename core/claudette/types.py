@@ -624,6 +624,8 @@ class BackendInfo:
     :param avg_latency: mean latency of recent calls, in ms.
     :param current_timeout: the timeout of one attempt, in seconds.
     :param success_rate: successes / calls, 1.0 before any call.
+    :param misconfigured: why the router keeps the backend out as misconfigured (a wrong
+        key, a missing model), None when it does not.
     """
 
     name: str
@@ -635,3 +637,4 @@ class BackendInfo:
     avg_latency: float
     current_timeout: float
     success_rate: float
+    misconfigured: str | None = None

@@ -16,8 +16,9 @@ Sending, streaming and a provider batch each run their call inside one::
 - leaving with an exception records a failure: the exception becomes a
   :class:`~claudette.errors.BackendError` (through the one translation,
   :func:`claudette.http.error_from_exception`), the breaker and statistics count it when
-  the policy says it is the provider's fault, a ``retry_after`` starts a cool-down, and
-  the observers see it;
+  the policy says it is the provider's fault, a ``retry_after`` starts a cool-down, a
+  misconfiguration (a wrong key, a missing model) keeps the backend out for
+  :data:`~claudette.misconfig.MISCONFIGURED_HOLD` seconds, and the observers see it;
 - leaving cancelled (the caller's task is cancelled, or it closes a stream early), or
   without an answer, is neither a success nor a failure: the breaker's probe slot is
   released.
@@ -184,5 +185,9 @@ class Attempt:
             stats.record_outcome_without_fault()
         if error.retry_after:
             stats.start_cooldown(error.retry_after)
+        from claudette.misconfig import MISCONFIGURED_HOLD, backend_at_fault
+
+        if backend_at_fault(error, self.request):
+            stats.mark_misconfigured(str(error), MISCONFIGURED_HOLD)
         self._plugins.after_attempt(self.backend, self.request, None, error, latency_ms, context)
         context.fallback_from = context.fallback_reason = None

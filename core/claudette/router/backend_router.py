@@ -18,6 +18,7 @@ import attrs
 
 from claudette._log import logger
 from claudette.errors import BackendError, NoBackendAvailableError
+from claudette.policy import DEFAULT_BREAKER_POLICY
 from claudette.router import selection
 from claudette.router.attempt import Attempt
 from claudette.router.continuation import Continuation
@@ -80,7 +81,7 @@ class BackendRouter:
         self._score = self._scorer()
         self._gates = RequestGates(self.store, self.options.budget)
         self._cache = self._cached_routing()
-        self._health = HealthRefresher()
+        self._health = HealthRefresher(lambda: (e.backend for e in self._ordered))
         self._adaptive = self._adaptive_weights()
         # Adaptive weights configured: the first request starts their background task.
         self._adaptive_to_start = self._adaptive
@@ -125,7 +126,10 @@ class BackendRouter:
         backend.validate_config()
         stats = self.store.stats(backend.name)
         backend.bind_stats(stats)
-        breaker = self.store.breaker(backend.name, self.plugins.breaker_policy(backend))
+        policy = self.plugins.breaker_policy(backend)
+        if policy is DEFAULT_BREAKER_POLICY:  # no plugin chose one: the router's options do
+            policy = self.options.breaker
+        breaker = self.store.breaker(backend.name, policy)
         breaker.on_transition = self._observation.breaker_moved
         self._gates.add_backend(backend)
         self._entries[backend.name] = Entry(backend, stats, breaker)
@@ -252,8 +256,18 @@ class BackendRouter:
 
     def _fallback(self, request: ClaudetteRequest, context: RequestContext) -> FallbackSequence:
         return FallbackSequence(
-            request, self.options, self.counters, select=self._select,
-            cooldown_wait=self._cooldown_wait, context=context,
+            request,
+            self.options,
+            self.counters,
+            select=self._select,
+            cooldown_wait=self._cooldown_wait,
+            context=context,
+            panic=self._panic_candidates,
+        )
+
+    def _panic_candidates(self, request: ClaudetteRequest, exclude: Collection[str]) -> list[Entry]:
+        return selection.panic_candidates(
+            self._ordered, request, time.monotonic(), exclude=exclude, gates=self._gates
         )
 
     async def route_request(self, request: ClaudetteRequest) -> ClaudetteResponse:

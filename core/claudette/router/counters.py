@@ -21,6 +21,8 @@ class RouterCounters:
     :param tokens_output: generated tokens of answered attempts.
     :param retries: attempts repeated on the same backend (``max_retries``).
     :param cache_hits: requests answered from the response cache.
+    :param panic_probes: requests sent to a backend whose breaker was open, as its probe,
+        because every backend left was open.
     """
 
     requests: int = 0
@@ -33,3 +35,4 @@ class RouterCounters:
     tokens_output: int = 0
     retries: int = 0
     cache_hits: int = 0
+    panic_probes: int = 0

@@ -12,12 +12,20 @@
             continue
         return fallback.annotate(response)
 
-- each backend is tried at most once, and at most ``max_attempts`` in all;
+- each backend is tried at most once, and at most ``max_attempts`` in all (every usable
+  backend when it is None);
 - when nothing is usable only because backends are cooling down (a short
   ``retry-after``), it waits for the first to come back, within ``max_cooldown_wait``;
+- when nothing is usable because every breaker left is open, it sends the request as one
+  early probe to the backend whose open period ends soonest (``panic_probes`` in the
+  router's counters): breakers opened by bad luck never turn a partial failure into a
+  total outage, and a backend that is really down receives only probes;
 - a backend whose half-open probe slot a concurrent request took is passed over;
-- a non-retryable failure, any failure with ``fallback_enabled`` off or of a forced
-  backend, ends the request with that error; when no backend is left the
+- a misconfigured backend's failure (its key, its model: ``BackendError.misconfigured``)
+  moves on to the next backend; when every backend tried was misconfigured the first
+  one's error ends the request;
+- any other non-retryable failure, any failure with ``fallback_enabled`` off or of a
+  forced backend, ends the request with that error; when no backend is left the
   ``NoBackendAvailableError`` lists every backend's failure or skip reason and is raised
   from the last failure;
 - the request's :class:`~claudette.request_context.RequestContext` holds every failure
@@ -35,6 +43,7 @@ import attrs
 
 from claudette._log import logger
 from claudette.errors import NoBackendAvailableError
+from claudette.misconfig import backend_at_fault
 from claudette.request_context import RequestContext
 
 if TYPE_CHECKING:
@@ -50,6 +59,12 @@ __all__ = ["FallbackSequence"]
 Select = Callable[["ClaudetteRequest", Collection[str], Mapping[str, str]], "Entry"]
 #: ``cooldown_wait(request, exclude)``: seconds until a cooling-down backend is back, or None.
 CooldownWait = Callable[["ClaudetteRequest", Collection[str]], "float | None"]
+#: ``panic(request, exclude)``: the backends kept out only by an open breaker, soonest first.
+Panic = Callable[["ClaudetteRequest", Collection[str]], "list[Entry]"]
+
+
+def _no_panic(request: ClaudetteRequest, exclude: Collection[str]) -> list[Entry]:
+    return []
 
 
 class FallbackSequence:
@@ -57,10 +72,11 @@ class FallbackSequence:
 
     :param request: the request (its forced backend, if any, ends the sequence at once).
     :param options: ``max_attempts``, ``fallback_enabled`` and ``max_cooldown_wait``.
-    :param counters: the router's totals (``fallbacks``).
+    :param counters: the router's totals (``fallbacks``, ``panic_probes``).
     :param select: the router's selection.
     :param cooldown_wait: the router's view of when a cooling-down backend is back.
     :param context: the request as observers see it; one of its own when omitted.
+    :param panic: the router's panic candidates (none: no early probe is ever sent).
     """
 
     def __init__(
@@ -72,6 +88,7 @@ class FallbackSequence:
         select: Select,
         cooldown_wait: CooldownWait,
         context: RequestContext | None = None,
+        panic: Panic = _no_panic,
     ) -> None:
         self.request = request
         self.options = options
@@ -85,6 +102,9 @@ class FallbackSequence:
         self._counters = counters
         self._select = select
         self._cooldown_wait = cooldown_wait
+        self._panic = panic
+        self._panicked = False
+        self._misconfigured: list[BackendError] = []
         self._tried = 0
         self._waited = 0.0
 
@@ -92,17 +112,24 @@ class FallbackSequence:
         """The next backend to try, its breaker acquired.
 
         :raises NoBackendAvailableError: when ``max_attempts`` are spent or nothing is usable.
+        :raises BackendError: the first misconfigured backend's error, when every backend
+            tried was misconfigured and nothing is left.
         """
-        if self._tried >= self.options.max_attempts:
-            raise NoBackendAvailableError(
-                f"all {self.options.max_attempts} attempts failed", self.failures
-            ) from self.last_error
+        limit = self.options.max_attempts
+        if limit is not None and self._tried >= limit:
+            self._raise_misconfigured()
+            raise NoBackendAvailableError(f"all {limit} attempts failed", self.failures) from self.last_error
         while True:
             try:
                 entry = self._select(self.request, self.exclude, self.failures)
             except NoBackendAvailableError as error:
                 if await self._wait_for_cooldown():
                     continue
+                probe = await self._panic_probe()
+                if probe is not None:
+                    entry = probe
+                    break
+                self._raise_misconfigured()
                 if self.last_error is not None:
                     raise error from self.last_error
                 raise error
@@ -122,6 +149,22 @@ class FallbackSequence:
         self._tried += 1
         return entry
 
+    async def _panic_probe(self) -> Entry | None:
+        """One early probe per request, to the open backend whose period ends soonest."""
+        if self._panicked:
+            return None
+        self._panicked = True
+        for entry in self._panic(self.request, self.exclude):
+            if await entry.breaker.acquire_early():
+                self._counters.panic_probes += 1
+                return entry
+        return None
+
+    def _raise_misconfigured(self) -> None:
+        """Raise the first misconfigured backend's error when no other kind of failure occurred."""
+        if self._misconfigured and len(self._misconfigured) == len(self.failures):
+            raise self._misconfigured[0]
+
     async def _wait_for_cooldown(self) -> bool:
         """Sleep until a backend that is only cooling down is back, if that fits the budget."""
         if self.request.backend is not None:
@@ -136,8 +179,12 @@ class FallbackSequence:
     def failed(self, backend: BaseBackend, error: BackendError) -> None:
         """``backend`` failed with ``error``: exclude it, or raise ``error`` when it ends the request."""
         self.last_error = error
-        if not error.retryable or not self.options.fallback_enabled or self.request.backend is not None:
+        if not self.options.fallback_enabled or self.request.backend is not None:
             raise error
+        if not error.retryable:
+            if not backend_at_fault(error, self.request):
+                raise error  # the request's own problem: every backend would refuse it
+            self._misconfigured.append(error)
         self.exclude.add(backend.name)
         self.failures[backend.name] = str(error)
         logger.info("%s failed, looking for another backend: %s", backend.name, error)

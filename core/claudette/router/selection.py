@@ -4,9 +4,10 @@ Pure functions of the registered backends (in tie-break order: priority, then na
 their statistics and breakers, the request, the gates and the time; nothing here sends,
 sleeps or records an outcome.
 
-- :func:`assess` looks at each backend once: skipped with a reason (disabled, failed its
-  health check, cooling down after a rate limit, breaker open or its probe taken, rate
-  limit or budget), or usable and scored through the scoring hook (or the strategy);
+- :func:`assess` looks at each backend once: skipped with a reason (disabled,
+  misconfigured, failed its health check, cooling down after a rate limit, breaker open
+  or its probe taken, rate limit or budget), or usable and scored through the scoring
+  hook (or the strategy);
 - :func:`choose` takes the lowest score, preferring the request's region; ties go to the
   earlier backend in tie-break order;
 - :func:`select` is the two together, raising ``NoBackendAvailableError`` with every
@@ -14,7 +15,13 @@ sleeps or records an outcome.
   make (a lone usable backend wins whatever its score); :func:`explain` shows the
   assessment, every usable backend scored, and :func:`with_outcome` marks on it what
   happened to one request (which backends failed, which answered);
-  :func:`cooldown_wait` says when a backend that is only cooling down is back.
+  :func:`cooldown_wait` says when a backend that is only cooling down is back;
+- slow start: a backend that has not answered yet, or whose last call failed, takes at
+  most :data:`SLOW_START_IN_FLIGHT` requests at once while another backend is free to
+  take the request; once it answers it takes its full share;
+- :func:`panic_candidates`: when nothing is usable only because breakers are open, the
+  backends whose open period ends soonest, for one probe (the router never refuses a
+  request while a backend might answer it).
 
 A forced request (``request.backend``) is not scored: the named backend is used if it is
 usable, and fails at once with its reason if not.
@@ -49,6 +56,7 @@ __all__ = [
     "choose",
     "cooldown_wait",
     "explain",
+    "panic_candidates",
     "select",
     "unusable_reason",
     "with_outcome",
@@ -59,6 +67,12 @@ __all__ = [
 Scorer = Callable[..., "float | None"]
 
 _FORCED_ELSEWHERE = "another backend is forced"
+
+#: Requests a backend in slow start (not answered yet, or its last call failed) takes at
+#: once while another backend can take the request: enough to learn whether it answers,
+#: few enough that a backend that is down from the start fails a couple of requests, not
+#: a whole burst of concurrent ones.
+SLOW_START_IN_FLIGHT = 2
 
 
 class Entry(NamedTuple):
@@ -116,6 +130,9 @@ def unusable_reason(
         why = _refusal(backend, request)
         if why is not None:
             return why
+    held = stats.misconfigured_for(now)
+    if held > 0:
+        return f"misconfigured, retried in {held:.0f}s: {stats.misconfigured}"
     if stats.healthy is False:
         return "failed its last health check"
     if now < stats.cooldown_until:
@@ -143,6 +160,7 @@ def _cooling_down_only(entry: Entry, request: ClaudetteRequest, now: float) -> b
     return (
         backend.settings.enabled
         and (not request.required_capabilities or _refusal(backend, request) is None)
+        and stats.misconfigured_for(now) <= 0
         and stats.healthy is not False
         and now < stats.cooldown_until
         and breaker.allows_request()
@@ -243,6 +261,8 @@ def select(
         )
         if refusal is not None:
             raise refusal
+    if forced is None and options.strategy == "score":
+        assessments = _slow_start(assessments, request.region or options.region)
     if forced is None and sum(a.skipped is None for a in assessments) > 1:
         assessments = [_scored(a, score, request, options) for a in assessments]
     chosen = choose(assessments, request.region or options.region)
@@ -310,6 +330,79 @@ def with_outcome(candidates: Sequence[Candidate], response: ClaudetteResponse) -
     out: list[Candidate] = []
     for c in candidates:
         out.append(attrs.evolve(c, chosen=c.name == answered, failed=failures.get(c.name)))
+    return out
+
+
+def in_slow_start(entry: Entry) -> bool:
+    """True when ``entry``'s backend has not answered yet or its last call failed, and
+    already holds :data:`SLOW_START_IN_FLIGHT` requests."""
+    _, stats, breaker = entry
+    return stats.in_flight >= SLOW_START_IN_FLIGHT and (
+        stats.successes == 0 or breaker.consecutive_failures > 0
+    )
+
+
+def _slow_start(assessments: list[Assessment], region: str | None) -> list[Assessment]:
+    """The usable backends in slow start set aside while another usable one is not.
+
+    Only the backends :func:`choose` would pick from are compared (the region's, when one
+    of them is usable). When every one of them is in slow start, the one with the fewest
+    failures in a row, then the fewest requests in flight, keeps the request (a cold burst
+    is spread over the backends rather than sent to one that may be down): slow start
+    shapes where requests go, it never refuses one. The balancing strategies spread requests by themselves and skip this.
+    """
+    usable = [a for a in assessments if a.skipped is None]
+    local = [a for a in usable if region is not None and a.entry.backend.settings.region == region]
+    if local:
+        usable = local
+    if len(usable) < 2:
+        return assessments
+    slow = [a for a in usable if in_slow_start(a.entry)]
+    if not slow:
+        return assessments
+    if len(slow) == len(usable):
+        keep = min(slow, key=lambda a: (a.entry.breaker.consecutive_failures, a.entry.stats.in_flight)).entry
+        slow = [a for a in slow if a.entry is not keep]
+    held = {id(a.entry) for a in slow}
+    return [
+        a._replace(skipped="slow start: waits for its first answer") if id(a.entry) in held else a
+        for a in assessments
+    ]
+
+
+def panic_candidates(
+    entries: Sequence[Entry],
+    request: ClaudetteRequest,
+    now: float,
+    *,
+    exclude: Collection[str] = (),
+    gates: RequestGates,
+) -> list[Entry]:
+    """The backends kept out by nothing but their open breaker, soonest probe first.
+
+    Selection offers them when no backend is usable: the router sends the request to the
+    first whose breaker grants an early probe (:meth:`CircuitBreaker.try_acquire_early`),
+    so that breakers opened by a run of bad luck never refuse every request, while a
+    backend that is really down receives only probes. A forced request has none.
+    """
+    if request.backend is not None:
+        return []
+    out: list[Entry] = []
+    for entry in entries:
+        backend, stats, breaker = entry
+        if backend.name in exclude or breaker.state is CircuitBreakerState.CLOSED:
+            continue
+        if (
+            not backend.settings.enabled
+            or (request.required_capabilities and _refusal(backend, request) is not None)
+            or stats.misconfigured_for(now) > 0
+            or stats.healthy is False
+            or now < stats.cooldown_until
+            or gates.reason(backend, request, now) is not None
+        ):
+            continue
+        out.append(entry)
+    out.sort(key=lambda e: e.breaker.seconds_until_probe)
     return out
 
 

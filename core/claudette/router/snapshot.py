@@ -30,6 +30,8 @@ def stats_snapshot(
         backends[backend.name] = {
             "breaker": breaker.state.value,
             "consecutive_failures": breaker.consecutive_failures,
+            "breaker_trips": breaker.trips,
+            "breaker_open_for_s": breaker.open_for,
             "calls": stats.calls,
             "successes": stats.successes,
             "failures": stats.failures,
@@ -38,6 +40,7 @@ def stats_snapshot(
             "availability_score": stats.availability_score(),
             "healthy": stats.healthy,
             "cooldown_s": max(0.0, stats.cooldown_until - now),
+            "misconfigured": stats.misconfigured if stats.misconfigured_for(now) > 0 else None,
         }
     out: dict[str, Any] = {"router": attrs.asdict(counters), "backends": backends}
     if patterns:

@@ -21,7 +21,7 @@ async def test_health_check_lists_models_and_bills_nothing(
 ) -> None:
     await backend.health_check()
     call = emulator.calls[-1]
-    assert (call.method, call.path) == ("GET", "/v1/models")
+    assert (call.method, call.path) == ("GET", f"/v1/models/{backend.settings.model}")
     assert call.headers["x-api-key"] == API_KEY
     assert call.headers["anthropic-version"] == "2023-06-01"
     assert emulator.message_requests == 0
@@ -66,3 +66,23 @@ async def test_message_faults_are_not_consumed_by_health_checks(
     emulator.fail_next(AnthropicFault.overloaded())
     assert await backend.health_check() is True
     assert emulator.calls[-1].fault is None
+
+
+async def test_an_unknown_model_marks_the_backend_misconfigured(emulator: AnthropicEmulator) -> None:
+    backend = ClaudeBackend(
+        "claude", BackendSettings(base_url=emulator.url, api_key=API_KEY, model="claude-nonexistent-9")
+    )
+    try:
+        assert await backend.refresh_health() is False
+        assert backend.get_info().misconfigured == "model 'claude-nonexistent-9' is not known to the API (HTTP 404)"
+    finally:
+        await backend.aclose()
+
+
+async def test_a_refused_key_marks_the_backend_misconfigured(emulator: AnthropicEmulator) -> None:
+    backend = ClaudeBackend("claude", BackendSettings(base_url=emulator.url, api_key="sk-ant-wrong", model="claude-sonnet-4-5"))
+    try:
+        assert await backend.refresh_health() is False
+        assert backend.get_info().misconfigured == "the API refused the key (HTTP 401 reading the model)"
+    finally:
+        await backend.aclose()

@@ -121,4 +121,4 @@ async def test_router_health_check_uses_the_free_endpoint(emulator: AnthropicEmu
     async with _router(emulator) as router:
         health = await router.check_health()
     assert health == {"primary": False}
-    assert [c.path for c in emulator.calls] == ["/v1/models"]
+    assert [c.path for c in emulator.calls] == [f"/v1/models/{emulator.models[0]}"]

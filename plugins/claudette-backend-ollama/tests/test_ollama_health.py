@@ -22,6 +22,13 @@ async def test_unhealthy_when_model_is_not_pulled(make_backend: MakeBackend) -> 
     assert await make_backend(model="llama3.3:70b").health_check() is False
 
 
+async def test_a_model_that_is_not_pulled_marks_the_backend_misconfigured(make_backend: MakeBackend) -> None:
+    backend = make_backend(model="llama3.3:70b")
+    assert await backend.refresh_health() is False
+    reason = backend.get_info().misconfigured
+    assert reason is not None and "ollama pull llama3.3:70b" in reason
+
+
 async def test_untagged_model_matches_latest(
     emulator: OllamaEmulator, make_backend: MakeBackend
 ) -> None:

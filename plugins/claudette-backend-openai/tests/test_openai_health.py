@@ -61,3 +61,38 @@ async def test_unhealthy_when_it_hangs(
 ) -> None:
     claudette_loopback_server.script(Fault.hang(3))
     assert await make_backend(f"{claudette_loopback_server.url}/v1", timeout=0.2).health_check() is False
+
+
+async def test_a_wrong_key_marks_the_backend_misconfigured(
+    emulator: OpenAIEmulator, make_backend: Callable[..., OpenAIBackend]
+) -> None:
+    backend = make_backend(emulator.base_url, api_key="sk-not-the-right-one")
+    assert await backend.refresh_health() is False
+    assert backend.get_info().misconfigured == "the server refused the API key (HTTP 401 listing models)"
+
+
+async def test_a_model_the_server_does_not_list_marks_the_backend_misconfigured(
+    emulator: OpenAIEmulator, make_backend: Callable[..., OpenAIBackend]
+) -> None:
+    backend = make_backend(emulator.base_url, model="gpt-does-not-exist")
+    assert await backend.refresh_health() is False
+    info = backend.get_info().misconfigured
+    assert info is not None and info.startswith("model 'gpt-does-not-exist' is not served here")
+
+
+async def test_a_listed_model_is_healthy_and_not_misconfigured(
+    emulator: OpenAIEmulator, make_backend: Callable[..., OpenAIBackend]
+) -> None:
+    backend = make_backend(emulator.base_url, model=emulator.models[0])
+    assert await backend.refresh_health() is True
+    assert backend.get_info().misconfigured is None
+
+
+async def test_a_llama_cpp_list_proves_nothing_about_the_model(
+    make_backend: Callable[..., OpenAIBackend],
+) -> None:
+    """llama.cpp answers with whatever model it loaded, whatever name a request gives."""
+    with OpenAIEmulator(flavour="llamacpp") as emu:
+        backend = make_backend(emu.base_url, api_key=None, model="any-name-at-all")
+        assert await backend.refresh_health() is True
+        assert backend.get_info().misconfigured is None

@@ -155,16 +155,27 @@ async def test_router_stream_falls_back_before_the_first_chunk(
     assert "".join(c.text for c in chunks) == "Echo: hello"
 
 
-async def test_router_does_not_fall_back_on_a_bad_key(
+async def test_router_falls_back_on_a_bad_key_and_keeps_that_backend_out(
     pm: ClaudettePlugins, emulator: OpenAIEmulator, second_emulator: OpenAIEmulator, api_key: str
 ) -> None:
     emulator.fail_always(ChatFault.unauthorized())
     async with _router(
         pm, api_key, ("first", emulator.base_url, 1), ("second", second_emulator.base_url, 2)
     ) as router:
+        answers = [await router.route_request(ClaudetteRequest(prompt=f"hello {i}")) for i in range(3)]
+        [first] = [i for i in router.backend_infos() if i.name == "first"]
+    assert [a.backend_used for a in answers] == ["second"] * 3
+    assert emulator.chat_count == 1 and second_emulator.chat_count == 3
+    assert first.misconfigured is not None and "HTTP 401" in first.misconfigured
+
+
+async def test_router_raises_the_key_error_when_the_only_backend_has_a_bad_key(
+    pm: ClaudettePlugins, emulator: OpenAIEmulator, api_key: str
+) -> None:
+    emulator.fail_always(ChatFault.unauthorized())
+    async with _router(pm, api_key, ("first", emulator.base_url, 1)) as router:
         with pytest.raises(AuthenticationError):
             await router.route_request(ClaudetteRequest(prompt="hello"))
-    assert second_emulator.chat_count == 0
 
 
 async def test_router_counts_the_emulators_tokens(

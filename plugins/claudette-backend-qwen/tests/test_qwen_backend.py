@@ -170,7 +170,8 @@ async def test_engine_error_is_retryable(vllm: OpenAIEmulator, backend: QwenBack
 
 async def test_healthy_when_vllm_health_answers(vllm: OpenAIEmulator, backend: QwenBackend) -> None:
     assert await backend.health_check() is True
-    assert [r.path for r in vllm.requests] == ["/health"]
+    # /health says the engine is up; the model list says it serves the configured model.
+    assert [r.path for r in vllm.requests] == ["/health", "/v1/models"]
 
 
 async def test_unhealthy_when_vllm_engine_is_dead(

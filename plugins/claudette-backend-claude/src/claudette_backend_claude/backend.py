@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar, cast
+from urllib.parse import quote
 
 import httpx
 from claudette.backend import BaseBackend
@@ -293,14 +294,29 @@ class ClaudeBackend(BaseBackend):
         return state.feed(name, payload)
 
     async def health_check(self) -> bool:
-        """``GET /v1/models`` (free): True on HTTP 200, False on anything else. Never raises."""
+        """``GET /v1/models/{model}`` (free): True on HTTP 200, False on anything else.
+
+        The API answers 404 for a model it does not know (ids and aliases are both
+        accepted) and 401/403 for a refused key: both mark the backend misconfigured
+        (:meth:`~claudette.backend.BaseBackend.mark_misconfigured`). Without a configured
+        model it lists ``/v1/models``. Never raises.
+        """
+        model = self.settings.model
         try:
-            response = await self.client.get(
-                self._url("/v1/models"), params={"limit": 1}, headers=self._headers()
-            )
+            if model:
+                response = await self.client.get(self._url(f"/v1/models/{quote(model, safe='')}"), headers=self._headers())
+            else:
+                response = await self.client.get(
+                    self._url("/v1/models"), params={"limit": 1}, headers=self._headers()
+                )
         except Exception:
             return False
-        return response.status_code == 200
+        status = response.status_code
+        if status in (401, 403):
+            self.mark_misconfigured(f"the API refused the key (HTTP {status} reading the model)")
+        elif status == 404 and model:
+            self.mark_misconfigured(f"model {model!r} is not known to the API (HTTP 404)")
+        return status == 200
 
     # -- configuration --------------------------------------------------------------------------
 

@@ -370,11 +370,9 @@ class OllamaBackend(BaseBackend):
             logger.info("health check of Ollama backend %r failed: %s", self.name, exc)
             return False
         if not model_is_listed(self.settings.model, names):
-            logger.info(
-                "Ollama backend %r: model %r is not pulled on %s",
-                self.name,
-                self.settings.model,
-                mask_url(self.base_url),
+            self.mark_misconfigured(
+                f"model {self.settings.model!r} is not pulled on {mask_url(self.base_url)}"
+                f" (run `ollama pull {self.settings.model}` there)"
             )
             return False
         return True

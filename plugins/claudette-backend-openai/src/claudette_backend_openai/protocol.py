@@ -106,6 +106,13 @@ class OpenAICompatibleBackend(BaseBackend):
     models_path: ClassVar[str] = "/models"
     #: Chat Completions carries tools, image parts and JSON-schema output.
     default_capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "images", "json_schema"})
+    #: ``owned_by`` values of servers that refuse a model they do not list (OpenAI, vLLM):
+    #: on those, a model missing from the list is a misconfiguration. Servers that answer
+    #: with whatever model they loaded (llama.cpp's ``llamacpp``, llama-cpp-python's ``me``)
+    #: list it under another name, so their list proves nothing.
+    authoritative_owners: ClassVar[frozenset[str]] = frozenset(
+        {"openai", "system", "openai-internal", "openai-dev", "vllm"}
+    )
 
     # -- settings ------------------------------------------------------------------------
 
@@ -487,12 +494,64 @@ class OpenAICompatibleBackend(BaseBackend):
             return None
         return reply.status_code
 
-    async def health_check(self) -> bool:
-        """True when ``GET {base}/models`` answers 200 (costs nothing); never raises."""
+    async def check_models(self, *, must_answer: bool = True) -> bool:
+        """``GET {base}/models`` (free): True when it answers 200 and, on a server whose list
+        is authoritative (:attr:`authoritative_owners`), lists the configured model.
+
+        A refused key (401/403) or a model the server does not serve marks the backend
+        misconfigured (:meth:`~claudette.backend.BaseBackend.mark_misconfigured`).
+
+        :param must_answer: False when another check has already shown the server up: then
+            only a misconfiguration makes the result False.
+        """
         try:
-            return await self.check_url(self.models_path) == 200
+            reply = await self.client.get(
+                self.url_for(self.models_path),
+                headers=self.request_headers(),
+                timeout=min(self.settings.timeout, HEALTH_TIMEOUT),
+            )
+        except httpx.HTTPError:
+            return not must_answer
+        status = reply.status_code
+        if status in (401, 403):
+            self.mark_misconfigured(f"the server refused the API key (HTTP {status} listing models)")
+            return False
+        if status != 200:
+            return not must_answer
+        model = self.settings.model
+        listed = _listed_models(reply.content)
+        if model and listed is not None:
+            ids, owners = listed
+            if ids and owners and owners <= self.authoritative_owners and model not in ids:
+                shown = ", ".join(sorted(ids)[:5]) + (" ..." if len(ids) > 5 else "")
+                self.mark_misconfigured(f"model {model!r} is not served here (the server lists {shown})")
+                return False
+        return True
+
+    async def health_check(self) -> bool:
+        """:meth:`check_models` (costs nothing); never raises."""
+        try:
+            return await self.check_models()
         except Exception:  # a health check must never raise
             return False
+
+
+def _listed_models(body: bytes) -> tuple[set[str], set[str]] | None:
+    """The ids and owners of a ``/models`` reply, None when it is not the usual list."""
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(data, list):
+        return None
+    ids: set[str] = set()
+    owners: set[str] = set()
+    for card in data:
+        if isinstance(card, dict) and isinstance(card.get("id"), str):
+            ids.add(card["id"])
+            owner = card.get("owned_by")
+            owners.add(owner if isinstance(owner, str) else "")
+    return ids, owners
 
 
 def _metadata(

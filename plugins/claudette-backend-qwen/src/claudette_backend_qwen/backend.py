@@ -211,22 +211,23 @@ class QwenBackend(OpenAICompatibleBackend):
     async def health_check(self) -> bool:
         """Free check: vLLM's ``GET /health`` (outside ``/v1``), else ``GET /models``.
 
-        In ``auto`` mode a self-hosted server is asked ``/health`` first: 200 is healthy,
-        404/405 (a server without it, such as llama.cpp's Python server) falls back to
-        ``/models``, anything else is unhealthy. DashScope is asked ``/models`` only.
-        Never raises.
+        In ``auto`` mode a self-hosted server is asked ``/health`` first: 200 is healthy
+        (and a vLLM server is then asked whether it serves the configured model, see
+        :meth:`check_models`), 404/405 (a server without it, such as llama.cpp's Python
+        server) falls back to ``/models``, anything else is unhealthy. DashScope is asked
+        ``/models`` only. Never raises.
         """
         try:
             mode = self.health_mode
             if mode == "models" or (mode == "auto" and self.is_dashscope):
-                return await self.check_url(self.models_path) == 200
+                return await self.check_models()
             status = await self.check_url(
                 f"{server_root(self.settings.base_url or '')}/health", auth=False
             )
             if status == 200:
-                return True
+                return mode == "health" or await self.check_models(must_answer=False)
             if mode == "auto" and status in (404, 405):
-                return await self.check_url(self.models_path) == 200
+                return await self.check_models()
             return False
         except Exception:  # a health check must never raise
             return False

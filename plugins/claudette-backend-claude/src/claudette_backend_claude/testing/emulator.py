@@ -219,6 +219,8 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
             reply = problem
         elif request.path == "/v1/models" and request.method == "GET":
             reply = self._models(rid)
+        elif request.path.startswith("/v1/models/") and request.method == "GET":
+            reply = self._model(request.path[len("/v1/models/") :], rid)
         elif not is_message:
             reply = self._error(404, "not_found_error", f"Not found: {request.method} {request.path}", rid)
         else:
@@ -256,6 +258,14 @@ class AnthropicEmulator(ScriptedEmulator[AnthropicFault]):
             "last_id": self.models[-1] if self.models else None,
         }
         return Reply(200, {"content-type": "application/json", "request-id": rid}, dumps(payload).encode())
+
+    def _model(self, model_id: str, rid: str) -> Reply:
+        if not self.healthy:
+            return self._error(529, "overloaded_error", "Overloaded", rid)
+        if model_id not in self.models:
+            return self._error(404, "not_found_error", f"model: {model_id}", rid)
+        card = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2025-09-29T00:00:00Z"}
+        return Reply(200, {"content-type": "application/json", "request-id": rid}, dumps(card).encode())
 
     def _answer(self, body: Mapping[str, Any], mid: str) -> Answer:
         turn = _turn(body)

@@ -245,7 +245,7 @@ class OpenAIEmulator(ScriptedEmulator[ChatFault]):
     def _models_reply(self) -> Reply:
         if not self.healthy:
             return self._error_reply(ChatFault.overloaded(), "req_models")
-        owner = "vllm" if self._is_vllm() else "openai"
+        owner = "vllm" if self._is_vllm() else "llamacpp" if self.flavour == "llamacpp" else "openai"
         data = []
         for model in self.models:
             card: dict[str, Any] = {
