@@ -178,6 +178,10 @@ class Provider:
 
         server.handler = handler
 
+    def unplan(self) -> None:
+        """Forget the plan: the emulator answers by its own script again."""
+        self.emulator.server.handler = self.emulator._handle
+
     def fail_always(self, kind: str | None) -> None:
         """Apply one fault kind to every chat request (None: answer normally again)."""
         self.emulator.fail_always(None if kind is None else self.fault(kind))

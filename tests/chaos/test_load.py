@@ -263,10 +263,19 @@ async def _settle(baseline: int, slack: int, seconds: float) -> int:
     return open_fds()
 
 
-async def test_ten_thousand_requests_under_chaos_end_once_in_time_and_reconcile(providers):
+@pytest.mark.parametrize(
+    ("policy", "share", "section"),
+    [(POLICY, 1, "load"), (None, 4, "load_default_breakers")],
+    ids=["fast-breakers", "default-breakers"],
+)
+async def test_ten_thousand_requests_under_chaos_end_once_in_time_and_reconcile(providers, policy, share, section):
     """The issue's load run: nothing hangs, nothing is lost or answered twice, all adds up,
-    and no descriptor, task or unclosed resource is left behind."""
+    and no descriptor, task or unclosed resource is left behind. Once with breakers that
+    go through every transition many times, once (a quarter of the requests) with the
+    default breaker policy."""
     _plan(providers)
+    requests = REQUESTS // share
+    plugins: list[Any] = [] if policy is None else [PolicyPlugin(policy)]
     options = RouterOptions(health_checks=False, max_attempts=MAX_ATTEMPTS, max_cooldown_wait=COOLDOWN_WAIT)
     bound = _bound(providers)
     gc.collect()
@@ -275,11 +284,11 @@ async def test_ten_thousand_requests_under_chaos_end_once_in_time_and_reconcile(
         warnings.simplefilter("always", ResourceWarning)
         observer = AttemptLog()
         router = build_router(
-            *(providers[n].backend() for n in NAMES), plugins=[PolicyPlugin(POLICY), observer], options=options
+            *(providers[n].backend() for n in NAMES), plugins=[*plugins, observer], options=options
         )
-        outcomes, wall = await _run(router, REQUESTS, stream_every=2, bound=bound)
+        outcomes, wall = await _run(router, requests, stream_every=2, bound=bound)
         fds_peak = open_fds()
-        kinds = _check_outcomes(outcomes, REQUESTS, bound)
+        kinds = _check_outcomes(outcomes, requests, bound)
         figures = _reconcile(router, providers, outcomes, observer)
         await router.aclose()
         del router
@@ -290,11 +299,11 @@ async def test_ten_thousand_requests_under_chaos_end_once_in_time_and_reconcile(
     assert not pending, f"tasks left at shutdown: {pending[:3]}"
     fds_after = await _settle(fds_before, 8, 10.0)
     assert fds_after <= fds_before + 8, f"descriptors grew from {fds_before} to {fds_after}"
-    assert kinds["response"] > REQUESTS * 0.9
+    assert kinds["response"] > requests * 0.9
     write_report(
-        "load",
+        section,
         {
-            "requests": REQUESTS,
+            "requests": requests,
             "streamed": sum(o.streamed for o in outcomes),
             "concurrency": CONCURRENCY,
             "max_attempts": MAX_ATTEMPTS,
