@@ -82,7 +82,11 @@ class DemoHooks:
     """The demo's own plugin: a short breaker policy, and observers that record what happens."""
 
     def __init__(self, threshold: int, reset_timeout: float) -> None:
-        self.policy = BreakerPolicy(failure_threshold=threshold, reset_timeout=reset_timeout)
+        # A fixed open period (no growth on repeated trips), so that the demo's timeline
+        # reads the same on every run.
+        self.policy = BreakerPolicy(
+            failure_threshold=threshold, reset_timeout=reset_timeout, reset_timeout_growth=1.0
+        )
         self.transitions: list[tuple[float, str, str, str]] = []
         self.attempt_errors: list[tuple[str, str]] = []
         self.started = time.monotonic()

@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "redis"))
 from _redis_server import RedisServer
 
 redis = pytest.importorskip("redis")
-FAILURE_THRESHOLD = 5  # BreakerPolicy's default
+#: The fixed five-minute breaker of ``[router.breaker]``: it stays open for the whole test.
+FAILURE_THRESHOLD = 5
+BREAKER = {"failure_threshold": FAILURE_THRESHOLD, "reset_timeout": 300.0, "reset_timeout_growth": 1.0}
 HELLO = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hello workers"}]})
 
 
@@ -69,6 +71,7 @@ def test_a_failure_seen_through_one_worker_keeps_the_backend_out_for_the_other(
     gateway = start_gateway(
         {
             "state": {"url": redis_url, "namespace": namespace},
+            "router.breaker": BREAKER,
             "backends.openai": openai_backend(openai_emulator.base_url),
             "backends.claude": claude_backend(claude_emulator.url),
         },
