@@ -67,8 +67,10 @@ nox.options.error_on_missing_interpreters = False
 
 
 def _install_core_and_plugins(session: nox.Session) -> None:
-    """Core and the four plugins from this checkout, editable, plus the test tools."""
-    session.install("-e", str(ROOT), *TEST_DEPS)
+    """Core (with the price table, the [prices] extra) and the four plugins from this
+    checkout, editable, plus the test tools. The tests of claudette without the table
+    make its import fail themselves."""
+    session.install("-e", f"{ROOT}[prices]", *TEST_DEPS)
     for path in PLUGIN_DIRS:
         if (path / "pyproject.toml").exists():
             session.install("-e", str(path))

@@ -14,6 +14,7 @@ from claudette import (
     ClaudetteRequest,
     ClaudetteResponse,
     RouterOptions,
+    TokenPrices,
     StreamChunk,
 )
 from claudette.plugins import ClaudettePlugins
@@ -44,6 +45,10 @@ class FakeBackend(BaseBackend):
         self.health_calls = 0
         self.is_healthy = healthy
         self.chunk_count = chunks
+
+    def default_prices(self) -> TokenPrices | None:
+        """Free unless priced in its settings, as a self-hosted plugin's backend is."""
+        return TokenPrices.free()
 
     def _next(self) -> Any:
         self.calls += 1

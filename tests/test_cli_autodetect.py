@@ -129,7 +129,8 @@ async def test_a_reachable_ollama_is_used_with_its_first_model() -> None:
     assert found.settings.base_url == server.url
     assert found.settings.model == "llama3.2:1b"
     assert found.settings.backend_type == "self_hosted"
-    assert found.settings.is_free
+    backend = plugins_with("ollama").registry.create("ollama", found.settings)
+    assert backend.prices.is_free
     assert [r.path for r in server.requests] == ["/api/tags"]
 
 

@@ -14,6 +14,7 @@ from claudette import (
     ClaudetteRequest,
     ClaudetteResponse,
     RouterOptions,
+    TokenPrices,
 )
 
 
@@ -42,6 +43,10 @@ class FakeBackend(BaseBackend):
         self.requests: list[ClaudetteRequest] = []
         self.active = 0
         self.max_active = 0
+
+    def default_prices(self) -> TokenPrices | None:
+        """Free unless priced in its settings, as a self-hosted plugin's backend is."""
+        return TokenPrices.free()
 
     async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
         self.calls += 1

@@ -81,8 +81,10 @@ def test_with_defaults_fills_only_unset_fields():
 
 
 def test_separate_prices_override_the_common_one():
-    s = BackendSettings(cost_per_token=1e-6, output_cost_per_token=3e-6)
-    assert (s.input_price, s.output_price) == (1e-6, 3e-6)
+    from claudette.pricing import resolve_prices
+
+    prices = resolve_prices(BackendSettings(cost_per_token=1e-6, output_cost_per_token=3e-6))
+    assert (prices.input, prices.output, prices.source) == (1e-6, 3e-6, "config")
 
 
 def test_response_to_dict_is_json_ready():

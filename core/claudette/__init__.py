@@ -33,6 +33,7 @@ from claudette.errors import (
 from claudette.hookspecs import hookimpl
 from claudette.messages import ImagePart, TextPart, Tool, ToolCall, ToolCallDelta
 from claudette.plugins import BackendPluginRegistry, ClaudettePlugins, get_plugin_manager
+from claudette.pricing import TokenPrices
 from claudette.request_context import RequestContext
 from claudette.router import BackendRouter
 from claudette.state import BackendStats, InMemoryStateStore, StateStore
@@ -106,6 +107,7 @@ __all__ = [
     "StreamInterruptedError",
     "SyncRouter",
     "TextPart",
+    "TokenPrices",
     "Tool",
     "ToolCall",
     "ToolCallDelta",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from claudette._cli_exit import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, run_async
@@ -11,15 +12,22 @@ from claudette._cli_load import explain_source, load_router, no_backend_message
 from claudette._cli_output import Spinner, err, fmt_eur, out, out_json
 
 if TYPE_CHECKING:
+    from claudette.pricing import TokenPrices
     from claudette.router import BackendRouter, Candidate
     from claudette.types import ClaudetteRequest, ClaudetteResponse, RouterOptions
 
 __all__ = ["Explained", "cmd_ask", "explain_to_dict", "format_explain"]
 
 
-def explain_to_dict(candidates: list[Candidate], options: RouterOptions) -> dict[str, Any]:
+def explain_to_dict(
+    candidates: list[Candidate],
+    options: RouterOptions,
+    prices: Mapping[str, TokenPrices] | None = None,
+) -> dict[str, Any]:
     """The router's view of a request as JSON: weights, and each candidate's score parts
-    (``failed``: how it failed when the request tried it)."""
+    (``failed``: how it failed when the request tried it) and (given ``prices``) its
+    prices with their source."""
+    prices = prices or {}
     return {
         "weights": {
             "cost": options.cost_weight,
@@ -41,15 +49,32 @@ def explain_to_dict(candidates: list[Candidate], options: RouterOptions) -> dict
                     "availability": c.parts.availability,
                     "total": c.parts.total,
                 },
+                **({"prices": prices[c.name].to_dict()} if c.name in prices else {}),
             }
             for c in candidates
         ],
+        "unknown_price_policy": options.unknown_price_policy,
     }
 
 
-def format_explain(candidates: list[Candidate], options: RouterOptions) -> list[str]:
+def _price_text(prices: TokenPrices) -> str:
+    if not prices.known:
+        return "price unknown"
+    assert prices.input is not None and prices.output is not None
+    return (
+        f"EUR/1M {prices.input * 1e6:.4g} in / {prices.output * 1e6:.4g} out ({prices.source})"
+    )
+
+
+def format_explain(
+    candidates: list[Candidate],
+    options: RouterOptions,
+    prices: Mapping[str, TokenPrices] | None = None,
+) -> list[str]:
     """Human-readable lines: one per candidate, the chosen one (or the one that answered)
-    marked with ``->``, one that failed for this request with ``x`` and its failure."""
+    marked with ``->``, one that failed for this request with ``x`` and its failure, with
+    its price and where the price comes from when ``prices`` are given."""
+    prices = prices or {}
     lines = [
         f"routing (lowest score wins; weights cost {options.cost_weight:g}, "
         f"latency {options.latency_weight:g}, availability {options.availability_weight:g}):"
@@ -57,8 +82,9 @@ def format_explain(candidates: list[Candidate], options: RouterOptions) -> list[
     width = max((len(c.name) for c in candidates), default=0)
     for c in candidates:
         mark = "->" if c.chosen else " x" if c.failed is not None else "  "
+        price = f"  [{_price_text(prices[c.name])}]" if c.name in prices else ""
         if c.skipped is not None:
-            lines.append(f"  {mark} {c.name.ljust(width)}  skipped: {c.skipped}")
+            lines.append(f"  {mark} {c.name.ljust(width)}  skipped: {c.skipped}{price}")
             continue
         score = "-" if c.score is None else f"{c.score:.6f}"
         detail = ""
@@ -67,7 +93,7 @@ def format_explain(candidates: list[Candidate], options: RouterOptions) -> list[
                 f"  cost {c.parts.cost:.6f}  latency {c.parts.latency:.6f}  "
                 f"availability {c.parts.availability:.6f}"
             )
-        lines.append(f"  {mark} {c.name.ljust(width)}  score {score}{detail}")
+        lines.append(f"  {mark} {c.name.ljust(width)}  score {score}{detail}{price}")
         if c.failed is not None:
             lines.append(f"     {' ' * width}  failed: {c.failed}")
     if not any(c.chosen for c in candidates):
@@ -81,7 +107,8 @@ def _footer(response: ClaudetteResponse) -> str:
         f"model {response.model or '?'}",
         f"{response.latency_ms:.0f} ms",
         f"{response.tokens_input} tokens in, {response.tokens_output} out",
-        fmt_eur(response.cost_eur),
+        fmt_eur(response.cost_eur)
+        + (" (price unknown)" if response.price_source == "unknown" else ""),
     ]
     failed = response.metadata.get("failed_backends")
     if failed:
@@ -116,6 +143,8 @@ class Explained:
     def __init__(self, router: BackendRouter, request: ClaudetteRequest) -> None:
         self.options = router.options
         self.candidates = router.explain(request)
+        #: Each backend's prices with their source, shown beside its score.
+        self.prices = {name: b.prices for name, b in router.backends.items()}
         self.reported = False
 
     def report(self, response: ClaudetteResponse | None, as_json: bool, extra: dict[str, Any]) -> None:
@@ -127,9 +156,9 @@ class Explained:
 
         candidates = self.candidates if response is None else with_outcome(self.candidates, response)
         if as_json:
-            extra["explain"] = explain_to_dict(candidates, self.options)
+            extra["explain"] = explain_to_dict(candidates, self.options, self.prices)
             return
-        for line in format_explain(candidates, self.options):
+        for line in format_explain(candidates, self.options, self.prices):
             err(f"claudette: {line}")
 
 

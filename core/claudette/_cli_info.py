@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from claudette._cli_exit import (
@@ -17,6 +18,7 @@ from claudette._cli_exit import (
 )
 from claudette._cli_load import explain_source, load_router, no_backend_message, plugin_failure_for
 from claudette._cli_output import err, fmt_ms, out, out_json, table
+from claudette.pricing import PRICES_EXTRA_HINT, price_table_available
 
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend
@@ -113,9 +115,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 # -- claudette backends -------------------------------------------------------------------
 
 
-def _per_million(price_per_token: float) -> str:
-    value = price_per_token * 1_000_000
-    return f"{value:.4g}"
+def _price_cell(row: Mapping[str, Any]) -> str:
+    """``IN / OUT`` EUR per million tokens, ``unknown`` where a price is unknown."""
+    cells = [
+        "unknown" if row[key] is None else f"{row[key]:.4g}"
+        for key in ("eur_per_1m_input", "eur_per_1m_output")
+    ]
+    return " / ".join(cells)
 
 
 async def _timed_health(backend: BaseBackend, timeout: float) -> tuple[bool, float, str | None]:
@@ -152,6 +158,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
                 misconfigured = infos[backend.name].misconfigured
                 if misconfigured is not None:
                     ok, why = False, f"misconfigured: {misconfigured}"
+                prices = backend.prices.to_dict()
                 rows.append(
                     {
                         "name": backend.name,
@@ -164,15 +171,27 @@ def cmd_backends(args: argparse.Namespace) -> int:
                         "health_check_ms": round(check_ms, 1),
                         "breaker": status.get(backend.name),
                         "avg_latency_ms": backend.stats.avg_latency_ms or None,
-                        "eur_per_1m_input": s.input_price * 1_000_000,
-                        "eur_per_1m_output": s.output_price * 1_000_000,
+                        **prices,
                         "base_url": s.base_url,
                         "enabled": s.enabled,
                     }
                 )
             healthy = sum(1 for r in rows if r["healthy"])
+            pricing = {
+                "usd_to_eur": router.options.usd_to_eur,
+                "unknown_price_policy": router.options.unknown_price_policy,
+                "price_table": price_table_available(),
+            }
+            unknown = [r["name"] for r in rows if r["price_source"] == "unknown"]
             if args.json:
-                out_json({"source": loaded.source, "backends": rows, "notes": loaded.notes})
+                out_json(
+                    {
+                        "source": loaded.source,
+                        "backends": rows,
+                        "pricing": pricing,
+                        "notes": loaded.notes,
+                    }
+                )
             else:
                 cells = [
                     [
@@ -183,14 +202,27 @@ def cmd_backends(args: argparse.Namespace) -> int:
                         + f" ({r['health_check_ms']:.0f} ms)",
                         r["breaker"] or "-",
                         fmt_ms(r["avg_latency_ms"]),
-                        f"{_per_million(r['eur_per_1m_input'] / 1e6)} / {_per_million(r['eur_per_1m_output'] / 1e6)}",
+                        _price_cell(r),
+                        r["price_source"],
                     ]
                     for r in rows
                 ]
-                headers = ["BACKEND", "TYPE", "MODEL", "HEALTH", "BREAKER", "AVG LATENCY", "EUR/1M TOKENS IN / OUT"]
+                headers = [
+                    "BACKEND", "TYPE", "MODEL", "HEALTH", "BREAKER", "AVG LATENCY",
+                    "EUR/1M TOKENS IN / OUT", "PRICE FROM",
+                ]
                 for line in table(headers, cells):
                     out(line)
                 out(f"{healthy} of {len(rows)} healthy (backends from {loaded.source})")
+                out(
+                    f"prices: USD converted at {pricing['usd_to_eur']:g} EUR per USD "
+                    f"([router] usd_to_eur); unknown prices: {pricing['unknown_price_policy']} "
+                    "([router] unknown_price_policy)"
+                )
+                if unknown and not pricing["price_table"]:
+                    err(f"claudette: price unknown for {', '.join(unknown)}: {PRICES_EXTRA_HINT}")
+                elif unknown:
+                    err(f"claudette: price unknown for {', '.join(unknown)}: set cost_per_token")
                 for r in rows:
                     if not r["healthy"] and r["health_detail"]:
                         err(f"claudette: {r['name']}: {r['health_detail']}")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from claudette._redact import redact
+from claudette.money import fmt_eur, round_money_fields
 
 __all__ = ["Spinner", "err", "fmt_eur", "fmt_ms", "out", "out_json", "table"]
 
@@ -36,7 +37,10 @@ def err(text: str = "", *, end: str = "\n", flush: bool = True) -> None:
 
 def out_json(data: Any, *, indent: int | None = 2) -> None:
     """Print ``data`` as JSON to stdout, secrets redacted."""
-    out(json.dumps(data, indent=indent, ensure_ascii=False, default=str), flush=True)
+    out(
+        json.dumps(round_money_fields(data), indent=indent, ensure_ascii=False, default=str),
+        flush=True,
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -50,15 +54,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         return "  ".join(c.ljust(widths[i]) for i, c in enumerate(cells)).rstrip()
 
     return [line(headers), *(line(r) for r in rows)]
-
-
-def fmt_eur(value: float) -> str:
-    """A EUR amount with enough digits to see sub-cent costs."""
-    if value == 0:
-        return "€0"
-    if value >= 0.01:
-        return f"€{value:.4f}"
-    return f"€{value:.8f}".rstrip("0")
 
 
 def fmt_ms(value: float | None) -> str:

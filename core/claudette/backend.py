@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from claudette._log import logger
 from claudette.errors import BackendError, ConfigError, ConfigProblem, InvalidRequestError
-from claudette.scoring import LATENCY_REFERENCE_MS
+from claudette.pricing import DEFAULT_USD_TO_EUR, TokenPrices, UnknownPricePolicy, resolve_prices
+from claudette.scoring import COST_REFERENCE_EUR, LATENCY_REFERENCE_MS
 from claudette.state import BackendStats
 from claudette.types import (
     CHARS_PER_TOKEN,
@@ -168,6 +169,12 @@ class BaseBackend(abc.ABC):
         self._owns_client = client is None
         self._health_task: asyncio.Task[bool] | None = None
         self._urls: dict[str, tuple[httpx.AsyncClient, httpx.URL]] = {}
+        #: EUR per USD for the price table's prices (the router sets its own, see :meth:`use_pricing`).
+        self.usd_to_eur = DEFAULT_USD_TO_EUR
+        #: How selection treats this backend when its price is unknown (set by the router).
+        self.unknown_price_policy: UnknownPricePolicy = "most_expensive"
+        # Prices resolved for (settings, rate), and by reported model.
+        self._prices: tuple[BackendSettings, float, dict[str | None, TokenPrices]] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} model={self.settings.model!r}>"
@@ -378,24 +385,96 @@ class BaseBackend(abc.ABC):
             return await self.refresh_health()
         return bool(self.stats.healthy)
 
-    # -- cost, tokens and latency ---------------------------------------------------------
+    # -- prices, cost, tokens and latency -----------------------------------------------------
+
+    def price_table_provider(self) -> str | None:
+        """The price table's provider id for this backend's models (``openai``, ``anthropic``).
+
+        None (the default): the table is not consulted, and a price comes from the config
+        or :meth:`default_prices`. See :mod:`claudette.pricing`.
+        """
+        return None
+
+    def default_prices(self) -> TokenPrices | None:
+        """The plugin's own prices for this deployment; None (the default): it has none.
+
+        They are used only where neither the config nor the price table has a price.
+        """
+        return None
+
+    def use_pricing(self, *, usd_to_eur: float, unknown_price_policy: UnknownPricePolicy) -> None:
+        """Take the router's exchange rate and unknown-price policy (called at registration)."""
+        self.usd_to_eur = usd_to_eur
+        self.unknown_price_policy = unknown_price_policy
+        self._prices = None
+
+    def prices_for(self, model: str | None = None) -> TokenPrices:
+        """The prices in force for an answer by ``model`` (None: the configured model).
+
+        The configured model's prices, unless they are unknown and the price table knows
+        ``model`` (the model the provider reported). Resolved once per model.
+        """
+        s = self.settings
+        cached = self._prices
+        if cached is None or cached[0] is not s or cached[1] != self.usd_to_eur:
+            cached = self._prices = (s, self.usd_to_eur, {})
+        by_model = cached[2]
+        key = None if model == s.model else model
+        prices = by_model.get(key)
+        if prices is None:
+            models = (s.model,) if key is None else (s.model, model)
+            prices = resolve_prices(
+                s,
+                provider=self.price_table_provider(),
+                models=models,
+                plugin_default=self.default_prices(),
+                usd_to_eur=self.usd_to_eur,
+            )
+            by_model[key] = prices
+        return prices
+
+    @property
+    def prices(self) -> TokenPrices:
+        """The prices in force for the configured model, with where they come from."""
+        return self.prices_for(None)
 
     def estimate_tokens(self, text: str) -> int:
         """Approximate tokens in ``text`` (about 4 characters each)."""
         return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
 
     def estimate_cost(self, tokens: int) -> float:
-        """EUR for ``tokens`` tokens at the average of input and output price."""
-        s = self.settings
-        return tokens * (s.input_price + s.output_price) / 2
+        """EUR for ``tokens`` tokens at the average of input and output price (0 if unknown)."""
+        average = self.prices.average
+        return tokens * average if average is not None else 0.0
 
-    def cost_for_usage(self, tokens_input: int, tokens_output: int) -> float:
-        """EUR for a call that used these tokens, at the input and output prices."""
-        s = self.settings
-        return tokens_input * s.input_price + tokens_output * s.output_price
+    def cost_for_usage(
+        self,
+        tokens_input: int,
+        tokens_output: int,
+        *,
+        cached_input: int = 0,
+        cache_write: int = 0,
+        model: str | None = None,
+    ) -> float:
+        """EUR for a call that used these tokens, each class at its rate; 0 if the price is unknown.
+
+        ``cached_input`` and ``cache_write`` are parts of ``tokens_input``; ``model`` is the
+        model that answered, when it may differ from the configured one.
+        """
+        cost = self.prices_for(model).cost(
+            tokens_input, tokens_output, cached_input=cached_input, cache_write=cache_write
+        )
+        return cost if cost is not None else 0.0
 
     def estimate_request_cost(self, request: ClaudetteRequest) -> float:
-        """EUR a request is expected to cost here: its prompt plus its output budget."""
+        """EUR a request is expected to cost here: its prompt plus its output budget.
+
+        With an unknown price it is what ``unknown_price_policy`` says: 0 for ``free``,
+        else :data:`~claudette.scoring.COST_REFERENCE_EUR`, the cost that scores highest.
+        """
+        prices = self.prices
+        if not prices.known:
+            return 0.0 if self.unknown_price_policy == "free" else COST_REFERENCE_EUR
         tokens_in = math.ceil(request.text_length / CHARS_PER_TOKEN)
         tokens_out = request.options.max_tokens or self.settings.max_tokens or DEFAULT_OUTPUT_TOKENS
         return self.cost_for_usage(tokens_in, tokens_out)
@@ -433,12 +512,13 @@ class BaseBackend(abc.ABC):
     def get_info(self) -> BackendInfo:
         """A snapshot for display: price, health, latency and success rate."""
         s = self.settings
+        prices = self.prices
         return BackendInfo(
             name=self.name,
             type=s.backend_type or "cloud",
             model=s.model,
             priority=s.priority,
-            cost_per_token=(s.input_price + s.output_price) / 2,
+            cost_per_token=prices.average,
             healthy=self.stats.healthy,
             avg_latency=self.stats.avg_latency_ms,
             current_timeout=s.timeout,
@@ -446,6 +526,7 @@ class BaseBackend(abc.ABC):
             misconfigured=(
                 self.stats.misconfigured if self.stats.misconfigured_for(time.monotonic()) > 0 else None
             ),
+            price_source=prices.source,
         )
 
     # -- building responses ------------------------------------------------------------------
@@ -462,6 +543,9 @@ class BaseBackend(abc.ABC):
         finish_reason: str | None = None,
         request: ClaudetteRequest | None = None,
         tool_calls: Sequence[ToolCall] = (),
+        tokens_cached_input: int = 0,
+        tokens_cache_write: int = 0,
+        tokens_reasoning: int = 0,
     ) -> ClaudetteResponse:
         """Build the response for a successful call, with its cost.
 
@@ -471,6 +555,8 @@ class BaseBackend(abc.ABC):
         count that is not plausible (negative, not an integer, beyond
         :data:`~claudette.usage_guard.MAX_PLAUSIBLE_TOKENS`) is estimated too, and named in
         ``metadata["usage_implausible"]``: the answer is kept.
+        The cached, cache-write and reasoning counts are parts of the input and output
+        counts; each class is priced at its own rate (:mod:`claudette.pricing`).
         """
         checked = checked_usage(tokens_input, tokens_output)
         tokens_input, tokens_output = checked.tokens_input, checked.tokens_output
@@ -484,16 +570,29 @@ class BaseBackend(abc.ABC):
                     self.estimate_tokens(c.name + c.arguments_json) for c in tool_calls
                 )
             metadata = {**(metadata or {}), "usage_estimated": True}
+        if tokens_cached_input or tokens_cache_write or tokens_reasoning:
+            # Parts of the counts above, never more than them (nor below 0).
+            tokens_cached_input = min(max(tokens_cached_input, 0), tokens_input)
+            tokens_cache_write = min(max(tokens_cache_write, 0), tokens_input - tokens_cached_input)
+            tokens_reasoning = min(max(tokens_reasoning, 0), tokens_output)
+        prices = self.prices_for(model)
+        cost = prices.cost(
+            tokens_input, tokens_output, cached_input=tokens_cached_input, cache_write=tokens_cache_write
+        )
         return ClaudetteResponse(
             content,
             self.name,
             model or self.settings.model,
             tokens_input,
             tokens_output,
-            self.cost_for_usage(tokens_input, tokens_output),
+            cost if cost is not None else 0.0,
             latency_ms,
             False,
             finish_reason,
             metadata,
             tool_calls if tool_calls.__class__ is tuple else tuple(tool_calls),
+            tokens_cached_input,
+            tokens_cache_write,
+            tokens_reasoning,
+            prices.source,
         )

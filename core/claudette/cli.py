@@ -5,6 +5,7 @@
     claudette config check [PATH]     validate a config file, printing every problem
     claudette ask "PROMPT"            route one request (config file or auto-detection)
     claudette serve                   an OpenAI-compatible HTTP gateway in front of the router
+    claudette costs                   what the cost ledger says was spent
 
 Results go to stdout, diagnostics to stderr, and the exit code says what happened
 (see :data:`EXIT_CODES`). Heavy modules are imported inside the commands, so ``--help``
@@ -95,6 +96,12 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value:g}")
     return value
+
+
+def _since(text: str) -> float:
+    from claudette._cli_costs import parse_since
+
+    return parse_since(text)
 
 
 def _preset_help() -> str:
@@ -225,6 +232,34 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen on a non-loopback address without API keys (anyone reaching it may use it)",
     )
+
+    p = commands.add_parser(
+        "costs",
+        parents=[common],
+        help="summarise the cost ledger by backend, model or day",
+        description="Summarise what the cost ledger ([ledger] in claudette.toml) recorded: "
+        "answers, cache hits, tokens and EUR, grouped by backend, model or UTC day. "
+        "Exit code 3 when there is no ledger to read.",
+    )
+    p.add_argument("--config", "-c", metavar="PATH", help=_CONFIG_HELP)
+    p.add_argument(
+        "--ledger",
+        action="append",
+        metavar="PATH",
+        help="a ledger file to read (repeat for several, e.g. one per process); "
+        "default: the config's [ledger] path",
+    )
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="only answers since then: 30m, 24h, 7d, 2w, or a UTC date such as 2026-12-01",
+    )
+    p.add_argument(
+        "--by", choices=("backend", "model", "day"), default="backend", help="how to group (default backend)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the totals as a bar chart (needs matplotlib)")
     return parser
 
 
@@ -260,6 +295,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from claudette._cli_ask import cmd_ask as command
     elif args.command == "serve":
         from claudette._cli_serve import cmd_serve as command
+    elif args.command == "costs":
+        from claudette._cli_costs import cmd_costs as command
     else:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -44,6 +44,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from claudette._redact import describe
 from claudette.errors import ConfigError, ConfigProblem, PluginError
 from claudette.gateway.options import ServerOptions
+from claudette.options import LedgerOptions
 from claudette.types import (
     WEIGHT_PRESETS,
     BackendSettings,
@@ -73,7 +74,7 @@ __all__ = [
 #: The deepest nesting of tables and lists a config may have (a real one needs four).
 MAX_DEPTH = 32
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_TOP_KEYS = {"router", "backends", "state", "server"}
+_TOP_KEYS = {"router", "backends", "state", "server", "ledger"}
 _STATE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -100,6 +101,7 @@ class ClaudetteConfig:
     :param state: the ``[state]`` table (e.g. ``url = "redis://..."``), raw.
     :param source: the file it came from, if any.
     :param server: the ``[server]`` table, for ``claudette serve``.
+    :param ledger: the ``[ledger]`` table; None: no cost ledger.
     """
 
     router: RouterOptions = attrs.field(factory=RouterOptions)
@@ -107,6 +109,7 @@ class ClaudetteConfig:
     state: Mapping[str, Any] = attrs.field(factory=dict)
     source: str | None = None
     server: ServerOptions = attrs.field(factory=ServerOptions)
+    ledger: LedgerOptions | None = None
 
 
 def _strict_converter() -> cattrs.Converter:
@@ -357,7 +360,9 @@ def parse_config(
             [ConfigProblem(deep, f"nested more than {MAX_DEPTH} tables or lists deep")], source
         )
     for key in sorted(set(data) - _TOP_KEYS):
-        problems.append(ConfigProblem(key, "unknown top-level table (expected router, backends, state, server)"))
+        problems.append(
+            ConfigProblem(key, "unknown top-level table (expected router, backends, state, server, ledger)")
+        )
     data = _interpolate(dict(data), "", problems, env)
     router = _router_options(data.get("router"), problems)
     backends: list[BackendConfig] = []
@@ -397,9 +402,12 @@ def parse_config(
     server = ServerOptions()
     if data.get("server") is not None:
         server = _structure(ServerOptions, data["server"], "server", problems) or server
+    ledger: LedgerOptions | None = None
+    if "ledger" in data:
+        ledger = _structure(LedgerOptions, data["ledger"], "ledger", problems)
     if problems:
         raise ConfigError(problems, source)
-    return ClaudetteConfig(router, tuple(backends), state, source, server)
+    return ClaudetteConfig(router, tuple(backends), state, source, server, ledger)
 
 
 def load_config(

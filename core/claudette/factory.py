@@ -13,10 +13,11 @@ from claudette.router import BackendRouter
 
 if TYPE_CHECKING:
     from claudette.config import ClaudetteConfig
+    from claudette.ledger import CostLedger
     from claudette.plugins import ClaudettePlugins
     from claudette.state import StateStore
 
-__all__ = ["open_router", "router_from_config", "store_from_config"]
+__all__ = ["ledger_from_config", "open_router", "router_from_config", "store_from_config"]
 
 
 def store_from_config(config: ClaudetteConfig) -> StateStore | None:
@@ -42,6 +43,28 @@ def store_from_config(config: ClaudetteConfig) -> StateStore | None:
     )
 
 
+def ledger_from_config(config: ClaudetteConfig) -> CostLedger | None:
+    """The cost ledger the ``[ledger]`` table asks for; None without one (or disabled).
+
+    :raises ConfigError: when the file cannot be created or opened as a ledger.
+    """
+    options = config.ledger
+    if options is None or not options.enabled:
+        return None
+    import sqlite3
+
+    from claudette.ledger import CostLedger, default_ledger_path
+
+    path = options.path or default_ledger_path()
+    try:
+        return CostLedger(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            [ConfigProblem("ledger.path", f"cannot open a cost ledger at {path}: {exc}")],
+            config.source,
+        ) from None
+
+
 def router_from_config(
     config: ClaudetteConfig,
     *,
@@ -58,7 +81,10 @@ def router_from_config(
 
         plugins = get_plugin_manager()
     router = BackendRouter(
-        config.router, plugins=plugins, store=store if store is not None else store_from_config(config)
+        config.router,
+        plugins=plugins,
+        store=store if store is not None else store_from_config(config),
+        ledger=ledger_from_config(config),
     )
     problems: list[ConfigProblem] = []
     for entry in config.backends:

@@ -17,6 +17,7 @@ from claudette._validators import non_negative as _non_negative
 from claudette._validators import one_of as _one_of
 from claudette._validators import positive as _positive
 from claudette.errors import BackendError  # resolved at run time: cattrs reads the hints
+from claudette.pricing import DEFAULT_USD_TO_EUR, UNKNOWN_PRICE_POLICIES, UnknownPricePolicy
 
 __all__ = [
     "WEIGHT_PRESETS",
@@ -25,6 +26,7 @@ __all__ = [
     "BreakerPolicy",
     "BudgetOptions",
     "CacheOptions",
+    "LedgerOptions",
     "RouterOptions",
     "Strategy",
     "preset_weights",
@@ -156,6 +158,19 @@ class BatchOptions:
 
 
 @attrs.frozen(slots=True)
+class LedgerOptions:
+    """The cost ledger (``[ledger]``): one row per answered request; see ``docs/costs.md``.
+
+    :param path: the SQLite file (``~`` expanded); None: ``$XDG_DATA_HOME/claudette/
+        ledger.sqlite`` (``~/.local/share/claudette/ledger.sqlite``).
+    :param enabled: set false to keep the table but write nothing.
+    """
+
+    path: str | None = None
+    enabled: bool = True
+
+
+@attrs.frozen(slots=True)
 class RouterOptions:
     """How the router weighs backends and how hard it tries.
 
@@ -186,6 +201,10 @@ class RouterOptions:
         continue a prefix repeats the text (see ``docs/reliability.md``).
     :param breaker: the circuit-breaker policy of every backend (a
         ``claudette_breaker_policy`` plugin may choose another per backend).
+    :param usd_to_eur: EUR per USD, for the price table's list prices (which are in USD).
+    :param unknown_price_policy: how selection treats a backend whose price is unknown:
+        ``most_expensive`` (its cost scores as high as a cost can), ``free`` (as if it cost
+        nothing) or ``refuse`` (never selected unless forced). See ``docs/costs.md``.
     """
 
     cost_weight: float = attrs.field(default=_DEFAULT_COST, validator=_weight)
@@ -208,6 +227,10 @@ class RouterOptions:
     batching: BatchOptions | None = None
     stream_continuation: bool = False
     breaker: BreakerPolicy = attrs.field(factory=lambda: BreakerPolicy())
+    usd_to_eur: float = attrs.field(default=DEFAULT_USD_TO_EUR, validator=_positive)
+    unknown_price_policy: UnknownPricePolicy = attrs.field(
+        default="most_expensive", validator=attrs.validators.in_(UNKNOWN_PRICE_POLICIES)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.cost_weight + self.latency_weight + self.availability_weight <= 0:

@@ -48,6 +48,7 @@ from claudette.options import (
     BreakerPolicy,
     BudgetOptions,
     CacheOptions,
+    LedgerOptions,
     RouterOptions,
     Strategy,
     preset_weights,
@@ -70,6 +71,7 @@ __all__ = [
     "ClaudetteResponse",
     "GenerationOptions",
     "ImagePart",
+    "LedgerOptions",
     "Message",
     "RouterOptions",
     "Strategy",
@@ -396,9 +398,12 @@ class ClaudetteResponse:
     :param content: the generated text.
     :param backend_used: the name of the backend that answered.
     :param model: the model that answered, as the provider reported it.
-    :param tokens_input: prompt tokens (reported by the provider, else estimated).
-    :param tokens_output: generated tokens (reported by the provider, else estimated).
-    :param cost_eur: what the call cost, in EUR (0 for a cache hit).
+    :param tokens_input: prompt tokens (reported by the provider, else estimated), the
+        cached and cache-write ones included.
+    :param tokens_output: generated tokens (reported by the provider, else estimated),
+        the reasoning ones included.
+    :param cost_eur: what the call cost, in EUR, each token class at its own rate (0 for a
+        cache hit, and 0 with ``price_source = "unknown"`` when the price is unknown).
     :param latency_ms: wall time of the call that produced it, in milliseconds.
     :param cache_hit: True when it came from the response cache.
     :param finish_reason: why generation stopped, normalised to ``stop``, ``length``,
@@ -406,6 +411,15 @@ class ClaudetteResponse:
     :param metadata: extra facts: ``request_id``, ``usage_estimated``, ``attempts`` ...
     :param tool_calls: the calls the model asked for (empty when none); ``finish_reason``
         is ``tool_calls`` when it stopped to make them.
+    :param tokens_cached_input: of ``tokens_input``, those read from the provider's prompt
+        cache (OpenAI's ``cached_tokens``, Anthropic's ``cache_read_input_tokens``).
+    :param tokens_cache_write: of ``tokens_input``, those written to the provider's prompt
+        cache (Anthropic's ``cache_creation_input_tokens``).
+    :param tokens_reasoning: of ``tokens_output``, those spent on hidden reasoning
+        (OpenAI's ``reasoning_tokens``).
+    :param price_source: where the prices behind ``cost_eur`` come from: ``config``,
+        ``price table``, ``plugin default`` or ``unknown`` (see :mod:`claudette.pricing`);
+        None when the response was not priced by a backend.
     """
 
     content: str
@@ -419,6 +433,10 @@ class ClaudetteResponse:
     finish_reason: str | None = None
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping)
     tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_to_tool_calls)
+    tokens_cached_input: int = 0
+    tokens_cache_write: int = 0
+    tokens_reasoning: int = 0
+    price_source: str | None = None
 
     @property
     def message(self) -> Message:
@@ -426,12 +444,16 @@ class ClaudetteResponse:
         return Message("assistant", self.content, tool_calls=self.tool_calls)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (tool calls as ``{"id", "name", "arguments"}``)."""
+        """A JSON-ready dict of every field (tool calls as ``{"id", "name", "arguments"}``,
+        ``cost_eur`` rounded, without float noise)."""
+        from claudette.money import round_eur
+
         d = attrs.asdict(self, recurse=False)
         d["metadata"] = dict(self.metadata)
         d["tool_calls"] = [
             {"id": c.id, "name": c.name, "arguments": dict(c.arguments)} for c in self.tool_calls
         ]
+        d["cost_eur"] = round_eur(self.cost_eur)
         return d
 
 
@@ -505,9 +527,14 @@ class BackendSettings:
 
     :param enabled: a disabled backend is never selected.
     :param priority: breaks ties between equal scores; lower goes first.
-    :param cost_per_token: EUR per token, for input and output alike.
+    :param cost_per_token: EUR per token, for input and output alike; it outranks the
+        price table and the plugin's default (see :mod:`claudette.pricing`).
     :param input_cost_per_token: EUR per prompt token (overrides ``cost_per_token``).
     :param output_cost_per_token: EUR per generated token (overrides ``cost_per_token``).
+    :param cached_input_cost_per_token: EUR per prompt token read from the provider's
+        prompt cache (default: the price source's cache-read rate, else the input price).
+    :param cache_write_cost_per_token: EUR per prompt token written to the provider's
+        prompt cache (default: the price source's cache-write rate, else the input price).
     :param model: the model to ask for.
     :param base_url: the API's base URL (http or https only, without a user name or
         password: those would show wherever the URL is named).
@@ -546,6 +573,8 @@ class BackendSettings:
     cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
     input_cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
     output_cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
+    cached_input_cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
+    cache_write_cost_per_token: float | None = attrs.field(default=None, validator=_non_negative)
     model: str | None = None
     base_url: str | None = attrs.field(default=None, validator=_http_url)
     api_key: str | None = attrs.field(default=None, repr=mask, validator=_keep_secret)
@@ -576,25 +605,6 @@ class BackendSettings:
         default=None, converter=_to_capabilities, validator=_known_capabilities
     )
 
-    @property
-    def input_price(self) -> float:
-        """EUR per prompt token."""
-        if self.input_cost_per_token is not None:
-            return self.input_cost_per_token
-        return self.cost_per_token or 0.0
-
-    @property
-    def output_price(self) -> float:
-        """EUR per generated token."""
-        if self.output_cost_per_token is not None:
-            return self.output_cost_per_token
-        return self.cost_per_token or 0.0
-
-    @property
-    def is_free(self) -> bool:
-        """True when neither input nor output tokens cost anything."""
-        return self.input_price == 0.0 and self.output_price == 0.0
-
     def with_defaults(self, defaults: BackendSettings | None) -> BackendSettings:
         """Fill every unset (``None`` or empty) field from ``defaults``."""
         if defaults is None:
@@ -619,22 +629,24 @@ class BackendInfo:
     :param type: ``cloud`` or ``self_hosted``.
     :param model: the configured model.
     :param priority: tie-break priority (lower first).
-    :param cost_per_token: average EUR per token.
+    :param cost_per_token: average EUR per token, None when the price is unknown.
     :param healthy: the last health check's result, None when never checked.
     :param avg_latency: mean latency of recent calls, in ms.
     :param current_timeout: the timeout of one attempt, in seconds.
     :param success_rate: successes / calls, 1.0 before any call.
     :param misconfigured: why the router keeps the backend out as misconfigured (a wrong
         key, a missing model), None when it does not.
+    :param price_source: where its prices come from (see :mod:`claudette.pricing`).
     """
 
     name: str
     type: str
     model: str | None
     priority: int
-    cost_per_token: float
+    cost_per_token: float | None
     healthy: bool | None
     avg_latency: float
     current_timeout: float
     success_rate: float
     misconfigured: str | None = None
+    price_source: str = "unknown"

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from claudette.backend import BaseBackend
     from claudette.breaker import CircuitBreaker
     from claudette.cache import CachedRouting
+    from claudette.ledger import CostLedger
     from claudette.plugins import ClaudettePlugins
     from claudette.request_context import RequestContext
 
@@ -58,6 +59,8 @@ class BackendRouter:
     :param plugins: the plugin manager whose hooks score backends and set breaker policies;
         the process's loaded manager (:func:`claudette.get_plugin_manager`) when omitted.
     :param store: where per-backend state lives; an in-memory store when omitted.
+    :param ledger: the cost ledger that gets one row per answer returned; None: none.
+        The router flushes it when closed; whoever opened it closes it.
     """
 
     def __init__(
@@ -66,8 +69,11 @@ class BackendRouter:
         *,
         plugins: ClaudettePlugins | None = None,
         store: StateStore | None = None,
+        ledger: CostLedger | None = None,
     ) -> None:
         self.options = options or RouterOptions()
+        #: The cost ledger every answer is written to; None: none.
+        self.ledger = ledger
         if plugins is None:
             from claudette.plugins import get_plugin_manager
 
@@ -124,6 +130,13 @@ class BackendRouter:
         if backend.name in self._entries:
             raise ValueError(f"a backend named {backend.name!r} is already registered")
         backend.validate_config()
+        use_pricing = getattr(backend, "use_pricing", None)
+        if use_pricing is not None:
+            use_pricing(
+                usd_to_eur=self.options.usd_to_eur,
+                unknown_price_policy=self.options.unknown_price_policy,
+            )
+            _ = backend.prices  # resolved now, so that no request waits for the price table
         stats = self.store.stats(backend.name)
         backend.bind_stats(stats)
         policy = self.plugins.breaker_policy(backend)
@@ -228,12 +241,12 @@ class BackendRouter:
 
     @property
     def has_request_gates(self) -> bool:
-        """True when a response cache, a rate limit or a budget applies to each request.
+        """True when a response cache, a rate limit, a budget or a ledger applies to each request.
 
         Code that calls backends itself (request batching) must then send each request
         through :meth:`route_request`, where they are enforced.
         """
-        return self._cache is not None or self._gates.active
+        return self._cache is not None or self._gates.active or self.ledger is not None
 
     def attempt(
         self, backend: BaseBackend, request: ClaudetteRequest, context: RequestContext | None = None
@@ -284,8 +297,14 @@ class BackendRouter:
         """
         self._start_background_tasks()
         if self._cache is not None and request.use_cache:
-            return await self._cache.route(request, self._route)
-        return await self._route(request)
+            response = await self._cache.route(request, self._route)
+        else:
+            response = await self._route(request)
+        # Nothing is awaited between the answer and its row: a cancellation cannot come
+        # between them, and a fallback or retry inside _route never reaches here twice.
+        if self.ledger is not None:
+            self.ledger.record(response)
+        return response
 
     async def _route(self, request: ClaudetteRequest) -> ClaudetteResponse:
         """``route_request`` without the cache."""
@@ -360,6 +379,10 @@ class BackendRouter:
                     if chunk.response is not None:
                         counters.successes += 1
                         self._observation.end(context, chunk.response, None)
+                        # The one answer of the stream (continued or not): its row is
+                        # written before the caller sees it.
+                        if self.ledger is not None:
+                            self.ledger.record(chunk.response)
                     yield chunk
         except (GeneratorExit, asyncio.CancelledError) as left:
             self._observation.end(context, None, left)
@@ -511,6 +534,8 @@ class BackendRouter:
         for entry in self._entries.values():
             await entry.backend.aclose()
         await self.store.aclose()
+        if self.ledger is not None:
+            await asyncio.to_thread(self.ledger.flush)
 
     async def __aenter__(self) -> BackendRouter:
         return self

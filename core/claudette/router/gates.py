@@ -97,14 +97,17 @@ class RequestGates:
         self.limiters.pop(name, None)
 
     def reason(self, backend: BaseBackend, request: ClaudetteRequest, now: float) -> str | None:
-        """Why ``backend`` may not take ``request`` now (rate limit first, then budget), or None."""
+        """Why ``backend`` may not take ``request`` now (unknown price refused, rate limit,
+        then budget), or None."""
+        if backend.unknown_price_policy == "refuse" and not backend.prices.known:
+            return 'price unknown (unknown_price_policy = "refuse")'
         limiter = self.limiters.get(backend.name)
         if limiter is not None:
             why = limiter.blocked(tokens_needed(backend, request), now)
             if why is not None:
                 return why
         ledger = self.ledger
-        if ledger is not None and not backend.settings.is_free:
+        if ledger is not None and not backend.prices.is_free:
             if not ledger.allows(backend.estimate_request_cost(request)):
                 o = ledger.options
                 return OverBudget(
@@ -137,7 +140,7 @@ class RequestGates:
         if ledger is None or ledger.options.on_exhausted != "error":
             return None
         verdicts = list(verdicts)
-        paid = [why for backend, why in verdicts if not backend.settings.is_free]
+        paid = [why for backend, why in verdicts if not backend.prices.is_free]
         over = any(isinstance(why, OverBudget) for why in paid)
         if not self.budget_closed() and not (over and all(why is not None for why in paid)):
             return None
@@ -164,7 +167,7 @@ class RequestGates:
         event = limiter.acquire(tokens_needed(backend, request)) if limiter is not None else None
         ledger = self.ledger
         reserved = 0.0
-        if ledger is not None and not backend.settings.is_free:
+        if ledger is not None and not backend.prices.is_free:
             reserved = ledger.reserve(backend.estimate_request_cost(request))
         return GateTicket(limiter, event, reserved)
 

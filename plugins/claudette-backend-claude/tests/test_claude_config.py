@@ -37,5 +37,6 @@ async def test_readme_example_builds_two_claude_backends(monkeypatch: pytest.Mon
         assert sorted(backends) == ["claude", "claude-fast"]
         assert backends["claude"].settings.model == "claude-sonnet-4-5"
         assert backends["claude-fast"].settings.model == "claude-haiku-4-5"
-        assert backends["claude-fast"].settings.input_price == pytest.approx(9.3e-7)
+        assert backends["claude-fast"].prices.input == pytest.approx(9.3e-7)
+        assert backends["claude-fast"].prices.source == "config"
         assert {b.settings.api_key for b in backends.values()} == {"sk-ant-config-test-123456"}

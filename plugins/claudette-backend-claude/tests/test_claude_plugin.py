@@ -42,8 +42,8 @@ def test_created_backend_has_provider_defaults(plugins: ClaudettePlugins) -> Non
     assert isinstance(backend, ClaudeBackend)
     assert backend.name == "claude"
     assert s.model == "claude-sonnet-4-5"
-    assert s.input_price == pytest.approx(2.8e-6)
-    assert s.output_price == pytest.approx(1.4e-5)
+    # No price of its own: the config's, else the price table's, else unknown.
+    assert (s.cost_per_token, s.input_cost_per_token, s.output_cost_per_token) == (None, None, None)
     assert s.api_key_env == "ANTHROPIC_API_KEY"
     assert s.backend_type == "cloud"
     backend.validate_config()
@@ -54,7 +54,7 @@ def test_user_settings_beat_defaults(plugins: ClaudettePlugins) -> None:
     backend = plugins.registry.create("claude", settings, instance_name="fast")
     assert backend.name == "fast"
     assert backend.settings.model == "claude-haiku-4-5"
-    assert backend.settings.output_price == 1e-6
+    assert backend.prices.output == 1e-6
 
 
 def test_key_is_read_from_anthropic_api_key(plugins: ClaudettePlugins, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from claude_support import API_KEY, fixture_bytes
 from claudette import BackendSettings, ClaudetteRequest, ClaudetteResponse, ResponseFormatError
@@ -15,10 +17,10 @@ OUTPUT_PRICE = 1.4e-5
 
 
 async def _send_raw(
-    server: LoopbackServer, reply: Reply, request: ClaudetteRequest | None = None
+    server: LoopbackServer, reply: Reply, request: ClaudetteRequest | None = None, **settings: Any
 ) -> ClaudetteResponse:
     server.script(reply)
-    backend = ClaudeBackend("claude", BackendSettings(base_url=server.url, api_key=API_KEY))
+    backend = ClaudeBackend("claude", BackendSettings(base_url=server.url, api_key=API_KEY, **settings))
     try:
         return await backend.send(request or ClaudetteRequest(prompt="hi"))
     finally:
@@ -39,9 +41,15 @@ async def test_recorded_message_is_parsed(claudette_loopback_server: LoopbackSer
     assert response.backend_used == "claude"
 
 
-async def test_cost_uses_default_eur_prices(claudette_loopback_server: LoopbackServer) -> None:
-    response = await _send_raw(claudette_loopback_server, _json_reply(fixture_bytes("anthropic-message.json")))
+async def test_cost_uses_configured_eur_prices(claudette_loopback_server: LoopbackServer) -> None:
+    response = await _send_raw(
+        claudette_loopback_server,
+        _json_reply(fixture_bytes("anthropic-message.json")),
+        input_cost_per_token=INPUT_PRICE,
+        output_cost_per_token=OUTPUT_PRICE,
+    )
     assert response.cost_eur == pytest.approx(12 * INPUT_PRICE + 2 * OUTPUT_PRICE)
+    assert response.price_source == "config"
 
 
 async def test_metadata_keeps_request_id_raw_stop_reason_and_cache_usage(

@@ -56,9 +56,17 @@ def _message_end(output_tokens: int, stop_reason: str = "end_turn") -> list[str]
     ]
 
 
-async def _collect(server: LoopbackServer, events: Sequence[str], **headers: str) -> list[StreamChunk]:
+async def _collect(
+    server: LoopbackServer,
+    events: Sequence[str],
+    settings: BackendSettings | None = None,
+    **headers: str,
+) -> list[StreamChunk]:
     server.script(Reply.stream(list(events), headers=headers))
-    backend = ClaudeBackend("claude", BackendSettings(base_url=server.url, api_key=API_KEY))
+    settings = (settings or BackendSettings()).with_defaults(
+        BackendSettings(base_url=server.url, api_key=API_KEY)
+    )
+    backend = ClaudeBackend("claude", settings)
     try:
         return [chunk async for chunk in backend.stream(ClaudetteRequest(prompt="hi"))]
     finally:
@@ -74,7 +82,9 @@ async def test_recorded_stream_yields_text_chunks(claudette_loopback_server: Loo
 
 async def test_recorded_stream_final_response_has_usage_and_cost(claudette_loopback_server: LoopbackServer) -> None:
     events = _events_of(fixture_bytes("anthropic-message-stream.sse"))
-    final = (await _collect(claudette_loopback_server, events, **{"request-id": "req_s1"}))[-1].response
+    priced = BackendSettings(input_cost_per_token=INPUT_PRICE, output_cost_per_token=OUTPUT_PRICE)
+    chunks = await _collect(claudette_loopback_server, events, priced, **{"request-id": "req_s1"})
+    final = chunks[-1].response
     assert final is not None
     assert final.content == "Hello there"
     assert (final.tokens_input, final.tokens_output) == (12, 2)

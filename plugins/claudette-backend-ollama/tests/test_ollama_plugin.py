@@ -41,7 +41,7 @@ def test_create_with_nothing_given_is_valid(plugins: ClaudettePlugins) -> None:
 def test_defaults_are_free_and_self_hosted(plugins: ClaudettePlugins) -> None:
     backend = plugins.registry.create("ollama", BackendSettings())
     assert backend.settings.backend_type == "self_hosted"
-    assert backend.settings.is_free
+    assert backend.prices.is_free and backend.prices.source == "plugin default"
     assert backend.estimate_cost(1_000_000) == 0.0
     assert backend.get_info().type == "self_hosted"
 

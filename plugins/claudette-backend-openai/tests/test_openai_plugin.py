@@ -45,7 +45,8 @@ def test_create_with_empty_settings_uses_defaults(pm: ClaudettePlugins) -> None:
         "OPENAI_API_KEY",
         "cloud",
     )
-    assert (s.input_price, s.output_price) == (1.4e-7, 5.5e-7)
+    # No price of its own: the config's, else the price table's, else unknown.
+    assert (s.cost_per_token, s.input_cost_per_token, s.output_cost_per_token) == (None, None, None)
 
 
 def test_key_is_read_from_the_environment(

@@ -44,13 +44,19 @@ async def test_reads_the_recorded_completion(
     assert response.backend_used == "openai"
 
 
-async def test_cost_uses_reported_usage_and_default_prices(
-    recorded: tuple[LoopbackServer, OpenAIBackend], transcript: Callable[[str], bytes]
+async def test_cost_uses_reported_usage_and_configured_prices(
+    recorded: tuple[LoopbackServer, OpenAIBackend],
+    transcript: Callable[[str], bytes],
+    make_backend: Callable[..., OpenAIBackend],
 ) -> None:
-    server, backend = recorded
+    server, _ = recorded
+    backend = make_backend(
+        f"{server.url}/v1", input_cost_per_token=1.4e-7, output_cost_per_token=5.5e-7
+    )
     server.script(Reply(200, {"content-type": "application/json"}, transcript("openai-chat.json")))
     response = await backend.send(ClaudetteRequest(prompt="hi"))
     assert response.cost_eur == pytest.approx(9 * 1.4e-7 + 2 * 5.5e-7)
+    assert response.price_source == "config"
     assert "usage_estimated" not in response.metadata
 
 

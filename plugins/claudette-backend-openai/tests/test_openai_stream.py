@@ -48,9 +48,14 @@ async def test_recorded_stream_yields_each_delta_then_the_response(
 
 
 async def test_final_response_carries_stream_usage_and_cost(
-    sse_server: tuple[LoopbackServer, OpenAIBackend], transcript: Callable[[str], bytes]
+    sse_server: tuple[LoopbackServer, OpenAIBackend],
+    transcript: Callable[[str], bytes],
+    make_backend: Callable[..., OpenAIBackend],
 ) -> None:
-    server, backend = sse_server
+    server, _ = sse_server
+    backend = make_backend(
+        f"{server.url}/v1", input_cost_per_token=1.4e-7, output_cost_per_token=5.5e-7
+    )
     server.script(
         Reply.stream(
             _events(transcript("openai-chat-stream.sse")), headers={"x-request-id": "req_s1"}

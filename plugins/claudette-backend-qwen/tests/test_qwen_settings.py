@@ -20,13 +20,15 @@ def _create(**settings: object) -> QwenBackend:
 
 
 def test_defaults_are_a_free_local_vllm_server() -> None:
-    s = _create().settings
+    backend = _create()
+    s = backend.settings
     assert (s.base_url, s.backend_type, s.model) == (
         "http://localhost:8000/v1",
         "self_hosted",
         "Qwen/Qwen2.5-Coder-7B-Instruct",
     )
-    assert (s.input_price, s.output_price) == (0.0, 0.0)
+    prices = backend.prices
+    assert (prices.input, prices.output, prices.source) == (0.0, 0.0, "plugin default")
 
 
 def test_default_temperature_is_low_for_code() -> None:
@@ -68,15 +70,16 @@ def test_region_with_explicit_key_selects_dashscope() -> None:
     assert backend.settings.base_url == DASHSCOPE_BASE_URLS["cn"]
 
 
-def test_dashscope_has_a_cloud_model_and_approximate_prices() -> None:
-    s = _create(api_key=KEY, extra={"dashscope_region": "intl"}).settings
-    assert s.model == "qwen-plus"
-    assert s.input_price > 0 and s.output_price > s.input_price
+def test_dashscope_has_a_cloud_model_and_no_price_of_its_own() -> None:
+    backend = _create(api_key=KEY, extra={"dashscope_region": "intl"})
+    assert backend.settings.model == "qwen-plus"
+    # DashScope's prices are in no price table and the plugin types none: unknown.
+    assert (backend.prices.known, backend.prices.source) == (False, "unknown")
 
 
 def test_configured_prices_are_kept_on_dashscope() -> None:
-    s = _create(api_key=KEY, cost_per_token=1e-6, extra={"dashscope_region": "intl"}).settings
-    assert (s.input_price, s.output_price) == (1e-6, 1e-6)
+    prices = _create(api_key=KEY, cost_per_token=1e-6, extra={"dashscope_region": "intl"}).prices
+    assert (prices.input, prices.output, prices.source) == (1e-6, 1e-6, "config")
 
 
 def test_region_without_a_key_stays_local_and_is_reported() -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "ParsedMessage",
     "ProtocolError",
     "build_body",
+    "cache_tokens",
     "normalise_stop_reason",
     "parse_message",
     "token_count",
@@ -197,6 +198,16 @@ def parse_message(data: object, structured: str | None = None) -> ParsedMessage:
         usage=dict(usage),
         skipped_blocks=tuple(skipped),
         tool_calls=tuple(calls),
+    )
+
+
+def cache_tokens(usage: Mapping[str, Any]) -> tuple[int, int]:
+    """``(cache read, cache write)`` prompt tokens: ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens``, which Anthropic counts apart from ``input_tokens``;
+    0 where absent or malformed."""
+    return (
+        token_count(usage, "cache_read_input_tokens") or 0,
+        token_count(usage, "cache_creation_input_tokens") or 0,
     )
 
 

@@ -30,6 +30,7 @@ from claudette_backend_claude._protocol import (
     ParsedMessage,
     ProtocolError,
     build_body,
+    cache_tokens,
     normalise_stop_reason,
     parse_message,
     usage_metadata,
@@ -42,12 +43,10 @@ __all__ = ["BASE_URL_ENV", "DEFAULT_SETTINGS", "ClaudeBackend"]
 #: Environment variable that overrides the API base URL when ``base_url`` is unset.
 BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 
-#: The plugin's defaults. Prices are approximate EUR conversions of the list prices of
-#: Claude Sonnet 4.5 (USD 3 / 15 per million tokens); set your own in the config.
+#: The plugin's defaults. No prices: the configured ones apply, else the price table's
+#: list prices of the model (``claudette-core[prices]``), else the price is unknown.
 DEFAULT_SETTINGS = BackendSettings(
     model="claude-sonnet-4-5",
-    input_cost_per_token=2.8e-6,
-    output_cost_per_token=1.4e-5,
     api_key_env="ANTHROPIC_API_KEY",
     backend_type="cloud",
 )
@@ -88,6 +87,10 @@ class ClaudeBackend(BaseBackend):
         super().__init__(name, merged, client=client)
         #: The API root the ``/v1/...`` paths are appended to.
         self.base_url = _resolve_base_url(self.settings)
+
+    def price_table_provider(self) -> str | None:
+        """Claude models are looked up in the price table as ``anthropic``'s."""
+        return "anthropic"
 
     # -- HTTP details -------------------------------------------------------------------
 
@@ -147,9 +150,15 @@ class ClaudeBackend(BaseBackend):
         finish = normalise_stop_reason(parsed.stop_reason)
         if finish == "tool_calls" and not parsed.tool_calls:
             finish = "stop"  # the forced structured-output tool: its input is the answer
+        # Anthropic counts cache reads and writes apart from input_tokens; claudette's
+        # tokens_input is every prompt token, those included.
+        cache_read, cache_write = cache_tokens(parsed.usage)
+        tokens_input = parsed.input_tokens
+        if tokens_input is not None:
+            tokens_input += cache_read + cache_write
         return self.create_success_response(
             parsed.text,
-            parsed.input_tokens,
+            tokens_input,
             parsed.output_tokens,
             latency_ms,
             {k: v for k, v in metadata.items() if v is not None},
@@ -157,6 +166,8 @@ class ClaudeBackend(BaseBackend):
             finish_reason=finish,
             request=request,
             tool_calls=parsed.tool_calls,
+            tokens_cached_input=cache_read,
+            tokens_cache_write=cache_write,
         )
 
     # -- the provider protocol ------------------------------------------------------------

@@ -18,6 +18,7 @@ from claudette import (
     ConfigProblem,
     ResponseFormatError,
     StreamChunk,
+    TokenPrices,
     get_logger,
 )
 from claudette.deadlines import CallDeadline, StreamClock
@@ -49,11 +50,12 @@ logger = get_logger("claudette.backends.ollama")
 
 #: The model asked for when the settings name none.
 DEFAULT_MODEL = "qwen2.5:7b"
-#: The plugin's defaults: a free, self-hosted backend. No ``base_url`` here on purpose:
-#: an unset one is taken from ``$OLLAMA_HOST`` (see :mod:`claudette_backend_ollama._host`).
+#: The plugin's defaults: a self-hosted backend. No ``base_url`` here on purpose: an
+#: unset one is taken from ``$OLLAMA_HOST`` (see :mod:`claudette_backend_ollama._host`).
+#: No price either: :meth:`OllamaBackend.default_prices` declares answers free, below
+#: any configured price.
 DEFAULT_SETTINGS = BackendSettings(
     model=DEFAULT_MODEL,
-    cost_per_token=0.0,
     backend_type="self_hosted",
 )
 #: The most seconds a health check may take, whatever ``settings.timeout`` says.
@@ -93,7 +95,8 @@ class OllamaBackend(BaseBackend):
 
     - ``send`` posts ``/api/chat`` with ``stream: false``; ``stream`` reads the NDJSON stream.
     - Usage comes from ``prompt_eval_count`` / ``eval_count`` (absent means 0); the cost is
-      0 unless prices are configured; timings are in ``metadata`` in milliseconds.
+      0 (``price_source = "plugin default"``) unless prices are configured; timings are in
+      ``metadata`` in milliseconds.
     - ``health_check`` lists ``/api/tags`` and is False when the server is unreachable or the
       configured model is not pulled (a request for it would fail with 404 everywhere).
 
@@ -125,6 +128,11 @@ class OllamaBackend(BaseBackend):
             self._host_problem = str(exc)
             base_url = DEFAULT_BASE_URL
         super().__init__(name, attrs.evolve(settings, base_url=base_url), client=client)
+
+    def default_prices(self) -> TokenPrices | None:
+        """Free: an answer from your own server costs no per-token fee (configure a
+        price to account for the hardware)."""
+        return TokenPrices.free()
 
     @property
     def base_url(self) -> str:

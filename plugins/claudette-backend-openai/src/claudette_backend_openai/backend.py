@@ -36,9 +36,8 @@ DEFAULT_MODEL = "gpt-4o-mini"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 #: Environment variable holding the API key.
 API_KEY_ENV = "OPENAI_API_KEY"
-#: Approximate EUR per token for gpt-4o-mini (USD 0.15 / 0.60 per million tokens).
-INPUT_PRICE_EUR = 1.4e-7
-OUTPUT_PRICE_EUR = 5.5e-7
+#: The price table's provider id for OpenAI's models (see :mod:`claudette.pricing`).
+PRICE_TABLE_PROVIDER = "openai"
 
 
 def default_base_url() -> str:
@@ -57,14 +56,15 @@ def default_settings() -> BackendSettings:
         model=DEFAULT_MODEL,
         base_url=default_base_url(),
         api_key_env=API_KEY_ENV,
-        input_cost_per_token=INPUT_PRICE_EUR,
-        output_cost_per_token=OUTPUT_PRICE_EUR,
         backend_type="cloud",
     )
 
 
 class OpenAIBackend(OpenAICompatibleBackend):
     """OpenAI Chat Completions: Bearer auth, ``max_completion_tokens``, priced usage.
+
+    Prices: the configured ones, else the price table's list prices of the model
+    (``claudette-core[prices]``), else unknown; the plugin types no prices of its own.
 
     Unset settings are filled from :func:`default_settings` (so a backend built directly,
     without the plugin registry, works too). Point ``base_url`` (or ``$OPENAI_BASE_URL``)
@@ -84,6 +84,10 @@ class OpenAIBackend(OpenAICompatibleBackend):
         super().__init__(
             name, (settings or BackendSettings()).with_defaults(default_settings()), client=client
         )
+
+    def price_table_provider(self) -> str | None:
+        """OpenAI's models are looked up in the price table as ``openai``'s."""
+        return PRICE_TABLE_PROVIDER
 
     @property
     def is_openai(self) -> bool:

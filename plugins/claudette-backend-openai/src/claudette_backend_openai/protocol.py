@@ -43,7 +43,7 @@ from claudette_backend_openai._tools import (
 )
 from claudette_backend_openai.errors import REQUEST_ID_HEADER, error_from_event, error_from_response
 
-__all__ = ["MAX_TOKENS_FIELDS", "OpenAICompatibleBackend"]
+__all__ = ["MAX_TOKENS_FIELDS", "OpenAICompatibleBackend", "usage_details"]
 
 #: The two names servers use for the output-token budget.
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
@@ -73,6 +73,27 @@ def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None]:
     if prompt.__class__ is int and completion.__class__ is int and prompt >= 0 and completion >= 0:
         return prompt, completion  # the usual case, without two calls
     return _count(prompt), _count(completion)
+
+
+def usage_details(payload: Mapping[str, Any]) -> tuple[int, int]:
+    """``(cached prompt tokens, reasoning tokens)`` from a reply's ``usage`` details.
+
+    ``usage.prompt_tokens_details.cached_tokens`` (part of ``prompt_tokens``) and
+    ``usage.completion_tokens_details.reasoning_tokens`` (part of ``completion_tokens``),
+    as OpenAI and vLLM report them; 0 where absent or malformed.
+    """
+    usage: Any = payload.get("usage")
+    if not _is_map(usage):
+        return 0, 0
+
+    def detail(section: str, key: str) -> int:
+        details = usage.get(section)
+        return (_count(details.get(key)) or 0) if _is_map(details) else 0
+
+    return (
+        detail("prompt_tokens_details", "cached_tokens"),
+        detail("completion_tokens_details", "reasoning_tokens"),
+    )
 
 
 def _content_text(content: Any) -> str | None:
@@ -294,6 +315,7 @@ class OpenAICompatibleBackend(BaseBackend):
             if finish == "stop" or finish is None:
                 finish = "tool_calls"  # compatible servers that say "stop" after calls
         tokens_in, tokens_out = usage_of(data)
+        cached, reasoning_tokens = usage_details(data)
         response_id = data.get("id")
         reasoning = message.get("reasoning_content")
         metadata = _metadata(
@@ -312,6 +334,8 @@ class OpenAICompatibleBackend(BaseBackend):
             finish_reason=finish if finish.__class__ is str else None,
             request=request,
             tool_calls=calls,
+            tokens_cached_input=cached,
+            tokens_reasoning=reasoning_tokens,
         )
 
     # -- streamed ---------------------------------------------------------------------------------
@@ -419,6 +443,7 @@ class OpenAICompatibleBackend(BaseBackend):
             tokens_in, tokens_out = usage_of(chunk)
             if tokens_in is not None and tokens_out is not None:
                 state.tokens_in, state.tokens_out = tokens_in, tokens_out
+                state.tokens_cached, state.tokens_reasoning = usage_details(chunk)
         choices = chunk.get("choices")
         if not choices or choices.__class__ is not list:
             return ""
@@ -478,6 +503,8 @@ class OpenAICompatibleBackend(BaseBackend):
             finish_reason=finish,
             request=request,
             tool_calls=calls,
+            tokens_cached_input=state.tokens_cached,
+            tokens_reasoning=state.tokens_reasoning,
         )
 
     # -- health -----------------------------------------------------------------------------------
@@ -579,8 +606,10 @@ class _StreamState:
         "pending",
         "reasoning",
         "response_id",
+        "tokens_cached",
         "tokens_in",
         "tokens_out",
+        "tokens_reasoning",
         "tools",
     )
 
@@ -596,6 +625,8 @@ class _StreamState:
         self.response_id: str | None = None
         self.tokens_in: int | None = None
         self.tokens_out: int | None = None
+        self.tokens_cached = 0
+        self.tokens_reasoning = 0
 
     def take_pending(self) -> tuple[ToolCallDelta, ...]:
         """The tool-call pieces not yet passed on (and forget them)."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import attrs
 from claudette.errors import ConfigProblem
+from claudette.pricing import TokenPrices
 from claudette.types import BackendSettings
 from claudette_backend_openai import OpenAICompatibleBackend
 
@@ -48,9 +49,6 @@ DASHSCOPE_BASE_URLS: Mapping[str, str] = {
 }
 #: The model used on DashScope when the configuration names none.
 DASHSCOPE_MODEL = "qwen-plus"
-#: Approximate EUR per token for qwen-plus on DashScope (USD 0.40 / 1.20 per million).
-DASHSCOPE_INPUT_PRICE = 3.7e-7
-DASHSCOPE_OUTPUT_PRICE = 1.1e-6
 #: Health modes (``extra.health``): vLLM's /health then /models, only one of them.
 HEALTH_MODES = ("auto", "health", "models")
 
@@ -97,9 +95,10 @@ def resolve_settings(settings: BackendSettings) -> BackendSettings:
     - DashScope when ``base_url`` points at DashScope, or when ``base_url`` is unset,
       ``extra.dashscope_region`` is ``intl``, ``cn`` or ``us`` and a key is configured
       (``api_key`` or ``$DASHSCOPE_API_KEY``): that region's compatible-mode URL, backend
-      type ``cloud``, model ``qwen-plus`` and its approximate prices.
-    - Otherwise self-hosted (vLLM): ``http://localhost:8000/v1``, ``self_hosted``, free,
-      model ``Qwen/Qwen2.5-Coder-7B-Instruct``; the DashScope key from the environment is
+      type ``cloud``, model ``qwen-plus``; no price (DashScope's are in no price table:
+      configure one, or it is unknown).
+    - Otherwise self-hosted (vLLM): ``http://localhost:8000/v1``, ``self_hosted``, free
+      by the plugin's default (:meth:`QwenBackend.default_prices`), model ``Qwen/Qwen2.5-Coder-7B-Instruct``; the DashScope key from the environment is
       then *not* sent (set ``api_key`` or another ``api_key_env`` for a server started
       with ``--api-key``).
     """
@@ -107,18 +106,9 @@ def resolve_settings(settings: BackendSettings) -> BackendSettings:
     if _wants_dashscope(s):
         region = s.extra.get("dashscope_region")
         base = s.base_url or DASHSCOPE_BASE_URLS[str(region)]
-        defaults = BackendSettings(base_url=base, backend_type="cloud", model=DASHSCOPE_MODEL)
-        if (
-            s.cost_per_token is None
-            and s.input_cost_per_token is None
-            and s.output_cost_per_token is None
-        ):
-            defaults = attrs.evolve(
-                defaults,
-                input_cost_per_token=DASHSCOPE_INPUT_PRICE,
-                output_cost_per_token=DASHSCOPE_OUTPUT_PRICE,
-            )
-        return s.with_defaults(defaults)
+        return s.with_defaults(
+            BackendSettings(base_url=base, backend_type="cloud", model=DASHSCOPE_MODEL)
+        )
     if s.api_key is None and s.api_key_env == API_KEY_ENV:
         s = attrs.evolve(s, api_key_env=None)
     return s.with_defaults(
@@ -126,7 +116,6 @@ def resolve_settings(settings: BackendSettings) -> BackendSettings:
             base_url=DEFAULT_BASE_URL,
             backend_type="self_hosted",
             model=DEFAULT_MODEL,
-            cost_per_token=0.0,
         )
     )
 
@@ -164,6 +153,11 @@ class QwenBackend(OpenAICompatibleBackend):
             and given.extra.get("dashscope_region") in DASHSCOPE_BASE_URLS
             and not is_dashscope_url(resolved.base_url)
         )
+
+    def default_prices(self) -> TokenPrices | None:
+        """Free on a server of your own (no per-token fee); none on DashScope, whose
+        prices are in no price table (configure one there, or the price is unknown)."""
+        return None if self.is_dashscope else TokenPrices.free()
 
     @property
     def is_dashscope(self) -> bool:
