@@ -45,6 +45,7 @@ __all__ = [
     "PriceSource",
     "TokenPrices",
     "UnknownPricePolicy",
+    "clear_price_cache",
     "describe",
     "price_table_available",
     "resolve_prices",
@@ -160,6 +161,11 @@ class TokenPrices:
 # -- the price table --------------------------------------------------------------------------
 
 _table_cache: dict[tuple[str | None, str, float], TokenPrices | None] = {}
+
+
+def clear_price_cache() -> None:
+    """Forget every price looked up in the table (the next lookup asks it again)."""
+    _table_cache.clear()
 
 
 def price_table_available() -> bool:
