@@ -14,8 +14,8 @@ from claudette import (
     ClaudetteRequest,
     ClaudetteResponse,
     RouterOptions,
-    TokenPrices,
     StreamChunk,
+    TokenPrices,
 )
 from claudette.plugins import ClaudettePlugins
 

@@ -6,7 +6,7 @@ import json
 
 import attrs
 import pytest
-from claudette import BackendSettings, ClaudetteRequest, ClaudettePlugins
+from claudette import BackendSettings, ClaudettePlugins, ClaudetteRequest
 from claudette.testing import LoopbackServer, Reply
 from claudette.testing.pricing import check_price_precedence, table_blocked
 
