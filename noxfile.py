@@ -158,6 +158,7 @@ def install_llama(session: nox.Session) -> Path:
 def tests(session: nox.Session) -> None:
     """The core's unit and integration tests (real package installs included)."""
     _install_core_and_plugins(session)
+    session.install("matplotlib")  # claudette costs --plot draws with it when installed
     _pytest(
         session,
         "tests",

@@ -16,7 +16,12 @@ import claudette
 mods = sorted(sys.modules)
 print(json.dumps({
     "plugins": [m for m in mods if m.startswith("claudette_backend")],
-    "heavy": [m for m in mods if m.split(".")[0] in ("cattrs", "tomllib", "tomli", "redis", "httpx", "granian", "uvloop")],
+    "heavy": [
+        m
+        for m in mods
+        if m.split(".")[0]
+        in ("cattrs", "tomllib", "tomli", "redis", "httpx", "granian", "uvloop", "genai_prices", "pydantic", "sqlite3", "matplotlib")
+    ],
     "claudette": [m for m in mods if m.startswith("claudette")],
 }))
 """
