@@ -279,3 +279,42 @@ def test_a_config_ledger_is_opened_by_the_factory(tmp_path: Path) -> None:
         router_from_config(bad, plugins=ClaudettePlugins(autoload=False))
     with pytest.raises(ConfigError, match=r"ledger\.pth"):
         parse_config({"ledger": {"pth": "x"}})
+
+
+# -- the budget resumes from the ledger ------------------------------------------------------
+
+
+@pytest.mark.parametrize("period", ["hour", "day", "week", "month"])
+def test_period_start_is_the_first_moment_of_the_period(period: str) -> None:
+    from claudette.budget import period_key, period_start
+
+    for t in (1_764_748_800.0 + 12_345.6, 1_767_225_599.0, 1_700_000_000.0):  # 2025-12, a new year's eve
+        start = period_start(period, t)
+        assert start <= t
+        assert period_key(period, start) == period_key(period, t)
+        assert period_key(period, start - 1) != period_key(period, t)
+    if period == "week":
+        assert time.gmtime(period_start("week", 1_700_000_000.0)).tm_wday == 0  # a Monday
+
+
+async def test_a_budget_resumes_from_what_the_ledger_spent_this_period(tmp_path: Path) -> None:
+    from claudette.options import BudgetOptions
+
+    path = tmp_path / "ledger.sqlite"
+    earlier = CostLedger(path)
+    earlier.record(_response(cost=0.04))  # spent today by a process that has since stopped
+    earlier.write(LedgerRow.of(_response(cost=5.0), at=time.time() - 3 * 86_400))  # long ago
+    assert earlier.flush(10)
+    earlier.close()
+    ledger = CostLedger(path)
+    # 10 prompt tokens ("hi" and more) plus 256 out at 1e-4: about 0.027 EUR a request.
+    paid = FakeBackend("paid", BackendSettings(model="m", cost_per_token=1e-4))
+    async with _router(ledger, paid, budget=BudgetOptions(limit_eur=0.05, period="day")) as router:
+        (candidate,) = router.explain(ClaudetteRequest(prompt="hi"))
+        assert candidate.skipped is not None and "over budget: EUR 0.0400" in candidate.skipped
+    ledger.close()
+    fresh = CostLedger(tmp_path / "fresh.sqlite")
+    async with _router(fresh, paid, budget=BudgetOptions(limit_eur=0.05, period="day")) as router:
+        (candidate,) = router.explain(ClaudetteRequest(prompt="hi"))
+        assert candidate.skipped is None
+    fresh.close()

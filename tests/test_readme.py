@@ -79,6 +79,28 @@ def test_the_readme_config_passes_config_check(tmp_path):
     assert "sk-readme-test-123456" not in out.stdout + out.stderr
 
 
+def test_the_readme_config_costs_what_it_says(monkeypatch):
+    import tomllib
+    from claudette.config import parse_config
+    from claudette.factory import router_from_config
+    from claudette.pricing import price_table_available
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-test-123456")
+    config = parse_config(tomllib.loads(next(b for b in _blocks("toml") if "[backends." in b)))
+    router = router_from_config(config)
+    backends = router.backends
+    gpu = backends["gpu-box"]
+    assert gpu.cost_for_usage(4, 5) == pytest.approx(9e-7)  # 1e-7 EUR per token, in and out
+    assert gpu.prices.source == "config"
+    assert backends["local"].prices.is_free and backends["local"].prices.source == "plugin default"
+    openai = backends["openai"].prices
+    if price_table_available():
+        assert openai.source == "price table"
+        assert openai.input == pytest.approx(0.15e-6 * config.router.usd_to_eur)
+    else:
+        assert openai.source == "unknown"
+
+
 def test_the_install_section_installs_from_paths_of_this_checkout():
     install = README.split("## Install", 1)[1].split("\n## ", 1)[0]
     assert "not on PyPI yet" in install

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from claudette.types import BudgetOptions
 
-__all__ = ["SpendLedger", "period_key"]
+__all__ = ["SpendLedger", "period_key", "period_start"]
 
 _DAY = 86_400
 #: Sums of float prices drift; a billionth of a euro is no overspend.
@@ -40,6 +40,22 @@ def period_key(period: str, wall_time: float) -> int:
     if period == "month":
         t = time.gmtime(wall_time)
         return t.tm_year * 12 + t.tm_mon - 1
+    raise ValueError(f"unknown budget period {period!r}")
+
+
+def period_start(period: str, wall_time: float) -> float:
+    """When the ``period`` containing ``wall_time`` started (Unix time, UTC)."""
+    if period == "hour":
+        return (wall_time // 3600) * 3600
+    if period == "day":
+        return (wall_time // _DAY) * _DAY
+    if period == "week":
+        return ((wall_time + 3 * _DAY) // (7 * _DAY)) * 7 * _DAY - 3 * _DAY
+    if period == "month":
+        import calendar
+
+        t = time.gmtime(wall_time)
+        return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)))
     raise ValueError(f"unknown budget period {period!r}")
 
 
@@ -62,6 +78,17 @@ class SpendLedger:
         if key != self._key:
             self._key = key
             self.spent = 0.0
+
+    @property
+    def period_started(self) -> float:
+        """When the current period started (Unix time)."""
+        return period_start(self.options.period, self._clock())
+
+    def resume(self, spent: float) -> None:
+        """Count ``spent`` EUR as already spent this period (what a cost ledger recorded
+        before this process started); never lowers what is counted."""
+        self._roll()
+        self.spent = max(self.spent, spent)
 
     @property
     def committed(self) -> float:

@@ -116,8 +116,9 @@ def test_self_hosted_choice_needs_no_key_and_is_free(rendered: dict[str, Path]) 
     plugin = (rendered["zeta"] / "src" / "claudette_backend_zeta" / "plugin.py").read_text()
     backend = (rendered["zeta"] / "src" / "claudette_backend_zeta" / "backend.py").read_text()
 
-    assert 'backend_type="self_hosted"' in plugin and "cost_per_token=0.0" in plugin
+    assert 'backend_type="self_hosted"' in plugin and "cost_per_token" not in plugin
     assert "requires_api_key: ClassVar[bool] = False" in backend
+    assert "return TokenPrices.free()" in backend  # free by the plugin's default
 
 
 def test_rendered_files_contain_no_template_syntax(rendered: dict[str, Path]) -> None:

@@ -86,6 +86,11 @@ class BackendRouter:
         self._ordered: list[Entry] = []  # by (priority, name): the tie-break order
         self._score = self._scorer()
         self._gates = RequestGates(self.store, self.options.budget)
+        spend = self._gates.ledger
+        if ledger is not None and spend is not None:
+            # The budget resumes from what the ledger recorded this period, so that it
+            # survives a restart.
+            spend.resume(ledger.total_since(spend.period_started))
         self._cache = self._cached_routing()
         self._health = HealthRefresher(lambda: (e.backend for e in self._ordered))
         self._adaptive = self._adaptive_weights()

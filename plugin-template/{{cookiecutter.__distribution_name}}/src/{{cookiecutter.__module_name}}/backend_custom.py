@@ -23,7 +23,14 @@ from contextlib import aclosing
 from typing import Any, ClassVar
 
 import httpx
-from claudette import BackendError, BaseBackend, ClaudetteRequest, ClaudetteResponse, StreamChunk
+from claudette import (
+    BackendError,
+    BaseBackend,
+    ClaudetteRequest,
+    ClaudetteResponse,
+    StreamChunk,
+    TokenPrices,
+)
 from claudette.deadlines import CallDeadline, StreamClock
 from claudette.errors import ResponseFormatError, StreamInterruptedError
 from claudette.http import drain, error_from_exception, error_from_status, iter_ndjson, parse_json
@@ -44,6 +51,15 @@ class {{ cookiecutter.class_name }}(BaseBackend):
 
     requires_api_key: ClassVar[bool] = {{ "True" if cookiecutter.backend_type == "cloud" else "False" }}
     requires_base_url: ClassVar[bool] = True
+
+    def default_prices(self) -> TokenPrices | None:
+{%- if cookiecutter.backend_type == "cloud" %}
+        """The provider's list prices in EUR per token, used when the config sets none."""
+        return TokenPrices(0.000001, 0.000004, source="plugin default")
+{%- else %}
+        """Free: a server of your own charges no per-token fee (a configured price wins)."""
+        return TokenPrices.free()
+{%- endif %}
 
     # -- the request ------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from claudette import TokenPrices
 from claudette_backend_openai import OpenAICompatibleBackend
 
 __all__ = ["{{ cookiecutter.class_name }}"]
@@ -33,3 +34,12 @@ class {{ cookiecutter.class_name }}(OpenAICompatibleBackend):
     max_tokens_field: ClassVar[str] = "max_tokens"
     #: Ask for the usage chunk when streaming (``stream_options.include_usage``).
     stream_usage: ClassVar[bool] = True
+
+    def default_prices(self) -> TokenPrices | None:
+{%- if cookiecutter.backend_type == "cloud" %}
+        """The provider's list prices in EUR per token, used when the config sets none."""
+        return TokenPrices(0.000001, 0.000004, source="plugin default")
+{%- else %}
+        """Free: a server of your own charges no per-token fee (a configured price wins)."""
+        return TokenPrices.free()
+{%- endif %}

@@ -16,16 +16,13 @@ __all__ = ["DEFAULTS", "PLUGIN_NAME", "claudette_register_backends"]
 #: The name users write in their config (``plugin = "{{ cookiecutter.__plugin_name }}"``).
 PLUGIN_NAME = "{{ cookiecutter.__plugin_name }}"
 
-#: What a user's settings fall back to. Prices are EUR per token.
+#: What a user's settings fall back to. No prices here: a price in the settings counts as
+#: configured by the user; the backend's ``default_prices()`` is the plugin's own.
 DEFAULTS = BackendSettings(
     model="{{ cookiecutter.default_model }}",
     base_url="{{ cookiecutter.default_base_url }}",
 {%- if cookiecutter.backend_type == "cloud" %}
     api_key_env="{{ cookiecutter.__api_key_env }}",
-    input_cost_per_token=0.000001,
-    output_cost_per_token=0.000004,
-{%- else %}
-    cost_per_token=0.0,
 {%- endif %}
     backend_type="{{ cookiecutter.backend_type }}",
     timeout=60.0,
