@@ -217,3 +217,22 @@ def test_the_table_is_imported_on_the_first_lookup_never_by_import_claudette() -
         "on_registration": True,
         "source": "price table",
     }
+
+
+def test_a_provider_reporting_ever_new_models_causes_a_bounded_number_of_lookups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import claudette.backend as backend_module
+
+    calls: list[tuple[str | None, ...]] = []
+    real = backend_module.resolve_prices
+
+    def counting(settings: BackendSettings, **kw: object) -> TokenPrices:
+        calls.append(kw["models"])  # type: ignore[arg-type]
+        return real(settings, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend_module, "resolve_prices", counting)
+    backend = Unpriced("u")
+    for i in range(200):
+        assert backend.prices_for(f"model-{i}").source == "unknown"
+    assert len(calls) <= 10

@@ -51,6 +51,9 @@ DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_KEEPALIVE_CONNECTIONS = 20
 #: Endpoint URLs a backend remembers (parsed once) before it starts over.
 _URL_CACHE_SIZE = 32
+#: Reported models a backend looks up prices for at most; a provider reporting ever new
+#: names gets the configured model's prices after that.
+_REPORTED_MODELS = 8
 
 
 _ssl_context: ssl.SSLContext | None = None
@@ -421,6 +424,9 @@ class BaseBackend(abc.ABC):
         by_model = cached[2]
         key = None if model == s.model else model
         prices = by_model.get(key)
+        if prices is None and key is not None and len(by_model) > _REPORTED_MODELS:
+            key = None
+            prices = by_model.get(None)
         if prices is None:
             models = (s.model,) if key is None else (s.model, model)
             prices = resolve_prices(
