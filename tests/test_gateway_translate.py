@@ -86,7 +86,13 @@ def test_a_completion_body_has_openais_fields():
     assert body["model"] == "gpt-4o-mini-2024"
     assert body["choices"][0]["message"]["content"] == "hello"
     assert body["choices"][0]["finish_reason"] == "length"
-    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert body["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "total_tokens": 5,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
 
 
 def _events(data: bytes) -> list[str]:
@@ -147,3 +153,16 @@ def test_server_options_hide_their_keys_and_check_their_values():
 )
 def test_loopback_addresses_are_recognised(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_usage_carries_the_cached_and_reasoning_counts() -> None:
+    from claudette import ClaudetteResponse
+    from claudette.gateway.translate import usage_body
+
+    response = ClaudetteResponse(
+        "x", "b", "m", 2006, 300, 0.1, tokens_cached_input=1920, tokens_reasoning=256
+    )
+    usage = usage_body(response)
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 1920}
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": 256}
+    assert usage["total_tokens"] == 2306

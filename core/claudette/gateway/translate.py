@@ -246,12 +246,15 @@ def new_completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def usage_body(response: ClaudetteResponse) -> dict[str, int]:
-    """OpenAI's ``usage`` object for ``response``."""
+def usage_body(response: ClaudetteResponse) -> dict[str, Any]:
+    """OpenAI's ``usage`` object for ``response``, with the cached and reasoning counts
+    in OpenAI's detail objects."""
     return {
         "prompt_tokens": response.tokens_input,
         "completion_tokens": response.tokens_output,
         "total_tokens": response.tokens_input + response.tokens_output,
+        "prompt_tokens_details": {"cached_tokens": response.tokens_cached_input},
+        "completion_tokens_details": {"reasoning_tokens": response.tokens_reasoning},
     }
 
 
