@@ -130,16 +130,19 @@ class TokenPrices:
 
         ``cached_input`` and ``cache_write`` are parts of ``tokens_input``.
         """
-        if self.input is None or self.output is None:
+        price_in, price_out = self.input, self.output
+        if price_in is None or price_out is None:
             return None
+        if not cached_input and not cache_write:  # the usual case, without the clamping
+            return tokens_input * price_in + tokens_output * price_out
         cached = min(max(cached_input, 0), tokens_input)
         written = min(max(cache_write, 0), tokens_input - cached)
         plain = tokens_input - cached - written
-        total = plain * self.input + tokens_output * self.output
+        total = plain * price_in + tokens_output * price_out
         if cached:
-            total += cached * (self.input if self.cached_input is None else self.cached_input)
+            total += cached * (price_in if self.cached_input is None else self.cached_input)
         if written:
-            total += written * (self.input if self.cache_write is None else self.cache_write)
+            total += written * (price_in if self.cache_write is None else self.cache_write)
         return total
 
     def to_dict(self) -> dict[str, Any]:
