@@ -318,3 +318,16 @@ async def test_a_budget_resumes_from_what_the_ledger_spent_this_period(tmp_path:
         (candidate,) = router.explain(ClaudetteRequest(prompt="hi"))
         assert candidate.skipped is None
     fresh.close()
+
+
+def test_a_count_too_large_for_sqlite_is_capped_and_the_writer_lives_on(tmp_path: Path) -> None:
+    ledger = CostLedger(tmp_path / "ledger.sqlite")
+    huge = ClaudetteResponse("x", "a", "m", 10**30, 5, 0.1, tokens_reasoning=10**40)
+    ledger.record(huge)
+    ledger.record(_response(cost=0.2))
+    assert ledger.flush(10)
+    rows = read_rows([ledger.path])
+    assert sorted(r.cost_eur for r in rows) == [0.1, 0.2]
+    assert max(r.tokens_input for r in rows) == 2**63 - 1
+    assert ledger.failed_rows == 0
+    ledger.close()

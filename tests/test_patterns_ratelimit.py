@@ -230,7 +230,9 @@ async def test_headers_from_a_real_http_response_keep_the_backend_out(claudette_
             headers={"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30s"},
         )
     )
-    http = HeaderBackend("http", BackendSettings(model="m", base_url=claudette_loopback_server.url, priority=1))
+    http = HeaderBackend(
+        "http", BackendSettings(model="m", base_url=claudette_loopback_server.url, priority=1, cost_per_token=0.0)
+    )
     spare = FakeBackend("spare", BackendSettings(model="m", priority=2))
     router = make_router(http, spare)
     try:

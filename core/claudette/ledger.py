@@ -53,6 +53,8 @@ BUSY_TIMEOUT_S = 30.0
 _BATCH = 500
 #: Seconds the writer thread waits for a row before it ends (the next row starts another).
 IDLE_EXIT_S = 5.0
+#: The largest count SQLite stores as an integer; a larger reported count is stored as this.
+_MAX_COUNT = 2**63 - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -121,19 +123,20 @@ class LedgerRow:
     @classmethod
     def of(cls, response: ClaudetteResponse, at: float | None = None) -> LedgerRow:
         """The row for ``response``, answered now (or at ``at``)."""
+        r = response
         return cls(
             uuid.uuid4().hex,
             time.time() if at is None else at,
-            response.backend_used,
-            response.model,
-            response.tokens_input,
-            response.tokens_output,
-            response.tokens_cached_input,
-            response.tokens_cache_write,
-            response.tokens_reasoning,
-            response.cost_eur,
-            response.price_source,
-            response.cache_hit,
+            r.backend_used,
+            r.model,
+            min(r.tokens_input, _MAX_COUNT),
+            min(r.tokens_output, _MAX_COUNT),
+            min(r.tokens_cached_input, _MAX_COUNT),
+            min(r.tokens_cache_write, _MAX_COUNT),
+            min(r.tokens_reasoning, _MAX_COUNT),
+            r.cost_eur,
+            r.price_source,
+            r.cache_hit,
             os.getpid(),
         )
 
@@ -277,10 +280,13 @@ class CostLedger:
                 conn.executemany(_INSERT, values)
                 conn.execute("COMMIT")
                 return
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if attempt == 2:
+            except Exception as exc:  # the writer thread must outlive any bad row or disk
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if attempt == 2 or not isinstance(exc, sqlite3.OperationalError):
                     self.failed_rows += len(rows)
                     logger.error("cost ledger %s: %d rows not written: %s", self.path, len(rows), exc)
                     return

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BackendRouter"]
 
+#: Seconds closing a router waits for its ledger's queued rows to be committed.
+LEDGER_FLUSH_TIMEOUT = 30.0
+
 
 class BackendRouter:
     """Routes requests to the best usable backend and survives their failures.
@@ -540,7 +543,7 @@ class BackendRouter:
             await entry.backend.aclose()
         await self.store.aclose()
         if self.ledger is not None:
-            await asyncio.to_thread(self.ledger.flush)
+            await asyncio.to_thread(self.ledger.flush, LEDGER_FLUSH_TIMEOUT)
 
     async def __aenter__(self) -> BackendRouter:
         return self
