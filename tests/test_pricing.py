@@ -236,3 +236,13 @@ def test_a_provider_reporting_ever_new_models_causes_a_bounded_number_of_lookups
     for i in range(200):
         assert backend.prices_for(f"model-{i}").source == "unknown"
     assert len(calls) <= 10
+
+
+def test_token_classes_are_kept_within_the_counts_they_are_part_of() -> None:
+    backend = FakeBackend("a", BackendSettings(model="m", cost_per_token=1e-6))
+    response = backend.create_success_response(
+        "x", 100, 10, 1.0, tokens_cached_input=10**9, tokens_cache_write=50, tokens_reasoning=-5
+    )
+    assert (response.tokens_cached_input, response.tokens_cache_write) == (100, 0)
+    assert response.tokens_reasoning == 0
+    assert response.cost_eur == pytest.approx(110 * 1e-6)
