@@ -61,6 +61,10 @@ class Recorder:
         return [e[0] for e in self.events]
 
 
+#: Failures in a row that open a breaker at the default policy.
+THRESHOLD = BreakerPolicy().failure_threshold
+
+
 def two_backends(*script_a: Any) -> tuple[FakeBackend, FakeBackend]:
     a = FakeBackend("a", settings(cost_per_token=0.0), script=list(script_a))
     b = FakeBackend("b", settings(cost_per_token=1e-6))
@@ -198,7 +202,7 @@ async def test_a_breaker_move_names_the_request_whose_attempt_made_it() -> None:
     assert recorder.events[2][4] == "open"  # the attempt saw the breaker it left
 
 
-async def test_at_the_default_policy_the_fifth_failure_opens_the_breaker_within_its_request() -> None:
+async def test_at_the_default_policy_the_threshold_failure_opens_the_breaker_within_its_request() -> None:
     class Flat:
         """Every backend scores alike: ties go to ``a``, which keeps being tried."""
 
@@ -207,15 +211,15 @@ async def test_at_the_default_policy_the_fifth_failure_opens_the_breaker_within_
             return 0.0
 
     recorder = Recorder()
-    router = make_router(*two_backends(*[unavailable("a")] * 5), plugins=[recorder, Flat()])
+    router = make_router(*two_backends(*[unavailable("a")] * THRESHOLD), plugins=[recorder, Flat()])
 
-    for _ in range(5):
+    for _ in range(THRESHOLD):
         await router.route_request(REQ)
 
     moves = [e for e in recorder.events if e[0] == "breaker"]
     assert moves == [("breaker", "a", "open", 1)]
     starts = [i for i, e in enumerate(recorder.events) if e[0] == "start"]
-    assert recorder.events.index(moves[0]) > starts[-1]  # during the fifth request
+    assert recorder.events.index(moves[0]) > starts[-1]  # during the last request
 
 
 async def test_a_breaker_moved_by_time_has_no_request() -> None:
@@ -251,12 +255,14 @@ async def test_observers_written_without_the_context_argument_still_work() -> No
         def claudette_breaker_transition(self, backend_name, old_state, new_state):
             seen.append(("breaker", backend_name, new_state))
 
-    router = make_router(FakeBackend("a", script=[unavailable("a")] * 5), plugins=[Old()], fallback_enabled=False)
-    for _ in range(5):
+    router = make_router(
+        FakeBackend("a", script=[unavailable("a")] * THRESHOLD), plugins=[Old()], fallback_enabled=False
+    )
+    for _ in range(THRESHOLD):
         with pytest.raises(BackendUnavailableError):
             await router.route_request(REQ)
 
-    assert seen.count(("attempt", "a")) == 5 and seen[-2:] == [("breaker", "a", "open"), ("attempt", "a")]
+    assert seen.count(("attempt", "a")) == THRESHOLD and seen[-2:] == [("breaker", "a", "open"), ("attempt", "a")]
 
 
 async def test_request_observers_that_raise_never_fail_the_request(caplog: pytest.LogCaptureFixture) -> None:
