@@ -4,12 +4,12 @@ Four providers each fail about 30 % of calls, independently (a seeded plan keyed
 backend and request, so the run is reproducible whatever the arrival order). With
 ``max_attempts=4`` a request fails only when all four fail it (0.3^4 ≈ 0.8 %).
 
-The breakers need a policy for this: with the default (open after 5 consecutive
-failures, stay open 300 s) a run of five failures, which a 30 % failure rate produces
-about once every 600 calls, takes a backend out for the rest of the run, and with three
-backends left about 2.7 % of requests fail. A ``claudette_breaker_policy`` plugin object
-gives every backend ``failure_threshold=10`` (a run of ten is a real outage at 30 %:
-0.3^10 ≈ 6e-6) and ``reset_timeout=1`` s.
+The breakers must not open on bad luck: a breaker that opens after 5 consecutive failures
+for 300 s would take a backend out for the rest of the run after a run of five, which a
+30 % failure rate produces about once every 600 calls. Here a ``claudette_breaker_policy``
+plugin object gives every backend ``failure_threshold=10`` (a run of ten is a real
+outage at 30 %: 0.3^10 ≈ 6e-6) and ``reset_timeout=1`` s; the default policy is tested
+under the same faults in ``test_default_settings.py``.
 """
 
 from __future__ import annotations
