@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from _venv import ROOT, TEST_TOOLS, Venv, clean_env, cli_has_plugins_command
+from claudette.types import BreakerPolicy
 
 EXAMPLES = ROOT / "examples"
 SCORE = EXAMPLES / "claudette-score-latency-bound"
@@ -84,6 +85,10 @@ def test_score_plugin_changes_the_routers_choice(venv: Venv) -> None:
     assert run(venv, CHOICE_SNIPPET) == "dear-fast"
 
 
+#: The default policy as the snippet prints it: (failure_threshold, reset_timeout).
+DEFAULT_POLICY = [BreakerPolicy().failure_threshold, BreakerPolicy().reset_timeout]
+
+
 def test_blocking_the_score_plugin_restores_the_built_in_scoring(venv: Venv) -> None:
     assert run(venv, CHOICE_SNIPPET, CLAUDETTE_BLOCK_PLUGINS="latency-bound") == "free-slow"
 
@@ -95,20 +100,20 @@ def test_score_plugin_reads_its_bound_from_the_environment(venv: Venv) -> None:
 def test_breaker_plugin_makes_cloud_breakers_stricter(venv: Venv) -> None:
     policies = json.loads(run(venv, POLICY_SNIPPET))
 
-    assert policies == {"cloud": [2, 30.0], "local": [5, 300.0]}
+    assert policies == {"cloud": [2, 30.0], "local": DEFAULT_POLICY}
 
 
 def test_blocking_the_breaker_plugin_restores_the_default_policy(venv: Venv) -> None:
     policies = json.loads(run(venv, POLICY_SNIPPET, CLAUDETTE_BLOCK_PLUGINS="breaker-strict"))
 
-    assert policies == {"cloud": [5, 300.0], "local": [5, 300.0]}
+    assert policies == {"cloud": DEFAULT_POLICY, "local": DEFAULT_POLICY}
 
 
 def test_disabling_autoload_ignores_both_plugins(venv: Venv) -> None:
     env = {"CLAUDETTE_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
     assert run(venv, CHOICE_SNIPPET, **env) == "free-slow"
-    assert json.loads(run(venv, POLICY_SNIPPET, **env))["cloud"] == [5, 300.0]
+    assert json.loads(run(venv, POLICY_SNIPPET, **env))["cloud"] == DEFAULT_POLICY
 
 
 def test_plugin_infos_show_which_plugin_provides_which_hook(venv: Venv) -> None:
