@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from claudette import ClaudettePlugins, ClaudetteRequest
+from claudette import BreakerPolicy, ClaudettePlugins, ClaudetteRequest
 from claudette_backend_ollama.testing import OllamaEmulator, OllamaFault
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -59,19 +59,20 @@ async def test_two_successes_one_fallback_and_one_breaker_opening_are_counted_ex
     assert router.counters.fallbacks == 1  # the router's own count agrees
 
 
-async def test_at_the_default_policy_the_breaker_opens_on_the_fifth_failure(
+async def test_at_the_default_policy_the_breaker_opens_on_the_failure_that_trips_it(
     make_router: MakeRouter, first: OllamaEmulator, metrics: ClaudetteMetrics
 ) -> None:
     first.fail_always(OllamaFault.status_error(500))
     router = make_router()
+    threshold = BreakerPolicy().failure_threshold
 
-    for _ in range(6):
+    for _ in range(threshold + 1):
         await router.route_request(ClaudetteRequest(prompt="hi"))
 
     found = scrape(metrics)
-    assert found[("claudette_requests_total", labels(backend="b", outcome="success"))] == 6
-    assert found[("claudette_attempts_total", labels(backend="a", outcome="BackendUnavailableError"))] == 5
-    assert found[("claudette_fallbacks_total", labels(backend="a"))] == 5
+    assert found[("claudette_requests_total", labels(backend="b", outcome="success"))] == threshold + 1
+    assert found[("claudette_attempts_total", labels(backend="a", outcome="BackendUnavailableError"))] == threshold
+    assert found[("claudette_fallbacks_total", labels(backend="a"))] == threshold
     assert found[("claudette_breaker_transitions_total", labels(backend="a", state="open"))] == 1
     assert found[("claudette_breaker_state", labels(backend="a", claudette_breaker_state="open"))] == 1
 
