@@ -49,7 +49,10 @@ class BreakerMachine(RuleBasedStateMachine):
     )
     def start(self, threshold: int, reset: float, probes: int) -> None:
         self.clock = FakeClock()
-        self.policy = BreakerPolicy(failure_threshold=threshold, reset_timeout=reset, half_open_max_calls=probes)
+        self.policy = BreakerPolicy(
+            failure_threshold=threshold, reset_timeout=reset, half_open_max_calls=probes,
+            failure_rate_threshold=1.0, reset_timeout_growth=1.0,  # the model: a fixed open period
+        )
         self.breaker = CircuitBreaker("b", self.policy, clock=self.clock)
         self.transitions: list[tuple[CircuitBreakerState, CircuitBreakerState]] = []
         self.breaker.on_transition = lambda _b, old, new: self.transitions.append((old, new))
