@@ -148,8 +148,6 @@ def to_part(value: object, where: str) -> Part:
     """A :data:`Part` from a part or an OpenAI-format part dict."""
     if isinstance(value, (TextPart, ImagePart)):
         return value
-    if isinstance(value, str):
-        return TextPart(value)
     if not isinstance(value, Mapping):
         raise RequestValidationError(
             f"{where} must be a TextPart, an ImagePart or a dict, got {type(value).__name__}"
