@@ -79,6 +79,15 @@ def test_openai_message_dicts_become_messages_with_calls_and_results() -> None:
     )
 
 
+def test_an_assistant_dict_of_tool_calls_alone_needs_no_content() -> None:
+    request = ClaudetteRequest(
+        messages=[{"role": "user", "content": "Weather in Rome?"}, {"role": "assistant", "tool_calls": [CALL]}]
+    )
+    assistant = request.messages[1]
+    assert assistant.content == ""
+    assert assistant.tool_calls == (ToolCall("call_1", "get_weather", {"city": "Rome"}),)
+
+
 def test_message_to_dict_reads_back_the_same_message() -> None:
     request = ClaudetteRequest(messages=_conversation(), tools=[WEATHER])
     again = ClaudetteRequest(messages=[m.to_dict() for m in request.messages], tools=[WEATHER])

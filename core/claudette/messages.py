@@ -458,7 +458,7 @@ def to_message(value: object, where: str) -> Message:
         raise RequestValidationError(f"{where} lacks 'role'")
     if "content" not in value and not value.get("tool_calls"):
         raise RequestValidationError(f"{where} lacks 'content'")
-    if len(value) == 2:  # {"role", "content"}: the common case
+    if len(value) == 2 and "content" in value:  # {"role", "content"}: the common case
         return Message(value["role"], value["content"])
     unknown = set(value) - _MESSAGE_KEYS
     if unknown:

@@ -90,7 +90,6 @@ def _messages(value: Any) -> tuple[Message, ...]:
             raise _invalid(f"{where}.content is required", f"{where}.content")
         fields = {k: v for k, v in item.items() if k not in _IGNORED_MESSAGE_KEYS}
         fields["role"] = mapped
-        fields.setdefault("content", None)  # an assistant message of tool calls only
         try:
             out.append(to_message(fields, where))
         except RequestValidationError as exc:
