@@ -45,6 +45,45 @@ async def test_call_deadline_counts_from_entering_not_from_construction() -> Non
         assert await _after(0.1) == "event"
 
 
+@pytest.mark.parametrize(("outer", "inner", "message"), [
+    (0.2, 5.0, "no first chunk within 0.2s"),  # the enclosing deadline ends first
+    (0.2, 0.2, "no first chunk within 0.2s"),
+    (5.0, 0.2, "no answer within 0.2s"),  # the inner one ends first and keeps itself
+])
+async def test_nested_call_deadlines_end_at_the_earlier_one(
+    outer: float, inner: float, message: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(BackendTimeoutError) as caught:
+        async with CallDeadline("b", outer, "first chunk"), CallDeadline("b", inner):
+            await _after(5)
+    assert time.monotonic() - started < 0.2 + SLACK
+    assert message in caught.value.message
+
+
+async def test_a_deadline_after_an_enclosing_one_ended_keeps_its_own_time() -> None:
+    async with CallDeadline("b", 0.1):
+        async with CallDeadline("b", 5.0):
+            await _after(0.01)
+    with pytest.raises(BackendTimeoutError):  # the 0.1 s bound above no longer applies
+        async with CallDeadline("b", 0.3):
+            await _after(5)
+    async with CallDeadline("b", 0.1):
+        pass
+    await asyncio.sleep(0.15)
+    async with CallDeadline("b", 5.0):  # nor does one that ended long ago
+        assert await _after(0.05) == "event"
+
+
+async def test_stream_clock_inside_a_shorter_deadline_ends_with_it() -> None:
+    clock = StreamClock("b", _settings(timeout=5, stream_idle_timeout=5, stream_timeout=10))
+    with pytest.raises(BackendTimeoutError) as caught:
+        async with CallDeadline("b", 0.2, "first chunk"):
+            await clock.wait(_after(5))
+    assert "no first chunk within 0.2s" in caught.value.message
+    assert await clock.wait(_after(0.01)) == "event"  # outside it the clock keeps its own
+
+
 async def test_call_deadline_leaves_the_callers_own_cancellation_alone() -> None:
     async def call() -> None:
         async with CallDeadline("b", 5.0):

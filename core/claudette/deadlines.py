@@ -24,8 +24,11 @@ Past a bound, both raise :class:`~claudette.errors.BackendTimeoutError` (retryab
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Awaitable
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, TypeVar
 
 from claudette._compat import timeout
@@ -41,24 +44,45 @@ __all__ = ["CallDeadline", "StreamClock"]
 
 T = TypeVar("T")
 
+#: When (on the event loop's clock) the innermost deadline armed around the running code
+#: ends. A bound that would end no sooner is already kept by that one and arms no timer of
+#: its own: the router bounds each attempt, and the backend's own deadline inside it then
+#: costs nothing.
+_ENDS_AT: ContextVar[float] = ContextVar("claudette_deadline_ends_at", default=math.inf)
+
+
+def _kept_already(seconds: float) -> bool:
+    """Whether a deadline around the running code ends within ``seconds`` from now."""
+    return _ENDS_AT.get() <= asyncio.get_running_loop().time() + seconds
+
 
 class CallDeadline:
     """An async context manager: what runs inside ends within ``seconds``.
 
+    Inside a deadline that ends sooner (the router's bound on the attempt), it arms no
+    timer: that deadline ends the call first.
+
     :param backend: the backend's name, for the error.
     :param seconds: the deadline, from entering.
-    :raises BackendTimeoutError: ``no answer within <seconds>s`` when the deadline passes.
+    :param what: what is awaited, for the error.
+    :raises BackendTimeoutError: ``no <what> within <seconds>s`` when the deadline passes.
     """
 
-    __slots__ = ("_backend", "_seconds", "_timeout")
+    __slots__ = ("_backend", "_seconds", "_timeout", "_token", "_what")
 
-    def __init__(self, backend: str, seconds: float) -> None:
+    def __init__(self, backend: str, seconds: float, what: str = "answer") -> None:
         self._backend = backend
         self._seconds = seconds
+        self._what = what
         self._timeout: AbstractAsyncContextManager[None] | None = None
+        self._token: Token[float] | None = None
 
     async def __aenter__(self) -> CallDeadline:
-        self._timeout = timeout(self._seconds)  # the deadline counts from here
+        if _kept_already(self._seconds):
+            return self
+        # The deadline counts from here.
+        self._token = _ENDS_AT.set(asyncio.get_running_loop().time() + self._seconds)
+        self._timeout = timeout(self._seconds)
         await self._timeout.__aenter__()
         return self
 
@@ -68,12 +92,15 @@ class CallDeadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._timeout is not None, "exit without enter"
+        if self._timeout is None:
+            return  # an enclosing deadline kept it
+        assert self._token is not None
+        _ENDS_AT.reset(self._token)
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
         except TimeoutError:
             raise BackendTimeoutError(
-                f"no answer within {self._seconds:g}s", self._backend, True
+                f"no {self._what} within {self._seconds:g}s", self._backend, True
             ) from None
 
 
@@ -117,6 +144,8 @@ class StreamClock:
             raise self._expired(quiet_left <= total_left, quiet_limit)
         started = time.perf_counter()
         try:
+            if _kept_already(left):  # the router's bound on the first chunk ends sooner
+                return await awaitable
             async with timeout(left):
                 return await awaitable
         except TimeoutError:

@@ -32,8 +32,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
-from claudette._compat import timeout
-from claudette.errors import BackendTimeoutError
+from claudette.deadlines import CallDeadline
 from claudette.request_context import RequestContext, recording
 
 if TYPE_CHECKING:
@@ -117,14 +116,8 @@ class Attempt:
         :param what: what is awaited, for the error (``"answer"``, ``"first chunk"``).
         :raises BackendTimeoutError: ``no <what> within <timeout>s`` past the deadline.
         """
-        seconds = self.backend.settings.timeout
-        try:
-            async with timeout(seconds):
-                return await awaitable
-        except TimeoutError:
-            raise BackendTimeoutError(
-                f"no {what} within {seconds:g}s", self.backend.name, True
-            ) from None
+        async with CallDeadline(self.backend.name, self.backend.settings.timeout, what):
+            return await awaitable
 
     def succeeded(self, response: ClaudetteResponse, request: ClaudetteRequest | None = None) -> None:
         """Record an answer (``request``: which request of a batch it answers)."""
