@@ -173,12 +173,6 @@ async def test_router_sends_and_streams_through_qwen(llama_base_url: str) -> Non
     assert streamed.finish_reason in ("stop", "length")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the router's first health check races the first stream and llama.cpp interrupts "
-    "it: the stream now fails honestly instead of passing empty, until health checks skip "
-    "busy servers",
-)
 async def test_first_request_on_a_new_router_streams_the_full_answer(llama_base_url: str) -> None:
     """At the default router options, the first request is a stream.
 
