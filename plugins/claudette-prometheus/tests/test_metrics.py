@@ -128,7 +128,7 @@ def test_every_metric_of_the_table_is_exposed_with_its_help(metrics: ClaudetteMe
     for name, kind, _, help_text in METRICS:
         exposed = f"claudette_{name}_total" if kind == "counter" else f"claudette_{name}"
         assert f"# HELP {exposed} {help_text}" in text
-        assert f"# TYPE {exposed} {'gauge' if kind == 'enum' else kind}" in text
+        assert f"# TYPE {exposed} {kind}" in text
     assert CONTENT_TYPE.startswith("text/plain")
 
 

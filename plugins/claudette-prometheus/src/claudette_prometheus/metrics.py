@@ -11,6 +11,12 @@ it is given, and implements the observer hooks that update them:
   backend and model, and the backend's breaker state;
 - ``claudette_breaker_transition``: breaker moves by backend and the state entered.
 
+Every metric works in prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``,
+what ``claudette serve --workers N`` sets up): the breaker state is a gauge per backend and
+state rather than an ``Enum`` (which that mode does not support), exposed under the same
+name and labels; its samples take the most recent value any process set, and requests in
+flight sum over the live processes.
+
 :meth:`ClaudetteMetrics.exposition` renders the registry in Prometheus' text format: what
 an application's own ``/metrics`` returns (and the gateway's, which uses this class).
 Label values are backend names, models, outcomes and error class names: a bounded set,
@@ -23,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from claudette import hookimpl
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Enum, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from claudette import (
@@ -57,7 +63,7 @@ METRICS = (
     ("attempts", "counter", ("backend", "outcome"), "Calls to a backend, by outcome (success, or the class of the error)."),
     ("attempt_duration_seconds", "histogram", ("backend",), "Duration of one call to a backend."),
     ("fallbacks", "counter", ("backend",), "Fallbacks to another backend, by the backend that failed."),
-    ("breaker_state", "enum", ("backend",), "The state of each backend's circuit breaker."),
+    ("breaker_state", "gauge", ("backend", "claudette_breaker_state"), "The state of each backend's circuit breaker: 1 for its current state, 0 for the others."),
     ("breaker_transitions", "counter", ("backend", "state"), "Circuit breaker moves, by the state entered."),
     ("tokens", "counter", ("backend", "model", "type"), "Tokens of answered calls, by type (input, output)."),
     ("cost_eur", "counter", ("backend", "model"), "What answered calls cost, in EUR."),
@@ -92,17 +98,24 @@ class ClaudetteMetrics:
             )
 
         self.requests = counter("requests")
+        # Across processes: the sum over the live ones.
         self.requests_in_flight = Gauge(
-            "requests_in_flight", helps["requests_in_flight"], namespace=namespace, registry=registry
+            "requests_in_flight", helps["requests_in_flight"], namespace=namespace, registry=registry,
+            multiprocess_mode="livesum",
         )
         self.request_duration = histogram("request_duration_seconds", DURATION_BUCKETS)
         self.time_to_first_chunk = histogram("time_to_first_chunk_seconds", FIRST_CHUNK_BUCKETS)
         self.attempts = counter("attempts")
         self.attempt_duration = histogram("attempt_duration_seconds", DURATION_BUCKETS)
         self.fallbacks = counter("fallbacks")
-        self.breaker_state = Enum(
-            "breaker_state", helps["breaker_state"], labels["breaker_state"],
-            namespace=namespace, registry=registry, states=list(BREAKER_STATES),
+        # A state set as a gauge per (backend, state): the state label is named like the
+        # metric, as prometheus-client's Enum names it. Across processes each sample is the
+        # value set last: with shared state (Redis) every worker sees the same breaker, and
+        # the latest move seen is its state; without it, the state of the worker whose
+        # breaker moved last (breaker_transitions counts every worker's moves).
+        self.breaker_state = Gauge(
+            "breaker_state", helps["breaker_state"], ("backend", f"{namespace}_breaker_state"),
+            namespace=namespace, registry=registry, multiprocess_mode="mostrecent",
         )
         self.breaker_transitions = counter("breaker_transitions")
         self.tokens = counter("tokens")
@@ -121,7 +134,8 @@ class ClaudetteMetrics:
 
     def _set_breaker_state(self, backend: str, state: str) -> None:
         if self._breaker_states.get(backend) != state:
-            self._child(self.breaker_state, backend).state(state)
+            for name in BREAKER_STATES:
+                self._child(self.breaker_state, backend, name).set(1 if name == state else 0)
             self._breaker_states[backend] = state
 
     def exposition(self) -> bytes:
