@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import ExitStack
 
 import attrs
 
@@ -16,8 +17,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve OpenAI's Chat Completions API through the router until SIGTERM or SIGINT.
 
     The config is read and every backend built once here, so that a bad config, a missing
-    plugin or an empty router fails before any worker starts.
+    plugin or an empty router fails before any worker starts. Several workers get a shared
+    metrics directory first (:func:`~claudette.gateway.metrics.multiprocess_directory`),
+    before loading the plugins imports prometheus-client, and it is removed on exit.
     """
+    with ExitStack() as stack:
+        return _serve(args, stack)
+
+
+def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
+    from claudette.gateway.metrics import multiprocess_directory
     from claudette.gateway.options import ServerOptions
     from claudette.gateway.serve import ServeRefused, check_listen
 
@@ -35,6 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server = attrs.evolve(server, **changes)
         except ValueError as exc:
             raise ConfigError([str(exc)], "the command line") from None
+        stack.enter_context(multiprocess_directory(server.workers))
         loaded = await load_router(str(path) if path is not None else None, None)
         try:
             if not loaded.router.backends:

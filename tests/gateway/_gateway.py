@@ -141,6 +141,25 @@ class Gateway:
                 pass
 
 
+def connections_by_worker(gateway: Gateway, wanted: int = 2, tries: int = 40) -> dict[int, httpx.Client]:
+    """One kept-alive connection to each worker (a TCP connection stays with one worker)."""
+    found: dict[int, httpx.Client] = {}
+    spare: list[httpx.Client] = []
+    for _ in range(tries):
+        client = httpx.Client(base_url=gateway.url, limits=httpx.Limits(max_connections=1), timeout=30.0)
+        pid = client.get("/health").json()["worker"]
+        if pid in found:
+            spare.append(client)
+        else:
+            found[pid] = client
+        if len(found) == wanted:
+            break
+    for client in spare:
+        client.close()
+    assert len(found) == wanted, f"only workers {sorted(found)} answered"
+    return found
+
+
 def run_serve(args: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     """``claudette serve ARGS`` to completion (for the ones that refuse to start)."""
     return subprocess.run(

@@ -61,9 +61,11 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     """Start ``claudette serve`` with a config of ``{table: values}``; stopped at the end."""
     started: list[Gateway] = []
 
-    def start(tables: dict[str, dict[str, Any]], *args: str, wait: bool = True) -> Gateway:
+    def start(
+        tables: dict[str, dict[str, Any]], *args: str, wait: bool = True, env: dict[str, str] | None = None
+    ) -> Gateway:
         config = write_config(tmp_path / f"gateway{len(started)}.toml", tables)
-        gateway = Gateway(config, *args)
+        gateway = Gateway(config, *args, env=env)
         started.append(gateway)
         return gateway.wait_ready() if wait else gateway
 

@@ -14,9 +14,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from _gateway import claude_backend, openai_backend
+from _gateway import claude_backend, connections_by_worker, openai_backend
 from claudette_backend_openai.testing import ChatFault
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "redis"))
@@ -45,25 +44,6 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-def _connections_by_worker(gateway, wanted: int = 2, tries: int = 40) -> dict[int, httpx.Client]:
-    """One kept-alive connection to each worker (a TCP connection stays with one worker)."""
-    found: dict[int, httpx.Client] = {}
-    spare: list[httpx.Client] = []
-    for _ in range(tries):
-        client = httpx.Client(base_url=gateway.url, limits=httpx.Limits(max_connections=1), timeout=30.0)
-        pid = client.get("/health").json()["worker"]
-        if pid in found:
-            spare.append(client)
-        else:
-            found[pid] = client
-        if len(found) == wanted:
-            break
-    for client in spare:
-        client.close()
-    assert len(found) == wanted, f"only workers {sorted(found)} answered"
-    return found
-
-
 def test_a_failure_seen_through_one_worker_keeps_the_backend_out_for_the_other(
     start_gateway, openai_emulator, claude_emulator, redis_url
 ):
@@ -78,7 +58,7 @@ def test_a_failure_seen_through_one_worker_keeps_the_backend_out_for_the_other(
         "--workers",
         "2",
     )
-    first, second = _connections_by_worker(gateway).values()
+    first, second = connections_by_worker(gateway).values()
     try:
         openai_emulator.fail_always(ChatFault.server_error())
         for _ in range(FAILURE_THRESHOLD):  # all through the first worker

@@ -85,6 +85,7 @@ class GatewayApp:
     :param options: the ``[server]`` options (API keys, body limit).
     :param router: a ready router instead of ``make_router`` (the caller closes it).
     :param metrics: renders ``GET /metrics`` (content type, body); None answers 404.
+    :param on_shutdown: called when the server stops this app, after the router is closed.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class GatewayApp:
         *,
         router: BackendRouter | None = None,
         metrics: Exposition | None = None,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         if (make_router is None) == (router is None):
             raise ValueError("give either make_router or router")
@@ -102,6 +104,7 @@ class GatewayApp:
         self._router = router
         self._keys = [key.encode() for key in self.options.api_keys]
         self._metrics = metrics
+        self._on_shutdown = on_shutdown
         # The worker's process id tells apart the workers behind one port.
         self._health = _json_bytes({"status": "ok", "worker": os.getpid()})
 
@@ -142,10 +145,12 @@ class GatewayApp:
             self._router = await self._make_router()
 
     async def shutdown(self) -> None:
-        """Close the router this app built."""
+        """Close the router this app built, then call ``on_shutdown``."""
         if self._make_router is not None and self._router is not None:
             router, self._router = self._router, None
             await router.aclose()
+        if self._on_shutdown is not None:
+            self._on_shutdown()
 
     # -- HTTP ----------------------------------------------------------------------------
 

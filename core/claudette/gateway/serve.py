@@ -7,7 +7,9 @@ after the requests in flight finish, and kills a worker still busy after the gra
 
 Each worker builds its own router from the same config: the parent names the file in
 :data:`CONFIG_ENV` (empty: auto-detection), and :func:`app_from_environment` is the factory
-granian calls in every worker.
+granian calls in every worker. With several workers the parent has also named a private
+``PROMETHEUS_MULTIPROC_DIR`` (:mod:`claudette.gateway.metrics`), so that ``/metrics``
+counts what every worker served.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from claudette.gateway.app import GatewayApp
-from claudette.gateway.metrics import prometheus_exposition
+from claudette.gateway.metrics import prometheus_exposition, worker_exit
 from claudette.gateway.options import ServerOptions, is_loopback
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def app_from_environment() -> GatewayApp:
 
         return (await load_router(path, None)).router
 
-    return GatewayApp(make_router, options, metrics=prometheus_exposition())
+    return GatewayApp(make_router, options, metrics=prometheus_exposition(), on_shutdown=worker_exit)
 
 
 def _free_port(host: str) -> int:
