@@ -111,6 +111,24 @@ def test_the_final_chunks_end_with_usage_and_done():
     assert json.loads(events[0])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
 
 
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_the_finishing_chunk_alone_carries_the_backend_and_cost(include_usage):
+    writer = ChunkWriter("gpt-4o-mini", include_usage=include_usage)
+    response = ClaudetteResponse("hi", "claude", tokens_input=1, tokens_output=1, cost_eur=1.2345678901234e-05)
+    chunks = [json.loads(e) for e in _events(writer.first("") + writer.text("hi") + writer.final(response))[:-1]]
+    extended = [c for c in chunks if "claudette" in c]
+    assert len(extended) == 1 and extended[0]["choices"][0]["finish_reason"] == "stop"
+    # The number the x-claudette-cost-eur header writes.
+    assert extended[0]["claudette"] == {"backend": "claude", "cost_eur": 0.0000123457}
+    assert ("usage" in chunks[-1]) is include_usage
+
+
+def test_a_completion_body_carries_the_backend_and_cost():
+    response = ClaudetteResponse("hello", "openai", cost_eur=3e-7)
+    body = completion_body(response, "chatcmpl-1", 1700000000)
+    assert body["claudette"] == {"backend": "openai", "cost_eur": 3e-7}
+
+
 @pytest.mark.parametrize(
     ("error", "status", "retry_after"),
     [

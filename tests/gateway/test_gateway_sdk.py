@@ -39,6 +39,10 @@ def test_a_completion_parses_with_the_backend_and_cost_in_headers(gateway, opena
     assert raw.headers["x-claudette-backend"] == "openai"
     expected = usage.prompt_tokens * 1e-7 + usage.completion_tokens * 3e-7
     assert float(raw.headers["x-claudette-cost-eur"]) == pytest.approx(expected, rel=1e-6)
+    # The same in the body, where the SDK keeps fields it does not know.
+    assert completion.model_extra == {
+        "claudette": {"backend": "openai", "cost_eur": float(raw.headers["x-claudette-cost-eur"])}
+    }
     assert openai_emulator.chat_count == 1
 
 
@@ -71,11 +75,23 @@ def test_a_stream_yields_the_text_then_the_usage_chunk(gateway):
     assert chunks[-1].usage.completion_tokens == 4
     assert all(c.usage is None for c in chunks[:-1])
     assert len({c.id for c in chunks}) == 1
+    # Only the chunk with the finish reason carries claudette's object: backend and cost.
+    extended = [c for c in chunks if c.model_extra]
+    assert extended == [chunks[-2]] and chunks[-2].choices[0].finish_reason == "stop"
+    usage = chunks[-1].usage
+    expected = usage.prompt_tokens * 1e-7 + usage.completion_tokens * 3e-7
+    claudette = chunks[-2].to_dict()["claudette"]
+    assert claudette["backend"] == "openai"
+    assert claudette["cost_eur"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_a_stream_without_include_usage_has_no_usage_chunk(gateway):
     chunks = list(_client(gateway).chat.completions.create(model="auto", messages=HELLO, stream=True))
     assert all(c.choices for c in chunks) and all(c.usage is None for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["claudette"]["backend"] == "openai"
+    assert chunks[-1].model_extra["claudette"]["cost_eur"] > 0
+    assert all(not c.model_extra for c in chunks[:-1])
 
 
 async def test_the_async_client_streams(gateway):
@@ -114,6 +130,11 @@ def test_a_fallback_is_invisible_but_for_the_headers(gateway, openai_emulator, c
     assert raw.parse().choices[0].message.content == "Hello from Claude"
     assert raw.headers["x-claudette-backend"] == "claude"
     assert openai_emulator.chat_count == 1 and _claude_chats(claude_emulator) == 1
+    # The cost is the answering backend's, at its prices.
+    usage = raw.parse().usage
+    cost = float(raw.headers["x-claudette-cost-eur"])
+    assert cost == pytest.approx(usage.prompt_tokens * 5e-5 + usage.completion_tokens * 1e-4, rel=1e-6)
+    assert raw.parse().model_extra["claudette"] == {"backend": "claude", "cost_eur": cost}
 
 
 def test_a_stream_falls_back_before_its_first_chunk(gateway, openai_emulator):
@@ -124,6 +145,21 @@ def test_a_stream_falls_back_before_its_first_chunk(gateway, openai_emulator):
     assert stream.headers["x-claudette-backend"] == "claude"
     text = "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
     assert text == "Hello from Claude"
+
+
+def test_a_streams_cost_after_a_fallback_is_the_answering_backends(gateway, openai_emulator):
+    openai_emulator.script(ChatFault.overloaded())
+    chunks = list(
+        _client(gateway).chat.completions.create(
+            model="auto", messages=HELLO, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    usage = chunks[-1].usage
+    finish = chunks[-2]
+    assert finish.choices[0].finish_reason == "stop"
+    assert finish.model_extra["claudette"]["backend"] == "claude"
+    expected = usage.prompt_tokens * 5e-5 + usage.completion_tokens * 1e-4
+    assert finish.model_extra["claudette"]["cost_eur"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_a_stream_cut_after_its_first_chunk_raises_in_the_sdk(gateway, openai_emulator):

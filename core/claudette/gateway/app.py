@@ -31,6 +31,7 @@ from claudette.gateway.translate import (
     ChatCall,
     ChunkWriter,
     completion_body,
+    cost_text,
     new_completion_id,
     parse_chat_request,
 )
@@ -62,7 +63,7 @@ def _json_bytes(data: Any) -> bytes:
 
 
 def _cost_header(cost: float) -> tuple[bytes, bytes]:
-    return (b"x-claudette-cost-eur", format(cost, ".10f").encode())
+    return (b"x-claudette-cost-eur", cost_text(cost).encode())
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

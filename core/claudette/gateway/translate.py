@@ -32,9 +32,12 @@ from claudette.types import (
 
 __all__ = [
     "AUTO_MODEL",
+    "EXTENSION_KEY",
     "ChatCall",
     "ChunkWriter",
     "completion_body",
+    "cost_text",
+    "extension_body",
     "parse_chat_request",
     "usage_body",
 ]
@@ -266,8 +269,26 @@ def _message_body(response: ClaudetteResponse) -> dict[str, Any]:
     return message
 
 
+#: The key of claudette's own object in a completion and in a stream's finishing chunk.
+EXTENSION_KEY = "claudette"
+
+
+def cost_text(cost: float) -> str:
+    """What an answer cost, as the ``x-claudette-cost-eur`` header writes it."""
+    return format(cost, ".10f")
+
+
+def extension_body(response: ClaudetteResponse) -> dict[str, Any]:
+    """claudette's own object: the backend that answered and what the answer cost.
+
+    ``cost_eur`` is the number the ``x-claudette-cost-eur`` header writes (same rounding).
+    OpenAI's SDKs keep unknown fields (``model_extra``, ``to_dict()``), so a client reads it.
+    """
+    return {"backend": response.backend_used, "cost_eur": float(cost_text(response.cost_eur))}
+
+
 def completion_body(response: ClaudetteResponse, completion_id: str, created: int) -> dict[str, Any]:
-    """A ``chat.completion`` object for ``response``."""
+    """A ``chat.completion`` object for ``response``, with :func:`extension_body`."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -283,6 +304,7 @@ def completion_body(response: ClaudetteResponse, completion_id: str, created: in
         ],
         "usage": usage_body(response),
         "system_fingerprint": None,
+        EXTENSION_KEY: extension_body(response),
     }
 
 
@@ -343,10 +365,16 @@ class ChunkWriter:
         return _event(self._chunk({"tool_calls": calls}, None))
 
     def final(self, response: ClaudetteResponse) -> bytes:
-        """The closing events: the finish reason, the usage chunk if asked for, ``[DONE]``."""
+        """The closing events: the finish reason, the usage chunk if asked for, ``[DONE]``.
+
+        The chunk with the finish reason carries :func:`extension_body` (a stream's headers
+        leave before its cost is known), whether or not the usage chunk follows.
+        """
         if response.model:
             self.model = response.model
-        out = [_event(self._chunk({}, response.finish_reason or "stop"))]
+        finish = self._chunk({}, response.finish_reason or "stop")
+        finish[EXTENSION_KEY] = extension_body(response)
+        out = [_event(finish)]
         if self.include_usage:
             out.append(
                 _event(
