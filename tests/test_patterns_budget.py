@@ -8,13 +8,12 @@ import pytest
 from claudette import (
     BackendRouter,
     BackendSettings,
-    BaseBackend,
     BudgetExceededError,
     NoBackendAvailableError,
-    hookimpl,
 )
 from claudette.budget import SpendLedger, period_key
 from claudette.config import parse_config
+from claudette.testing.ordering import ByPriority
 from claudette.types import BudgetOptions
 from test_patterns_support import FakeBackend, gather, make_router, req
 
@@ -30,14 +29,6 @@ def paid(name: str = "paid", priority: int = 1) -> FakeBackend:
 
 def free(name: str = "free") -> FakeBackend:
     return FakeBackend(name, BackendSettings(model="m", priority=2), delay=0.01)
-
-
-class ByPriority:
-    """Scores by priority alone, so the paid backend wins while the budget lasts."""
-
-    @hookimpl
-    def claudette_score_backend(self, backend: BaseBackend) -> float:
-        return float(backend.settings.priority)
 
 
 def capped(*backends: FakeBackend, **budget: object) -> BackendRouter:

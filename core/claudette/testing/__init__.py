@@ -6,6 +6,9 @@
 - :mod:`claudette.testing.faults`: the transport faults every provider emulator
   understands (:class:`TransportFault`: reset, hang, truncated JSON, a cut body ...).
 - :mod:`claudette.testing.conformance`: the suite every backend can run.
+- :mod:`claudette.testing.ordering`: plugins that fix the order of attempts
+  (:class:`~claudette.testing.ordering.ByPriority`) and open breakers early
+  (:class:`~claudette.testing.ordering.BreakAfter`).
 - :mod:`claudette.testing.pytest_plugin`: the ``claudette_loopback_server`` and
   ``claudette_make_router`` fixtures, for a ``conftest.py`` that opts in with
   ``pytest_plugins = ["claudette.testing.pytest_plugin"]``.

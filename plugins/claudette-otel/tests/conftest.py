@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from claudette import BackendRouter, BackendSettings, BreakerPolicy, hookimpl
+from claudette import BackendRouter, BackendSettings
+from claudette.testing.ordering import ByPriority
 from claudette.testing.pytest_plugin import build_router
 from claudette_backend_ollama import OllamaBackend
 from claudette_backend_ollama.testing import OllamaEmulator
@@ -18,25 +19,6 @@ from claudette_otel import ClaudetteTracing
 
 #: The secret given to every backend: it must never appear in a span.
 SECRET = "sk-otel-test-0123456789abcdef"
-
-
-class ByPriority:
-    """Score backends by their priority, so the order of attempts is fixed."""
-
-    @hookimpl
-    def claudette_score_backend(self, backend: Any) -> float:
-        return float(backend.settings.priority)
-
-
-class BreakAfter:
-    """Open each breaker after ``threshold`` failures."""
-
-    def __init__(self, threshold: int) -> None:
-        self.threshold = threshold
-
-    @hookimpl
-    def claudette_breaker_policy(self) -> BreakerPolicy:
-        return BreakerPolicy(failure_threshold=self.threshold)
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ import sys
 
 import pytest
 from claudette import BreakerPolicy, ClaudettePlugins, ClaudetteRequest
+from claudette.testing.ordering import BreakAfter
 from claudette_backend_ollama.testing import OllamaEmulator, OllamaFault
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from claudette_otel import ClaudetteTracing
-from conftest import SECRET, BreakAfter, MakeRouter, spans_by_name
+from conftest import SECRET, MakeRouter, spans_by_name
 
 REQUEST_SPAN = "claudette chat"
 ATTEMPT_SPAN = "chat qwen2.5:7b"

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from claudette import BackendRouter, BackendSettings, BreakerPolicy, hookimpl
+from claudette import BackendRouter, BackendSettings
+from claudette.testing.ordering import ByPriority
 from claudette.testing.pytest_plugin import build_router
 from claudette_backend_ollama import OllamaBackend
 from claudette_backend_ollama.testing import OllamaEmulator
@@ -14,25 +15,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from claudette_prometheus import ClaudetteMetrics
-
-
-class ByPriority:
-    """Score backends by their priority, so the order of attempts is fixed."""
-
-    @hookimpl
-    def claudette_score_backend(self, backend: Any) -> float:
-        return float(backend.settings.priority)
-
-
-class BreakAfter:
-    """Open each breaker after ``threshold`` failures."""
-
-    def __init__(self, threshold: int) -> None:
-        self.threshold = threshold
-
-    @hookimpl
-    def claudette_breaker_policy(self) -> BreakerPolicy:
-        return BreakerPolicy(failure_threshold=self.threshold)
 
 
 @pytest.fixture

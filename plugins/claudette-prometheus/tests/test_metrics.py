@@ -7,12 +7,13 @@ import sys
 
 import pytest
 from claudette import BreakerPolicy, ClaudettePlugins, ClaudetteRequest
+from claudette.testing.ordering import BreakAfter
 from claudette_backend_ollama.testing import OllamaEmulator, OllamaFault
 from prometheus_client import REGISTRY, CollectorRegistry
 
 import claudette_prometheus.plugin
 from claudette_prometheus import CONTENT_TYPE, METRICS, ClaudetteMetrics
-from conftest import BreakAfter, MakeRouter, labels, scrape
+from conftest import MakeRouter, labels, scrape
 
 MODEL = "qwen2.5:7b"
 

@@ -30,7 +30,7 @@ from claudette import BackendSettings, ClaudetteRequest
 from claudette.testing.pytest_plugin import build_router
 from claudette_backend_ollama import OllamaBackend
 import claudette_prometheus.plugin
-from conftest import BreakAfter, ByPriority
+from claudette.testing.ordering import BreakAfter, ByPriority
 
 async def main(a_url, b_url, requests):
     backends = [
