@@ -7,12 +7,12 @@ out without failing a single request on it itself. At the default breaker policy
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from _gateway import claude_backend, connections_by_worker, openai_backend
@@ -20,7 +20,7 @@ from claudette_backend_openai.testing import ChatFault
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "redis"))
 
-from _redis_server import RedisServer
+from _redis_server import redis_for_tests
 
 redis = pytest.importorskip("redis")
 #: The fixed five-minute breaker of ``[router.breaker]``: it stays open for the whole test.
@@ -29,19 +29,14 @@ BREAKER = {"failure_threshold": FAILURE_THRESHOLD, "reset_timeout": 300.0, "rese
 HELLO = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hello workers"}]})
 
 
+def _no_redis(reason: str) -> NoReturn:
+    pytest.fail(f"{reason}: nox -s gateway needs one")
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    url = os.environ.get("CLAUDETTE_REDIS_URL")
-    if url:
+    with redis_for_tests(_no_redis) as url:
         yield url
-        return
-    if not RedisServer.available():
-        pytest.fail("no $CLAUDETTE_REDIS_URL and no redis-server binary: nox -s gateway needs one")
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_a_failure_seen_through_one_worker_keeps_the_backend_out_for_the_other(

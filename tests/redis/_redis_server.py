@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import redis
 
@@ -64,3 +68,20 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(10)
         self.proc = None
+
+
+@contextlib.contextmanager
+def redis_for_tests(missing: Callable[[str], NoReturn]) -> Iterator[str]:
+    """The URL of the Redis tests use: ``$CLAUDETTE_REDIS_URL``, else a private redis-server
+    that runs for the block; without either, ``missing(reason)`` (pytest's skip or fail)."""
+    url = os.environ.get("CLAUDETTE_REDIS_URL")
+    if url:
+        yield url
+        return
+    if not RedisServer.available():
+        missing("no $CLAUDETTE_REDIS_URL and no redis-server binary")
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

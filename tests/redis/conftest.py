@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis
-from _redis_server import RedisServer
+from _redis_server import RedisServer, redis_for_tests
 from claudette.redis_store import RedisStateStore
 
 pytestmark = pytest.mark.redis
@@ -26,17 +26,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The Redis every shared-state test uses."""
-    url = os.environ.get("CLAUDETTE_REDIS_URL")
-    if url:
+    with redis_for_tests(pytest.skip) as url:
         yield url
-        return
-    if not RedisServer.available():
-        pytest.skip("no $CLAUDETTE_REDIS_URL and no redis-server binary")
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
