@@ -2,6 +2,7 @@
 
     nox                 lint, tests, plugins, observability, template, chaos, llama, redis, gateway
     nox -s demo         the live fail-over demo on two real llama.cpp servers
+                        (nox -s demo -- --gateway: the same through claudette serve)
     nox -s bench        the benchmark (claudette vs raw httpx vs LiteLLM); writes docs/performance.md
     nox -s bench-gateway  claudette serve vs the upstream alone vs LiteLLM's proxy; docs/gateway.md
     nox -s build        the seven wheels (core, the four providers, the two observability plugins)
@@ -245,6 +246,8 @@ def gateway(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: live routing and fail-over across two real local model servers."""
     _install_core_and_plugins(session)
+    if "--gateway" in session.posargs:  # through claudette serve, its /metrics and the openai SDK
+        session.install("-e", f"{ROOT}[server]", "openai", "-e", str(ROOT / "plugins" / "claudette-prometheus"))
     model = install_llama(session)
     session.run("python", str(ROOT / "demo" / "run.py"), "--model", str(model), *session.posargs)
 

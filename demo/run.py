@@ -1,6 +1,6 @@
 """The live fail-over demo: two real llama.cpp servers, one router, one crash.
 
-    python demo/run.py --model gemma3-270m-q4_k_m.gguf [--requests 36]   (or: nox -s demo)
+    python demo/run.py --model gemma3-270m-q4_k_m.gguf [--requests 36] [--gateway]   (or: nox -s demo)
 
 1. Starts two llama.cpp OpenAI-compatible servers on loopback serving the same model, and
    registers them through the ``qwen`` plugin as two self-hosted backends with different
@@ -16,16 +16,18 @@
    as they happen (``claudette_breaker_transition`` hook).
 4. Ends with a summary (requests, successes, fallbacks, cost, p50/p95 latency) and stops
    every process it started, also on Ctrl-C or an error.
+
+With ``--gateway`` the same scenario runs through ``claudette serve``: the demo writes a
+config for the two local backends, starts the gateway on a free loopback port and sends
+every request with the official ``openai`` SDK (``model="auto"``); see ``through_gateway``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from claudette import (
-    BackendSettings,
     BreakerPolicy,
     ClaudettePlugins,
     ClaudetteRequest,
@@ -45,51 +46,34 @@ from claudette import (
     RouterOptions,
     hookimpl,
 )
-from claudette._redact import redact
 from claudette.errors import BackendError
 from claudette.router import BackendRouter
-from llama_servers import MODEL_ALIAS, LlamaServer, ServerPool, free_port
+from llama_servers import LlamaServer, ServerPool, free_port
+from scenario import (
+    ECONOMY,
+    PREMIUM,
+    PRICES,
+    Answer,
+    RequestFailed,
+    Transitions,
+    demo_breaker_policy,
+    drive,
+    local_settings,
+    say,
+)
 
 if TYPE_CHECKING:
     from claudette.backend import BaseBackend
     from claudette.router import Candidate
-
-ECONOMY = "local-economy"
-PREMIUM = "local-premium"
-#: EUR per 1M tokens (input, output) of the two local backends.
-#: The premium price is high enough that its cost score always outweighs the economy
-#: server's worst latency and availability scores: economy wins whenever it is usable.
-PRICES = {ECONOMY: (0.2, 0.6), PREMIUM: (100.0, 300.0)}
-
-PROMPTS = [
-    "Name a colour.",
-    "Say hello in French.",
-    "What is 2 + 2?",
-    "Name a fruit.",
-    "Give me a word that rhymes with cat.",
-    "What is the capital of Italy?",
-    "Name an animal that can fly.",
-    "Say something kind.",
-]
-
-
-def say(text: str = "") -> None:
-    """Print one line at once (the demo is live), secrets redacted."""
-    print(redact(text), flush=True)
 
 
 class DemoHooks:
     """The demo's own plugin: a short breaker policy, and observers that record what happens."""
 
     def __init__(self, threshold: int, reset_timeout: float) -> None:
-        # A fixed open period (no growth on repeated trips), so that the demo's timeline
-        # reads the same on every run.
-        self.policy = BreakerPolicy(
-            failure_threshold=threshold, reset_timeout=reset_timeout, reset_timeout_growth=1.0
-        )
-        self.transitions: list[tuple[float, str, str, str]] = []
+        self.policy = demo_breaker_policy(threshold, reset_timeout)
+        self.transitions = Transitions()
         self.attempt_errors: list[tuple[str, str]] = []
-        self.started = time.monotonic()
 
     @hookimpl
     def claudette_breaker_policy(self, backend: BaseBackend) -> BreakerPolicy:
@@ -99,9 +83,7 @@ class DemoHooks:
     @hookimpl
     def claudette_breaker_transition(self, backend_name: str, old_state: str, new_state: str) -> None:
         """Print the transition as it happens."""
-        at = time.monotonic() - self.started
-        self.transitions.append((at, backend_name, old_state, new_state))
-        say(f"   >> {at:6.1f}s  circuit breaker of {backend_name}: {old_state} -> {new_state}")
+        self.transitions.record(backend_name, old_state, new_state)
 
     @hookimpl
     def claudette_after_attempt(
@@ -135,6 +117,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-detect", action="store_true", help="use only the two local servers")
     parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="route through `claudette serve` with the openai SDK instead of an in-process router",
+    )
+    parser.add_argument(
         "--plugin",
         default="qwen",
         choices=["qwen", "openai"],
@@ -152,24 +139,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.requests < 6:
         parser.error("--requests must be at least 6 (warm-up, crash, recovery)")
     return args
-
-
-def local_settings(server: LlamaServer, name: str, plugin: str) -> BackendSettings:
-    """The settings of one local llama.cpp backend."""
-    price_in, price_out = PRICES[name]
-    return BackendSettings(
-        # llama.cpp started without --api_key accepts any key; the openai plugin wants one.
-        api_key="sk-local-llama-no-key" if plugin == "openai" else None,
-        # llama.cpp reads max_tokens (the openai plugin sends max_completion_tokens by default).
-        extra={"max_tokens_field": "max_tokens"} if plugin == "openai" else None,
-        base_url=server.base_url,
-        model=MODEL_ALIAS,
-        input_cost_per_token=price_in / 1e6,
-        output_cost_per_token=price_out / 1e6,
-        backend_type="self_hosted",
-        timeout=20.0,
-        connect_timeout=2.0,
-    )
 
 
 async def add_detected(router: BackendRouter, plugins: ClaudettePlugins) -> list[str]:
@@ -210,16 +179,57 @@ def why_text(candidates: list[Candidate]) -> str:
     return text
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile of ``values``."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
+class RouterRoute:
+    """Requests straight into an in-process :class:`BackendRouter`; the hooks see every move."""
 
+    why_heading = "WHY (score: lowest wins) / FALLBACK"
 
-ROW = "{:>3}  {:<14}  {:>8}  {:>6}  {:>12}  {}"
+    def __init__(self, router: BackendRouter, hooks: DemoHooks) -> None:
+        self.router = router
+        self.hooks = hooks
+        self.transitions: Transitions | None = hooks.transitions
+
+    def breaker_state(self, backend: str) -> str | None:
+        """The breaker's state, read from the router."""
+        return self.router.breaker(backend).state.value
+
+    async def send(self, prompt: str, max_tokens: int) -> Answer:
+        """Route one request; the row explains the choice with ``router.explain``."""
+        request = ClaudetteRequest(prompt=prompt, options=GenerationOptions(max_tokens=max_tokens))
+        candidates = self.router.explain(request)
+        probing = {c.name for c in candidates if self.router.breaker(c.name).state.value == "half_open"}
+        self.hooks.attempt_errors.clear()
+        started = time.perf_counter()
+        try:
+            response = await self.router.route_request(request)
+        except (NoBackendAvailableError, BackendError) as exc:
+            raise RequestFailed(str(exc)) from exc
+        elapsed = (time.perf_counter() - started) * 1000.0
+        why = why_text(candidates)
+        failed = response.metadata.get("failed_backends")
+        if failed:
+            errors = "; ".join(f"{name} failed: {message}" for name, message in self.hooks.attempt_errors)
+            why = f"FALLBACK: {errors or ', '.join(failed) + ' failed'}"
+        elif response.backend_used in probing:
+            why = f"half-open probe succeeded; {why}"
+        return Answer(
+            backend=response.backend_used,
+            latency_ms=elapsed,
+            tokens_input=response.tokens_input,
+            tokens_output=response.tokens_output,
+            cost_eur=response.cost_eur,
+            fallback=bool(failed),
+            why=why,
+        )
+
+    def attempts(self) -> int | None:
+        """Backend calls so far, from the router's counters."""
+        return self.router.counters.attempts
+
+    async def close(self) -> list[str]:
+        """Close the router's connections."""
+        await self.router.aclose()
+        return []
 
 
 async def run_demo(args: argparse.Namespace, pool: ServerPool) -> int:
@@ -229,7 +239,7 @@ async def run_demo(args: argparse.Namespace, pool: ServerPool) -> int:
     economy = pool.add(LlamaServer(ECONOMY, model, free_port(), log_dir))
     premium = pool.add(LlamaServer(PREMIUM, model, free_port(), log_dir))
 
-    say("claudette live fail-over demo")
+    say("claudette live fail-over demo" + (" through claudette serve" if args.gateway else ""))
     say(f"  model {model.name}; server logs in {log_dir}")
     for server in (economy, premium):
         server.start()
@@ -241,7 +251,15 @@ async def run_demo(args: argparse.Namespace, pool: ServerPool) -> int:
             f"  {server.name}: llama.cpp on {server.base_url} (pid {server.pid}), ready in {took:.1f}s, "
             f"EUR {price_in:g} / {price_out:g} per 1M tokens in / out"
         )
+    if args.gateway:
+        from through_gateway import run_through_gateway
 
+        return await run_through_gateway(args, pool, economy, premium, log_dir)
+    return await run_in_process(args, economy, premium)
+
+
+async def run_in_process(args: argparse.Namespace, economy: LlamaServer, premium: LlamaServer) -> int:
+    """Route through a :class:`BackendRouter` in this process."""
     hooks = DemoHooks(args.threshold, args.reset_timeout)
     plugins = ClaudettePlugins(plugins=[hooks])
     if args.plugin not in plugins.registry:
@@ -262,122 +280,9 @@ async def run_demo(args: argparse.Namespace, pool: ServerPool) -> int:
             f"probes after {args.reset_timeout:g}s"
         )
         say("")
-        return await drive(args, router, hooks, economy)
+        return await drive(args, RouterRoute(router, hooks), economy)
     finally:
         await router.aclose()
-
-
-async def drive(args: argparse.Namespace, router: BackendRouter, hooks: DemoHooks, economy: LlamaServer) -> int:
-    """Send the requests, crash and restart the economy server, print rows and the summary."""
-    kill_after = max(2, args.requests // 3)
-    latencies: list[float] = []
-    used: dict[str, int] = {}
-    successes = failures = fallback_requests = 0
-    killed_at: int | None = None
-    restart_task: asyncio.Task[float] | None = None
-    recovered = False
-    crash_started: float | None = None
-    extra_deadline: float | None = None
-
-    say(ROW.format("#", "BACKEND", "LATENCY", "TOKENS", "COST EUR", "WHY (score: lowest wins) / FALLBACK"))
-    i = 0
-    while True:
-        i += 1
-        if i > args.requests:
-            cycle_done = recovered and any(t[3] == "closed" for t in hooks.transitions if t[1] == ECONOMY)
-            if cycle_done or killed_at is None:
-                break
-            if extra_deadline is None:
-                extra_deadline = time.monotonic() + args.max_extra_seconds
-                say("   .. continuing until the economy breaker has closed again")
-            elif time.monotonic() > extra_deadline:
-                say("   .. gave up waiting for the breaker to close")
-                break
-        if i == kill_after + 1 and killed_at is None:
-            say(f"   !! SIGKILL {ECONOMY} (pid {economy.pid}): the cheap server crashes")
-            economy.kill()
-            killed_at = i
-            crash_started = time.monotonic()
-        if (
-            killed_at is not None
-            and restart_task is None
-            and router.breaker(ECONOMY).state.value != "closed"
-            and i >= killed_at + args.threshold + 2
-        ):
-            say(f"   !! restarting {ECONOMY} on the same port")
-            economy.start()
-            restart_task = asyncio.create_task(asyncio.to_thread(economy.wait_ready))
-        if restart_task is not None and restart_task.done() and not recovered:
-            recovered = True
-            took = restart_task.result()
-            say(f"   !! {ECONOMY} is serving again (pid {economy.pid}, ready in {took:.1f}s)")
-
-        prompt = PROMPTS[(i - 1) % len(PROMPTS)]
-        request = ClaudetteRequest(prompt=prompt, options=GenerationOptions(max_tokens=args.max_tokens))
-        candidates = router.explain(request)
-        probing = {c.name for c in candidates if router.breaker(c.name).state.value == "half_open"}
-        hooks.attempt_errors.clear()
-        started = time.perf_counter()
-        try:
-            response = await router.route_request(request)
-        except (NoBackendAvailableError, BackendError) as exc:
-            failures += 1
-            say(ROW.format(i, "-", "-", "-", "-", f"FAILED: {exc}"))
-            await asyncio.sleep(args.interval)
-            continue
-        elapsed = (time.perf_counter() - started) * 1000.0
-        latencies.append(elapsed)
-        successes += 1
-        used[response.backend_used] = used.get(response.backend_used, 0) + 1
-        why = why_text(candidates)
-        failed = response.metadata.get("failed_backends")
-        if failed:
-            fallback_requests += 1
-            errors = "; ".join(f"{name} failed: {message}" for name, message in hooks.attempt_errors)
-            why = f"FALLBACK: {errors or ', '.join(failed) + ' failed'}"
-        elif response.backend_used in probing:
-            why = f"half-open probe succeeded; {why}"
-        say(
-            ROW.format(
-                i,
-                response.backend_used,
-                f"{elapsed:.0f} ms",
-                f"{response.tokens_input}+{response.tokens_output}",
-                f"{response.cost_eur:.8f}",
-                why,
-            )
-        )
-        await asyncio.sleep(args.interval)
-
-    if restart_task is not None and not restart_task.done():
-        await restart_task
-    counters = router.counters
-    say("")
-    say("Summary")
-    say(f"  requests        {successes + failures}")
-    say(f"  successes       {successes}")
-    say(f"  failures        {failures}")
-    say(f"  fallbacks       {fallback_requests} requests answered after another backend failed")
-    say(f"  attempts        {counters.attempts} backend calls in all")
-    say(f"  cost            EUR {counters.cost_eur:.8f}")
-    if latencies:
-        say(
-            f"  latency         p50 {percentile(latencies, 0.5):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, "
-            f"mean {statistics.fmean(latencies):.0f} ms"
-        )
-    say("  answered by     " + ", ".join(f"{name} {count}" for name, count in sorted(used.items())))
-    for name in sorted({t[1] for t in hooks.transitions}):
-        path = [t[2] for t in hooks.transitions if t[1] == name][:1] + [t[3] for t in hooks.transitions if t[1] == name]
-        say(f"  breaker {name}: {' -> '.join(path)}")
-    if crash_started is not None:
-        closed = [t[0] for t in hooks.transitions if t[1] == ECONOMY and t[3] == "closed"]
-        if closed:
-            say(f"  recovery        the economy breaker closed {closed[-1] - (crash_started - hooks.started):.1f}s after the crash")
-    opened = any(t[1] == ECONOMY and t[3] == "open" for t in hooks.transitions)
-    closed_again = any(t[1] == ECONOMY and t[3] == "closed" for t in hooks.transitions)
-    ok = failures == 0 and fallback_requests > 0 and opened and closed_again
-    say("  result          " + ("fail-over and recovery shown" if ok else "INCOMPLETE: see above"))
-    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,13 @@ Runs in the ``llama`` nox session, which sets ``CLAUDETTE_TEST_GGUF`` to the mod
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -88,3 +90,95 @@ def test_demo_breaker_opens_then_closes_again(demo_run: tuple[subprocess.Complet
 def test_demo_leaves_no_llama_server_running(demo_run: tuple[subprocess.CompletedProcess[str], str]) -> None:
     _, model = demo_run
     assert _llama_server_pids(model) == []
+
+
+# -- without llama.cpp: the pieces of the demo's --gateway path ------------------------------
+
+sys.path.insert(0, str(DEMO.parent))
+
+
+def demo_run_module() -> ModuleType:
+    """``demo/run.py`` as a module of its own name (``run`` is also the benchmark's)."""
+    name = "claudette_demo_run"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, DEMO)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def test_demo_gateway_flag_is_off_by_default_and_parsed() -> None:
+    parse_args = demo_run_module().parse_args
+
+    assert parse_args(["--model", "m.gguf"]).gateway is False
+    assert parse_args(["--model", "m.gguf", "--gateway"]).gateway is True
+
+
+@pytest.mark.parametrize("plugin", ["qwen", "openai"])
+def test_demo_gateway_config_says_what_the_in_process_router_is_given(tmp_path: Path, plugin: str) -> None:
+    from claudette import ClaudettePlugins, RouterOptions
+    from claudette.config import load_config
+    from scenario import ECONOMY, PREMIUM, local_settings
+    from through_gateway import gateway_config
+
+    class Stub:
+        def __init__(self, name: str, port: int) -> None:
+            self.name = name
+            self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    servers = [Stub(ECONOMY, 18001), Stub(PREMIUM, 18002)]
+    policy = demo_run_module().DemoHooks(2, 5.0).policy  # what the in-process demo's plugin hands the router
+    options = RouterOptions.preset("cost-optimized", health_checks=False, max_attempts=3, breaker=policy)
+    backends = {s.name: (plugin, local_settings(s, s.name, plugin)) for s in servers}  # type: ignore[arg-type]
+    path = gateway_config(tmp_path / "claudette.toml", backends, options)
+
+    config = load_config(path, registry=ClaudettePlugins().registry)
+    assert config.router == options
+    assert config.router.breaker.reset_timeout_growth == 1.0 and config.router.breaker.failure_threshold == 2
+    assert [(b.name, b.plugin) for b in config.backends] == [(ECONOMY, plugin), (PREMIUM, plugin)]
+    for backend, server in zip(config.backends, servers, strict=True):
+        assert backend.settings == local_settings(server, server.name, plugin)  # type: ignore[arg-type]
+    assert config.backends[1].settings.input_cost_per_token == pytest.approx(100.0 / 1e6)
+
+
+@pytest.mark.parametrize(
+    ("old", "entered", "moves"),
+    [
+        ("closed", {"open": 1}, [("closed", "open")]),
+        ("open", {"half_open": 1, "closed": 1}, [("open", "half_open"), ("half_open", "closed")]),
+        (
+            "open",
+            {"half_open": 2, "open": 1, "closed": 1},
+            [("open", "half_open"), ("half_open", "open"), ("open", "half_open"), ("half_open", "closed")],
+        ),
+        ("half_open", {"closed": 1, "open": 1}, [("half_open", "closed"), ("closed", "open")]),
+        ("closed", {"open": 0}, []),
+    ],
+)
+def test_demo_replays_breaker_moves_from_metric_counters(
+    old: str, entered: dict[str, int], moves: list[tuple[str, str]]
+) -> None:
+    from scenario import breaker_moves
+
+    assert breaker_moves(old, entered) == moves
+
+
+def test_demo_pool_stops_the_last_started_first() -> None:
+    from llama_servers import ServerPool
+
+    stopped: list[str] = []
+
+    class Proc:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def stop(self) -> None:
+            stopped.append(self.name)
+
+    with ServerPool() as pool:
+        pool.add(Proc("economy"))
+        pool.add(Proc("premium"))
+        pool.add(Proc("gateway"))
+    assert stopped == ["gateway", "premium", "economy"]
