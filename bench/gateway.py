@@ -202,6 +202,8 @@ async def _call(client: httpx.AsyncClient, base: str, model: str, stream: bool) 
 
 
 def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -225,28 +227,37 @@ async def added_latency(direct: Target, target: Target, requests: int) -> dict[s
 
 
 async def load(target: Target, stream: bool, requests: int, in_flight: int = 64) -> dict[str, float]:
-    """Throughput and p99 with ``in_flight`` requests at once; the server's CPU per request."""
+    """Throughput and p99 of the answered requests with ``in_flight`` at once, the requests
+    that failed (an error status or a dropped connection), the server's CPU per request."""
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     latencies: list[float] = []
     model = target.sse_model if stream else target.json_model
     base = target.sse_base if stream else target.base
     async with httpx.AsyncClient(headers={"authorization": f"Bearer {KEY}"}, limits=limits, timeout=60.0) as client:
 
+        failed = 0
+
         async def user(count: int) -> None:
+            nonlocal failed
             for _ in range(count):
-                latencies.append(await _call(client, base, model, stream))
+                try:
+                    latencies.append(await _call(client, base, model, stream))
+                except httpx.HTTPError:  # an error status or a dropped connection
+                    failed += 1
 
         await asyncio.gather(*(user(2) for _ in range(in_flight)))  # connections open, warm
         latencies.clear()
+        failed = 0
         cpu0 = _cpu_s(target.pid) if target.pid else 0.0
         t0 = time.perf_counter()
         await asyncio.gather(*(user(requests // in_flight) for _ in range(in_flight)))
         wall = time.perf_counter() - t0
         cpu = (_cpu_s(target.pid) - cpu0) if target.pid else float("nan")
     return {
-        "rps": len(latencies) / wall,
+        "failed": failed,
+        "rps": len(latencies) / wall,  # answered requests only
         "p99_ms": _pct(latencies, 0.99),
-        "cpu_ms_per_request": cpu / len(latencies) * 1000.0 if target.pid else float("nan"),
+        "cpu_ms_per_request": cpu / len(latencies) * 1000.0 if target.pid and latencies else float("nan"),
         "rss_mib": _rss_mib(target.pid) if target.pid else float("nan"),
     }
 
@@ -272,8 +283,8 @@ def _fmt(value: float, digits: int = 1) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| contender | added p50, 1 in flight | added p99, 1 in flight | req/s at 64 | p99 at 64 | "
-        "streamed req/s at 64 | streamed p99 at 64 | gateway CPU per request | gateway RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "streamed req/s at 64 | streamed p99 at 64 | failed at 64 | gateway CPU per request | gateway RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         added = (
@@ -284,7 +295,8 @@ def table(results: list[dict[str, Any]]) -> str:
         s, t = r["send"], r["stream"]
         rows.append(
             f"| {r['name']} | {added[0]} | {added[1]} | {_fmt(s['rps'], 0)} | {_fmt(s['p99_ms'])} ms | "
-            f"{_fmt(t['rps'], 0)} | {_fmt(t['p99_ms'])} ms | {_fmt(s['cpu_ms_per_request'], 2)} ms | "
+            f"{_fmt(t['rps'], 0)} | {_fmt(t['p99_ms'])} ms | {s.get('failed', 0) + t.get('failed', 0)} | "
+            f"{_fmt(s['cpu_ms_per_request'], 2)} ms | "
             f"{_fmt(s['rss_mib'], 0)} MiB |"
         )
     return "\n".join(rows)
