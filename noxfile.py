@@ -294,6 +294,7 @@ def build(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) over the core."""
-    session.install("ruff", "mypy", "pytest", "-e", f"{ROOT}[redis,server]")
+    # prometheus-client: the gateway's /metrics reads it (through the Prometheus plugin).
+    session.install("ruff", "mypy", "pytest", "prometheus-client", "-e", f"{ROOT}[redis,server]")
     session.run("ruff", "check", "core", "tests", "noxfile.py")
     session.run("mypy")
