@@ -51,9 +51,11 @@ T = TypeVar("T")
 _ENDS_AT: ContextVar[float] = ContextVar("claudette_deadline_ends_at", default=math.inf)
 
 
-def _kept_already(seconds: float) -> bool:
-    """Whether a deadline around the running code ends within ``seconds`` from now."""
-    return _ENDS_AT.get() <= asyncio.get_running_loop().time() + seconds
+def _own_end(seconds: float) -> float | None:
+    """When a deadline of ``seconds`` armed now would end, on the event loop's clock; None
+    when a deadline around the running code ends no later and so keeps this one."""
+    ends_at = asyncio.get_running_loop().time() + seconds
+    return None if _ENDS_AT.get() <= ends_at else ends_at
 
 
 class CallDeadline:
@@ -78,10 +80,10 @@ class CallDeadline:
         self._token: Token[float] | None = None
 
     async def __aenter__(self) -> CallDeadline:
-        if _kept_already(self._seconds):
+        ends_at = _own_end(self._seconds)  # the deadline counts from here
+        if ends_at is None:
             return self
-        # The deadline counts from here.
-        self._token = _ENDS_AT.set(asyncio.get_running_loop().time() + self._seconds)
+        self._token = _ENDS_AT.set(ends_at)
         self._timeout = timeout(self._seconds)
         await self._timeout.__aenter__()
         return self
@@ -144,7 +146,7 @@ class StreamClock:
             raise self._expired(quiet_left <= total_left, quiet_limit)
         started = time.perf_counter()
         try:
-            if _kept_already(left):  # the router's bound on the first chunk ends sooner
+            if _own_end(left) is None:  # the router's bound on the first chunk ends sooner
                 return await awaitable
             async with timeout(left):
                 return await awaitable
