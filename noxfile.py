@@ -160,6 +160,7 @@ def tests(session: nox.Session) -> None:
     """The core's unit and integration tests (real package installs included)."""
     _install_core_and_plugins(session)
     session.install("matplotlib")  # claudette costs --plot draws with it when installed
+    session.install("-e", f"{ROOT}[aiohttp]")  # the backends' other HTTP client
     _pytest(
         session,
         "tests",

@@ -3,8 +3,9 @@
 :data:`logger` is claudette's own; :func:`get_logger` gives a plugin (or a module) a
 logger of its own with the same redacting filter. A filter on a logger applies only to
 records logged on that very logger, so every logger that may carry a secret gets one:
-claudette's, the plugins' (through :func:`get_logger`), and httpx's and httpcore's
-(whose INFO line names each URL and whose DEBUG lines print response headers).
+claudette's, the plugins' (through :func:`get_logger`), httpx's and httpcore's (whose
+INFO line names each URL and whose DEBUG lines print response headers), and aiohttp's
+client loggers (``http_client = "aiohttp"``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ HTTP_LOGGERS = (
     "httpcore.http2",
     "httpcore.proxy",
     "httpcore.socks",
+    "aiohttp.client",
+    "aiohttp.internal",
 )
 
 #: claudette's logger; plugins log through it or through :func:`get_logger`.

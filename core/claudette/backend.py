@@ -287,23 +287,32 @@ class BaseBackend(abc.ABC):
         opens up to :data:`DEFAULT_MAX_CONNECTIONS` connections and keeps up to
         :data:`DEFAULT_KEEPALIVE_CONNECTIONS` of them idle for reuse, verifies TLS with one
         shared SSL context unless ``verify_tls`` is false, and routes through a proxy the
-        environment names (``HTTPS_PROXY`` ...) as httpx does. Override it to configure
+        environment names (``HTTPS_PROXY`` ...) as httpx does. With ``http_client =
+        "aiohttp"`` its connections are aiohttp's
+        (:class:`~claudette.aiohttp_transport.AiohttpTransport`). Override it to configure
         the client differently, or pass ``client=`` to the constructor.
         """
         import httpx
 
         s = self.settings
         verify: ssl.SSLContext | bool = _shared_ssl_context() if s.verify_tls else False
+        limits = httpx.Limits(
+            max_connections=DEFAULT_MAX_CONNECTIONS,
+            max_keepalive_connections=DEFAULT_KEEPALIVE_CONNECTIONS,
+        )
+        transport: httpx.AsyncBaseTransport | None = None
+        if s.http_client == "aiohttp":
+            from claudette.aiohttp_transport import AiohttpTransport
+
+            transport = AiohttpTransport(verify=verify, limits=limits)
         return httpx.AsyncClient(
             base_url=s.base_url or "",
             headers=dict(s.headers) if s.headers else None,
             timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
             follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=DEFAULT_MAX_CONNECTIONS,
-                max_keepalive_connections=DEFAULT_KEEPALIVE_CONNECTIONS,
-            ),
+            limits=limits,
             verify=verify,
+            transport=transport,
         )
 
     async def aclose(self) -> None:
