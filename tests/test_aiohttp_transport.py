@@ -20,10 +20,12 @@ import httpx
 import pytest
 from _support import clear_proxy_environment
 from claudette import BackendSettings
+from claudette._cli_load import load_router
 from claudette.aiohttp_transport import AiohttpTransport
 from claudette.backend import BaseBackend
 from claudette.config import load_config
 from claudette.errors import BackendUnavailableError, ConfigError
+from claudette.gateway.options import ServerOptions
 from claudette.http import error_from_exception
 from claudette.testing import Fault, LoopbackServer, Reply
 from claudette.types import HttpClient
@@ -242,13 +244,15 @@ async def test_the_transport_closes_its_pool_with_the_client() -> None:
 # -- configuration -----------------------------------------------------------------------
 
 
-def test_the_default_is_httpx_s_own_transport() -> None:
-    assert BackendSettings().http_client is None
+def test_the_library_default_is_httpx_and_the_gateway_default_is_aiohttp() -> None:
+    assert BackendSettings().http_client is None  # httpx's own transport
+    assert ServerOptions().http_client == "aiohttp"
 
 
 def test_an_unknown_http_client_is_a_config_problem_naming_the_key(tmp_path: Path) -> None:
     path = tmp_path / "claudette.toml"
     path.write_text(
+        '[server]\nhttp_client = "curl"\n\n'
         '[backends.a]\nplugin = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nhttp_client = "requests"\n'
     )
     with pytest.raises(ConfigError) as caught:
@@ -256,4 +260,21 @@ def test_an_unknown_http_client_is_a_config_problem_naming_the_key(tmp_path: Pat
     text = str(caught.value)
     assert str(path) in text
     assert "backends.a.http_client: expected one of 'httpx', 'aiohttp'" in text
+    assert "server.http_client: expected one of 'httpx', 'aiohttp'" in text
 
+
+async def test_the_gateways_http_client_fills_only_the_backends_that_set_none(tmp_path: Path) -> None:
+    path = tmp_path / "claudette.toml"
+    path.write_text(
+        '[backends.own]\nplugin = "openai"\nbase_url = "http://127.0.0.1:9/v1"\napi_key = "k"\n'
+        'http_client = "httpx"\n\n'
+        '[backends.unset]\nplugin = "openai"\nbase_url = "http://127.0.0.1:9/v1"\napi_key = "k"\n'
+    )
+    plain = (await load_router(str(path), None)).router
+    filled = (await load_router(str(path), None, http_client="aiohttp")).router
+    try:
+        assert [plain.backends[n].settings.http_client for n in ("own", "unset")] == ["httpx", None]
+        assert [filled.backends[n].settings.http_client for n in ("own", "unset")] == ["httpx", "aiohttp"]
+    finally:
+        await plain.aclose()
+        await filled.aclose()

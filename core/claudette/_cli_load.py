@@ -12,6 +12,7 @@ from claudette.errors import ConfigError, PluginError
 if TYPE_CHECKING:
     from claudette.plugins import ClaudettePlugins
     from claudette.router import BackendRouter
+    from claudette.types import BackendSettings, HttpClient
 
 __all__ = ["Loaded", "explain_source", "load_router", "no_backend_message", "plugin_failure_for"]
 
@@ -42,10 +43,14 @@ def plugin_failure_for(exc: ConfigError, plugins: ClaudettePlugins) -> str | Non
     return None
 
 
-async def load_router(config_path: str | None, preset: str | None) -> Loaded:
+async def load_router(
+    config_path: str | None, preset: str | None, *, http_client: HttpClient | None = None
+) -> Loaded:
     """The router for a command: from the config file if one is found, else auto-detected.
 
     :param preset: a weight preset that replaces the configured weights (``--preset``).
+    :param http_client: what carries the HTTP of every backend that does not set its own
+        ``http_client`` (None: each backend's own setting, else httpx).
     :raises ConfigError: when a named config is missing, or the config is invalid.
     :raises PluginError: when a configured backend's plugin failed to load.
     """
@@ -59,6 +64,14 @@ async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     if path is not None:
         try:
             config = load_config(path, registry=plugins.registry)
+            if http_client is not None:
+                config = attrs.evolve(
+                    config,
+                    backends=tuple(
+                        attrs.evolve(b, settings=_with_http_client(b.settings, http_client))
+                        for b in config.backends
+                    ),
+                )
             if preset is not None:
                 config = attrs.evolve(config, router=config.router.with_preset(preset))
             router = router_from_config(config, plugins=plugins)
@@ -73,10 +86,24 @@ async def load_router(config_path: str | None, preset: str | None) -> Loaded:
     from claudette.autodetect import detect_backends, router_from_detection
 
     detection = await detect_backends(plugins.registry)
+    if http_client is not None:
+        detection = attrs.evolve(
+            detection,
+            backends=tuple(
+                attrs.evolve(b, settings=_with_http_client(b.settings, http_client))
+                for b in detection.backends
+            ),
+        )
     options = RouterOptions() if preset is None else RouterOptions.preset(preset)
     router, skipped = router_from_detection(detection, plugins, options)
     plugin_of = {b.name: b.plugin for b in detection.backends}
     return Loaded(router, "auto-detection", plugin_of, [*skipped, *detection.notes])
+
+
+def _with_http_client(settings: BackendSettings, http_client: HttpClient) -> BackendSettings:
+    if settings.http_client is not None:
+        return settings
+    return attrs.evolve(settings, http_client=http_client)
 
 
 def explain_source(loaded: Loaded) -> None:

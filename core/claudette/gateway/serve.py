@@ -62,7 +62,7 @@ def app_from_environment() -> GatewayApp:
     async def make_router() -> BackendRouter:
         from claudette._cli_load import load_router
 
-        return (await load_router(path, None)).router
+        return (await load_router(path, None, http_client=options.http_client)).router
 
     return GatewayApp(make_router, options, metrics=prometheus_exposition(), on_shutdown=worker_exit)
 
@@ -81,6 +81,9 @@ def serve(options: ServerOptions, config_path: str | None) -> int:
     :param config_path: the config file every worker loads (None: auto-detection).
     :raises ImportError: when the ``server`` extra is not installed.
     """
+    if options.http_client == "aiohttp":
+        import aiohttp  # noqa: F401 - fail here, with the install hint, not in a worker
+
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
     from granian.server import Server
