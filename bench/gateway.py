@@ -3,8 +3,13 @@
 Three contenders on the same loopback upstream (nginx serving recorded OpenAI bodies, as
 ``nox -s bench`` uses): ``direct`` (the client calls the upstream itself), ``claudette``
 (``claudette serve``, one worker) and ``litellm`` (``litellm --config``, its proxy, one
-worker: with ``--num_workers 2`` its uvicorn workers die at start-up here). The client is an ``httpx.AsyncClient`` in
-this process; client, upstream and gateway share the machine's cores.
+worker: with ``--num_workers 2`` its uvicorn workers die at start-up here), and
+``claudette (httpx)``, the gateway with ``[server] http_client = "httpx"``, to show what its
+default (aiohttp's pool under the backends) buys. The load comes from an
+``aiohttp.ClientSession`` in this process: a client cheap enough per request that the
+contenders, not the client, set the numbers (an ``httpx.AsyncClient`` at 64 connections
+spends more CPU per request than nginx and the cheaper gateway together). Client,
+upstream and gateway share the machine's cores.
 
 For each gateway: the latency it adds at one request in flight (its requests alternate with
 direct ones, so both see the same machine), then throughput and p99 at 64 in flight, not
@@ -35,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,7 +53,7 @@ PLOT = ROOT / "docs" / "img" / "gateway-bench.png"
 BEGIN, END = "<!-- bench-gateway:begin -->", "<!-- bench-gateway:end -->"
 KEY = "sk-bench-gateway-0123456789abcdef"  # the upstream ignores it; both gateways require it
 PROMPT = [{"role": "user", "content": "Say hello in two words."}]
-LITELLM_VERSION = "1.110.2"
+_TIMEOUT = aiohttp.ClientTimeout(total=60.0)
 
 
 def _free_port() -> int:
@@ -143,11 +149,13 @@ def _process(cmd: list[str], ready_url: str, env: dict[str, str] | None = None) 
 
 
 @contextmanager
-def claudette(json_base: str, sse_base: str) -> Iterator[Target]:
+def claudette(json_base: str, sse_base: str, http_client: str | None = None) -> Iterator[Target]:
+    """``claudette serve``, one worker; ``http_client`` None leaves the gateway's default."""
     folder = Path(tempfile.mkdtemp(prefix="bench-claudette-"))
     config = folder / "claudette.toml"
+    choice = f'http_client = "{http_client}"\n' if http_client else ""
     config.write_text(
-        f'[server]\napi_keys = ["{KEY}"]\n\n'
+        f'[server]\napi_keys = ["{KEY}"]\n{choice}\n'
         + "".join(
             f'[backends.{name}]\nplugin = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n'
             f'model = "gpt-4o-mini"\n\n'
@@ -157,7 +165,8 @@ def claudette(json_base: str, sse_base: str) -> Iterator[Target]:
     port = _free_port()
     cmd = [sys.executable, "-m", "claudette", "serve", "-c", str(config), "--port", str(port)]
     with _process(cmd, f"http://127.0.0.1:{port}/health") as proc:
-        yield Target("claudette", f"http://127.0.0.1:{port}/v1", "json", "sse", proc.pid)
+        name = "claudette" if http_client is None else f"claudette ({http_client})"
+        yield Target(name, f"http://127.0.0.1:{port}/v1", "json", "sse", proc.pid)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -184,20 +193,19 @@ def litellm(json_base: str, sse_base: str) -> Iterator[Target]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _call(client: httpx.AsyncClient, base: str, model: str, stream: bool) -> float:
-    """One request, the whole answer read; milliseconds."""
+async def _call(client: aiohttp.ClientSession, base: str, model: str, stream: bool) -> float:
+    """One request, the whole answer read; milliseconds. An error status raises."""
     body: dict[str, Any] = {"model": model, "messages": PROMPT}
-    t0 = time.perf_counter()
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
-        async with client.stream("POST", f"{base}/chat/completions", json=body) as response:
-            response.raise_for_status()
-            async for _ in response.aiter_lines():
-                pass
-    else:
-        response = await client.post(f"{base}/chat/completions", json=body)
+    t0 = time.perf_counter()
+    async with client.post(f"{base}/chat/completions", json=body) as response:
         response.raise_for_status()
-        response.json()
+        if stream:
+            async for _ in response.content:  # line by line, as a client reads SSE
+                pass
+        else:
+            await response.json()
     return (time.perf_counter() - t0) * 1000.0
 
 
@@ -213,7 +221,7 @@ async def added_latency(direct: Target, target: Target, requests: int) -> dict[s
     headers = {"authorization": f"Bearer {KEY}"}
     mine: list[float] = []
     theirs: list[float] = []
-    async with httpx.AsyncClient(headers=headers, timeout=60.0) as client:
+    async with aiohttp.ClientSession(headers=headers, timeout=_TIMEOUT) as client:
         for i in range(requests + 20):
             a = await _call(client, direct.base, direct.json_model, False)
             b = await _call(client, target.base, target.json_model, False)
@@ -229,11 +237,14 @@ async def added_latency(direct: Target, target: Target, requests: int) -> dict[s
 async def load(target: Target, stream: bool, requests: int, in_flight: int = 64) -> dict[str, float]:
     """Throughput and p99 of the answered requests with ``in_flight`` at once, the requests
     that failed (an error status or a dropped connection), the server's CPU per request."""
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     latencies: list[float] = []
     model = target.sse_model if stream else target.json_model
     base = target.sse_base if stream else target.base
-    async with httpx.AsyncClient(headers={"authorization": f"Bearer {KEY}"}, limits=limits, timeout=60.0) as client:
+    async with aiohttp.ClientSession(
+        headers={"authorization": f"Bearer {KEY}"},
+        connector=aiohttp.TCPConnector(limit=in_flight),
+        timeout=_TIMEOUT,
+    ) as client:
 
         failed = 0
 
@@ -242,7 +253,7 @@ async def load(target: Target, stream: bool, requests: int, in_flight: int = 64)
             for _ in range(count):
                 try:
                     latencies.append(await _call(client, base, model, stream))
-                except httpx.HTTPError:  # an error status or a dropped connection
+                except (aiohttp.ClientError, asyncio.TimeoutError):  # an error status, a dropped connection
                     failed += 1
 
         await asyncio.gather(*(user(2) for _ in range(in_flight)))  # connections open, warm
@@ -329,7 +340,7 @@ def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     parts = []
-    for dist in ("claudette-core", "granian", "httpx", "litellm"):
+    for dist in ("claudette-core", "granian", "httpx", "aiohttp", "litellm"):
         try:
             parts.append(f"{dist} {version(dist)}")
         except PackageNotFoundError:
@@ -351,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             "direct (upstream alone)", upstream.json_base, "gpt-4o-mini", "gpt-4o-mini", None, upstream.sse_base
         )
         results.append(measure(direct, direct, args.quick))
-        with claudette(upstream.json_base, upstream.sse_base) as target:
-            results.append(measure(target, direct, args.quick))
+        for http_client in (None, "httpx"):
+            with claudette(upstream.json_base, upstream.sse_base, http_client) as target:
+                results.append(measure(target, direct, args.quick))
         if not args.no_litellm:
             try:
                 with litellm(upstream.json_base, upstream.sse_base) as target:
