@@ -29,6 +29,7 @@ from claudette.gateway.options import ServerOptions
 from claudette.http import error_from_exception
 from claudette.testing import Fault, LoopbackServer, Reply
 from claudette.types import HttpClient
+from test_cli_helpers import cli_env
 
 CLIENTS = ["httpx", "aiohttp"]
 
@@ -278,3 +279,19 @@ async def test_the_gateways_http_client_fills_only_the_backends_that_set_none(tm
     finally:
         await plain.aclose()
         await filled.aclose()
+
+
+async def test_the_gateways_http_client_fills_detected_backends_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in cli_env(tmp_path, OPENAI_API_KEY="sk-detected-0123456789").items():
+        monkeypatch.setenv(name, value)
+    for name in ("ANTHROPIC_API_KEY", "DASHSCOPE_API_KEY", "CLAUDETTE_CONFIG", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    loaded = await load_router(None, None, http_client="aiohttp")
+    try:
+        assert loaded.source == "auto-detection"
+        assert loaded.router.backends["openai"].settings.http_client == "aiohttp"
+    finally:
+        await loaded.router.aclose()

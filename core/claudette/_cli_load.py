@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -10,9 +11,11 @@ from claudette._cli_output import err
 from claudette.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
+    from claudette.autodetect import DetectedBackend
+    from claudette.config import BackendConfig
     from claudette.plugins import ClaudettePlugins
     from claudette.router import BackendRouter
-    from claudette.types import BackendSettings, HttpClient
+    from claudette.types import HttpClient
 
 __all__ = ["Loaded", "explain_source", "load_router", "no_backend_message", "plugin_failure_for"]
 
@@ -65,13 +68,7 @@ async def load_router(
         try:
             config = load_config(path, registry=plugins.registry)
             if http_client is not None:
-                config = attrs.evolve(
-                    config,
-                    backends=tuple(
-                        attrs.evolve(b, settings=_with_http_client(b.settings, http_client))
-                        for b in config.backends
-                    ),
-                )
+                config = attrs.evolve(config, backends=_filled(config.backends, http_client))
             if preset is not None:
                 config = attrs.evolve(config, router=config.router.with_preset(preset))
             router = router_from_config(config, plugins=plugins)
@@ -87,23 +84,24 @@ async def load_router(
 
     detection = await detect_backends(plugins.registry)
     if http_client is not None:
-        detection = attrs.evolve(
-            detection,
-            backends=tuple(
-                attrs.evolve(b, settings=_with_http_client(b.settings, http_client))
-                for b in detection.backends
-            ),
-        )
+        detection = attrs.evolve(detection, backends=_filled(detection.backends, http_client))
     options = RouterOptions() if preset is None else RouterOptions.preset(preset)
     router, skipped = router_from_detection(detection, plugins, options)
     plugin_of = {b.name: b.plugin for b in detection.backends}
     return Loaded(router, "auto-detection", plugin_of, [*skipped, *detection.notes])
 
 
-def _with_http_client(settings: BackendSettings, http_client: HttpClient) -> BackendSettings:
-    if settings.http_client is not None:
-        return settings
-    return attrs.evolve(settings, http_client=http_client)
+_Configured = TypeVar("_Configured", "BackendConfig", "DetectedBackend")
+
+
+def _filled(backends: Iterable[_Configured], http_client: HttpClient) -> tuple[_Configured, ...]:
+    """``backends``, each without an ``http_client`` of its own given ``http_client``."""
+    return tuple(
+        b
+        if b.settings.http_client is not None
+        else attrs.evolve(b, settings=attrs.evolve(b.settings, http_client=http_client))
+        for b in backends
+    )
 
 
 def explain_source(loaded: Loaded) -> None:
