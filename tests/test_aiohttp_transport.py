@@ -19,6 +19,7 @@ from typing import Any, cast
 import httpx
 import pytest
 from _support import clear_proxy_environment
+from _tls import TLSServer
 from claudette import BackendSettings
 from claudette._cli_load import load_router
 from claudette.aiohttp_transport import AiohttpTransport
@@ -229,6 +230,53 @@ async def test_a_proxy_with_credentials_gets_them_and_no_proxy_is_honoured(
         (seen,) = proxy.requests
         assert seen.headers["host"] == "api.invalid"
         assert seen.headers["proxy-authorization"] == "Basic dXNlcjpwdw=="  # user:pw
+
+
+@asynccontextmanager
+async def _connect_proxy(seen: list[tuple[bytes, str | None]]) -> AsyncIterator[str]:
+    """An HTTP proxy that only tunnels (``CONNECT``), recording each request line and the
+    credentials it came with."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        credentials = [v.strip().decode() for k, _, v in (line.partition(b":") for line in lines)
+                       if k.lower() == b"proxy-authorization"]
+        seen.append((request_line, credentials[0] if credentials else None))
+        host, _, port = request_line.split(b" ")[1].decode().rpartition(":")
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+    async with _raw_server(tunnel) as url:
+        yield url
+
+
+@pytest.mark.parametrize("http_client", CLIENTS)
+async def test_https_goes_through_the_proxys_tunnel_with_its_credentials(
+    http_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[bytes, str | None]] = []
+    with TLSServer() as server:
+        async with _connect_proxy(seen) as proxy:
+            monkeypatch.setenv("https_proxy", proxy.replace("http://", "http://user:pw@"))
+            backend = _backend(http_client, server.url, verify_tls=False, timeout=5.0)
+            try:
+                reply = await backend.client.get("/through-the-tunnel")
+            finally:
+                await backend.aclose()
+        assert reply.json() == {"tls": True}
+        assert server.paths == ["/through-the-tunnel"]
+    authority = server.url.removeprefix("https://").rstrip("/").encode()
+    assert seen == [(b"CONNECT " + authority + b" HTTP/1.1", "Basic dXNlcjpwdw==")]
 
 
 async def test_the_transport_closes_its_pool_with_the_client() -> None:
