@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import attrs
 
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "HTTP_CLIENTS",
     "WEIGHT_PRESETS",
     "AdaptiveOptions",
     "BackendInfo",
@@ -88,6 +89,8 @@ __all__ = [
 BackendType = Literal["cloud", "self_hosted"]
 #: What carries a backend's HTTP (:attr:`BackendSettings.http_client`).
 HttpClient = Literal["httpx", "aiohttp"]
+#: The values of :data:`HttpClient`, for validators and messages.
+HTTP_CLIENTS: tuple[str, ...] = get_args(HttpClient)
 
 #: Characters per token in estimates (a common rule of thumb).
 CHARS_PER_TOKEN = 4
@@ -598,7 +601,7 @@ class BackendSettings:
     region: str | None = None
     verify_tls: bool = True
     http_client: HttpClient | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_one_of("httpx", "aiohttp"))
+        default=None, validator=attrs.validators.optional(_one_of(*HTTP_CLIENTS))
     )
     headers: Mapping[str, str] = attrs.field(
         default=None, converter=_frozen_mapping, repr=masked_mapping, validator=_keep_secret_values

@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 
 from claudette._redact import register_secret
-from claudette.types import HttpClient
+from claudette._validators import one_of
+from claudette.types import HTTP_CLIENTS, HttpClient
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerOptions", "is_loopback"]
 
@@ -37,11 +38,6 @@ def _positive_int(_inst: object, attr: attrs.Attribute[Any], value: int) -> None
 def _port(_inst: object, attr: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ValueError(f"{attr.name} must be a port number from 0 to 65535, got {value!r}")
-
-
-def _http_client(_inst: object, attr: attrs.Attribute[Any], value: str) -> None:
-    if value not in ("httpx", "aiohttp"):
-        raise ValueError(f"{attr.name} must be \"aiohttp\" or \"httpx\", got {value!r}")
 
 
 def _keys(value: Any) -> tuple[str, ...]:
@@ -87,7 +83,7 @@ class ServerOptions:
     )
     max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES, validator=_positive_int)
     grace_period: int = attrs.field(default=30, validator=_positive_int)
-    http_client: HttpClient = attrs.field(default="aiohttp", validator=_http_client)
+    http_client: HttpClient = attrs.field(default="aiohttp", validator=one_of(*HTTP_CLIENTS))
 
 
 def is_loopback(host: str) -> bool:
