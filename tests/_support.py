@@ -116,3 +116,10 @@ def clear_proxy_environment(monkeypatch: Any) -> None:
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+class PlainBackend(BaseBackend):
+    """A backend for tests of its HTTP client alone: it never sends a request itself."""
+
+    async def send(self, request: ClaudetteRequest) -> ClaudetteResponse:
+        raise NotImplementedError("a PlainBackend only lends its client")

@@ -18,12 +18,11 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from _support import clear_proxy_environment
+from _support import PlainBackend, clear_proxy_environment
 from _tls import TLSServer
 from claudette import BackendSettings
 from claudette._cli_load import load_router
 from claudette.aiohttp_transport import AiohttpTransport
-from claudette.backend import BaseBackend
 from claudette.config import load_config
 from claudette.errors import BackendUnavailableError, ConfigError
 from claudette.gateway.options import ServerOptions
@@ -35,18 +34,13 @@ from test_cli_helpers import cli_env
 CLIENTS = ["httpx", "aiohttp"]
 
 
-class _Plain(BaseBackend):
-    async def send(self, request):  # type: ignore[no-untyped-def]  # never called here
-        raise NotImplementedError
-
-
 @pytest.fixture(autouse=True)
 def _no_proxy_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_proxy_environment(monkeypatch)
 
 
-def _backend(http_client: str, url: str, **settings: Any) -> _Plain:
-    return _Plain("p", BackendSettings(base_url=url, http_client=cast(HttpClient, http_client), **settings))
+def _backend(http_client: str, url: str, **settings: Any) -> PlainBackend:
+    return PlainBackend("p", BackendSettings(base_url=url, http_client=cast(HttpClient, http_client), **settings))
 
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -277,6 +271,22 @@ async def test_https_goes_through_the_proxys_tunnel_with_its_credentials(
         assert server.paths == ["/through-the-tunnel"]
     authority = server.url.removeprefix("https://").rstrip("/").encode()
     assert seen == [(b"CONNECT " + authority + b" HTTP/1.1", "Basic dXNlcjpwdw==")]
+
+
+@pytest.mark.parametrize("http_client", CLIENTS)
+async def test_a_proxy_refusing_the_tunnel_is_a_proxy_error(
+    http_client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async with _raw_server(refuse) as proxy:
+        monkeypatch.setenv("https_proxy", proxy)
+        error = await _failure(http_client, "https://api.invalid/v1", timeout=5.0)
+    assert type(error) is httpx.ProxyError
 
 
 async def test_the_transport_closes_its_pool_with_the_client() -> None:

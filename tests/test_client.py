@@ -12,18 +12,13 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from _support import clear_proxy_environment
+from _support import PlainBackend, clear_proxy_environment
 from _tls import TLSServer
 from claudette import BackendSettings
 from claudette import backend as backend_module
-from claudette.backend import DEFAULT_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_CONNECTIONS, BaseBackend
+from claudette.backend import DEFAULT_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_CONNECTIONS
 from claudette.testing import Fault, LoopbackServer, Reply
 from claudette.types import HttpClient
-
-
-class _Plain(BaseBackend):
-    async def send(self, request):  # type: ignore[no-untyped-def]  # never called here
-        raise NotImplementedError
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +41,7 @@ def _ok(_request: object) -> Reply:
 
 
 async def test_a_backends_own_client_is_a_plain_httpx_client_built_from_the_settings(http_client: str) -> None:
-    backend = _Plain("p", _settings(http_client, base_url="http://127.0.0.1:9/v1", timeout=7.0, connect_timeout=2.0))
+    backend = PlainBackend("p", _settings(http_client, base_url="http://127.0.0.1:9/v1", timeout=7.0, connect_timeout=2.0))
     client = backend.client
     try:
         assert type(client) is httpx.AsyncClient
@@ -61,7 +56,7 @@ async def test_a_backends_own_client_is_a_plain_httpx_client_built_from_the_sett
 
 async def test_an_injected_client_is_used_as_it_is() -> None:
     async with httpx.AsyncClient() as injected:
-        backend = _Plain("p", BackendSettings(base_url="http://127.0.0.1:9/v1"), client=injected)
+        backend = PlainBackend("p", BackendSettings(base_url="http://127.0.0.1:9/v1"), client=injected)
         assert backend.client is injected
         await backend.aclose()
         assert not injected.is_closed
@@ -69,7 +64,7 @@ async def test_an_injected_client_is_used_as_it_is() -> None:
 
 async def test_the_settings_timeout_ends_a_hanging_request_with_an_error_naming_it(http_client: str) -> None:
     with LoopbackServer(lambda _r: Fault.hang(5.0)) as server:
-        backend = _Plain("p", _settings(http_client, base_url=server.url, timeout=0.2))
+        backend = PlainBackend("p", _settings(http_client, base_url=server.url, timeout=0.2))
         try:
             started = asyncio.get_running_loop().time()
             with pytest.raises(httpx.ReadTimeout) as caught:
@@ -83,7 +78,7 @@ async def test_the_settings_timeout_ends_a_hanging_request_with_an_error_naming_
 async def test_a_redirect_is_returned_not_followed(http_client: str) -> None:
     with LoopbackServer(_ok) as elsewhere:
         with LoopbackServer(lambda _r: Reply(307, {"location": elsewhere.url + "/stolen"})) as origin:
-            backend = _Plain("p", _settings(http_client, base_url=origin.url))
+            backend = PlainBackend("p", _settings(http_client, base_url=origin.url))
             try:
                 reply = await backend.client.post("/v1/chat", json={"q": 1})
             finally:
@@ -96,7 +91,7 @@ async def test_a_redirect_is_returned_not_followed(http_client: str) -> None:
 
 async def test_the_settings_default_headers_are_sent_with_every_request(http_client: str) -> None:
     with LoopbackServer(_ok) as server:
-        backend = _Plain("p", _settings(http_client, base_url=server.url, headers={"x-team": "search"}))
+        backend = PlainBackend("p", _settings(http_client, base_url=server.url, headers={"x-team": "search"}))
         try:
             await backend.client.get("/a")
             await backend.client.post("/b", json={}, headers={"x-request": "2"})
@@ -111,7 +106,7 @@ async def test_a_proxy_from_the_environment_is_honoured(monkeypatch: pytest.Monk
     """A proxy httpx finds in the environment gets the request, host and all."""
     with LoopbackServer(lambda _r: Reply.json({"via": "proxy"})) as proxy:
         monkeypatch.setenv("http_proxy", proxy.url)
-        backend = _Plain("p", _settings(http_client, base_url="http://api.invalid/v1", timeout=5.0))
+        backend = PlainBackend("p", _settings(http_client, base_url="http://api.invalid/v1", timeout=5.0))
         try:
             reply = await backend.client.get("/v1/models")
         finally:
@@ -123,8 +118,8 @@ async def test_a_proxy_from_the_environment_is_honoured(monkeypatch: pytest.Monk
 
 async def test_tls_is_verified_unless_the_settings_turn_it_off(http_client: str) -> None:
     with TLSServer() as server:
-        verifying = _Plain("on", _settings(http_client, base_url=server.url))
-        trusting = _Plain("off", _settings(http_client, base_url=server.url, verify_tls=False))
+        verifying = PlainBackend("on", _settings(http_client, base_url=server.url))
+        trusting = PlainBackend("off", _settings(http_client, base_url=server.url, verify_tls=False))
         try:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await verifying.client.get("/verified")
@@ -138,7 +133,7 @@ async def test_tls_is_verified_unless_the_settings_turn_it_off(http_client: str)
 
 async def test_requests_one_after_another_reuse_one_pooled_connection(http_client: str) -> None:
     with LoopbackServer(_ok) as server:
-        backend = _Plain("p", _settings(http_client, base_url=server.url))
+        backend = PlainBackend("p", _settings(http_client, base_url=server.url))
         try:
             for _ in range(5):
                 assert (await backend.client.get("/x")).json() == {"ok": True}
@@ -152,7 +147,7 @@ async def test_requests_one_after_another_reuse_one_pooled_connection(http_clien
 
 async def test_concurrent_requests_all_complete(http_client: str) -> None:
     with LoopbackServer(lambda _r: Reply.json({"ok": True}, delay=0.05)) as server:
-        backend = _Plain("p", _settings(http_client, base_url=server.url))
+        backend = PlainBackend("p", _settings(http_client, base_url=server.url))
         try:
             replies = await asyncio.gather(*(backend.client.get(f"/x{i}") for i in range(16)))
         finally:
@@ -165,7 +160,7 @@ async def test_the_connection_budget_bounds_the_connections_opened(monkeypatch: 
     assert DEFAULT_MAX_CONNECTIONS == 100  # httpx's own default
     monkeypatch.setattr(backend_module, "DEFAULT_MAX_CONNECTIONS", 2)
     with LoopbackServer(lambda _r: Reply.json({"ok": True}, delay=0.1)) as server:
-        backend = _Plain("p", _settings(http_client, base_url=server.url))
+        backend = PlainBackend("p", _settings(http_client, base_url=server.url))
         try:
             replies = await asyncio.gather(*(backend.client.get("/x") for _ in range(6)))
         finally:
@@ -179,7 +174,7 @@ async def test_only_the_keepalive_budget_of_idle_connections_is_kept(monkeypatch
     assert DEFAULT_KEEPALIVE_CONNECTIONS == 20  # httpx's own default
     monkeypatch.setattr(backend_module, "DEFAULT_KEEPALIVE_CONNECTIONS", 2)
     with LoopbackServer(lambda _r: Reply.json({"ok": True}, delay=0.1)) as server:
-        backend = _Plain("p", BackendSettings(base_url=server.url))
+        backend = PlainBackend("p", BackendSettings(base_url=server.url))
         try:
             for _ in range(2):  # two bursts of 6: the second reuses only the 2 kept idle
                 replies = await asyncio.gather(*(backend.client.get("/x") for _ in range(6)))
@@ -192,7 +187,7 @@ async def test_only_the_keepalive_budget_of_idle_connections_is_kept(monkeypatch
 async def test_aiohttp_keeps_every_idle_connection_for_the_next_burst() -> None:
     """aiohttp's pool keeps what a burst opened (its idle connections cost no CPU per request)."""
     with LoopbackServer(lambda _r: Reply.json({"ok": True}, delay=0.1)) as server:
-        backend = _Plain("p", BackendSettings(base_url=server.url, http_client="aiohttp"))
+        backend = PlainBackend("p", BackendSettings(base_url=server.url, http_client="aiohttp"))
         try:
             for _ in range(2):
                 replies = await asyncio.gather(*(backend.client.get("/x") for _ in range(6)))

@@ -48,26 +48,23 @@ def httpx_error_for(exc: BaseException, request: httpx.Request) -> httpx.HTTPErr
     import aiohttp
 
     message = str(exc) or type(exc).__name__
-    error: httpx.HTTPError
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        error = httpx.ConnectTimeout(message, request=request)
-    elif isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        error = httpx.ReadTimeout(message, request=request)
-    elif isinstance(exc, aiohttp.ClientProxyConnectionError):
-        error = httpx.ProxyError(message, request=request)
-    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake
-        error = httpx.ConnectError(message, request=request)
-    elif isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        error = httpx.UnsupportedProtocol(message, request=request)
-    elif isinstance(exc, aiohttp.ClientOSError):  # reset or broken pipe on an open connection
-        error = httpx.ReadError(message, request=request)
-    elif isinstance(exc, aiohttp.ClientError):
+        return httpx.ConnectTimeout(message, request=request)
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+        return httpx.ReadTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused (server or proxy), DNS, TLS
+        return httpx.ConnectError(message, request=request)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy refused the tunnel
+        return httpx.ProxyError(message, request=request)
+    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+        return httpx.UnsupportedProtocol(message, request=request)
+    if isinstance(exc, aiohttp.ClientOSError):  # reset or broken pipe on an open connection
+        return httpx.ReadError(message, request=request)
+    if isinstance(exc, aiohttp.ClientError):
         # A disconnect, a body cut short, a reply that is not HTTP: the peer broke the
         # protocol, as httpx's own transport reports it.
-        error = httpx.RemoteProtocolError(message, request=request)
-    else:
-        return None
-    return error
+        return httpx.RemoteProtocolError(message, request=request)
+    return None
 
 
 @contextmanager
