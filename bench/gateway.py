@@ -3,9 +3,10 @@
 Three contenders on the same loopback upstream (nginx serving recorded OpenAI bodies, as
 ``nox -s bench`` uses): ``direct`` (the client calls the upstream itself), ``claudette``
 (``claudette serve``, one worker) and ``litellm`` (``litellm --config``, its proxy, one
-worker: with ``--num_workers 2`` its uvicorn workers die at start-up here), and
+worker: with ``--num_workers 2`` its uvicorn workers die at start-up here), plus
 ``claudette (httpx)``, the gateway with ``[server] http_client = "httpx"``, to show what its
-default (aiohttp's pool under the backends) buys. The load comes from an
+default (aiohttp's pool under the backends) buys, and ``claudette (2 workers)``, one worker
+per core, to show how it scales when a deployment gives it the machine. The load comes from an
 ``aiohttp.ClientSession`` in this process: a client cheap enough per request that the
 contenders, not the client, set the numbers (an ``httpx.AsyncClient`` at 64 connections
 spends more CPU per request than nginx and the cheaper gateway together). Client,
@@ -149,13 +150,16 @@ def _process(cmd: list[str], ready_url: str, env: dict[str, str] | None = None) 
 
 
 @contextmanager
-def claudette(json_base: str, sse_base: str, http_client: str | None = None) -> Iterator[Target]:
-    """``claudette serve``, one worker; ``http_client`` None leaves the gateway's default."""
+def claudette(
+    json_base: str, sse_base: str, http_client: str | None = None, workers: int = 1
+) -> Iterator[Target]:
+    """``claudette serve`` with ``workers`` workers; ``http_client`` None leaves the gateway's
+    default."""
     folder = Path(tempfile.mkdtemp(prefix="bench-claudette-"))
     config = folder / "claudette.toml"
     choice = f'http_client = "{http_client}"\n' if http_client else ""
     config.write_text(
-        f'[server]\napi_keys = ["{KEY}"]\n{choice}\n'
+        f'[server]\napi_keys = ["{KEY}"]\nworkers = {workers}\n{choice}\n'
         + "".join(
             f'[backends.{name}]\nplugin = "openai"\nbase_url = "{base}"\napi_key = "{KEY}"\n'
             f'model = "gpt-4o-mini"\n\n'
@@ -165,7 +169,9 @@ def claudette(json_base: str, sse_base: str, http_client: str | None = None) -> 
     port = _free_port()
     cmd = [sys.executable, "-m", "claudette", "serve", "-c", str(config), "--port", str(port)]
     with _process(cmd, f"http://127.0.0.1:{port}/health") as proc:
-        name = "claudette" if http_client is None else f"claudette ({http_client})"
+        name = "claudette" + "".join(
+            f" ({part})" for part in (http_client, f"{workers} workers" if workers > 1 else None) if part
+        )
         yield Target(name, f"http://127.0.0.1:{port}/v1", "json", "sse", proc.pid)
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -322,12 +328,12 @@ def plot(results: list[dict[str, Any]]) -> bool:
     except ImportError:
         return False
     names = [r["name"] for r in results]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, title in ((axes[0], "rps", "requests/s at 64 in flight"), (axes[1], "p99_ms", "p99 ms at 64 in flight")):
         x = range(len(names))
         ax.bar([i - 0.2 for i in x], [r["send"][key] for r in results], 0.4, label="JSON")
         ax.bar([i + 0.2 for i in x], [r["stream"][key] for r in results], 0.4, label="streamed")
-        ax.set_xticks(list(x), names)
+        ax.set_xticks(list(x), [n.replace(" (", "\n(") for n in names], fontsize=8)
         ax.set_title(title)
         ax.legend()
     fig.tight_layout()
@@ -362,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             "direct (upstream alone)", upstream.json_base, "gpt-4o-mini", "gpt-4o-mini", None, upstream.sse_base
         )
         results.append(measure(direct, direct, args.quick))
-        for http_client in (None, "httpx"):
-            with claudette(upstream.json_base, upstream.sse_base, http_client) as target:
+        for http_client, workers in ((None, 1), ("httpx", 1), (None, 2)):
+            with claudette(upstream.json_base, upstream.sse_base, http_client, workers) as target:
                 results.append(measure(target, direct, args.quick))
         if not args.no_litellm:
             try:
