@@ -2,8 +2,9 @@
 
 granian (a Rust HTTP server) was picked by measurement: on a bare ASGI app it served several
 times the requests per second of uvicorn with uvloop and httptools at 64 connections, at a
-similar latency with one (docs/gateway.md). It runs the workers, stops on SIGTERM/SIGINT
-after the requests in flight finish, and kills a worker still busy after the grace period.
+similar latency with one; under the gateway's own work the two are level (docs/gateway.md).
+It runs the workers, stops on SIGTERM/SIGINT after the requests in flight finish, and kills
+a worker still busy after the grace period.
 
 Each worker builds its own router from the same config: the parent names the file in
 :data:`CONFIG_ENV` (empty: auto-detection), and :func:`app_from_environment` is the factory
