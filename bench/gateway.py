@@ -346,7 +346,7 @@ def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     parts = []
-    for dist in ("claudette-core", "granian", "httpx", "aiohttp", "litellm"):
+    for dist in ("claudette-core", "uvicorn", "httpx", "aiohttp", "litellm"):
         try:
             parts.append(f"{dist} {version(dist)}")
         except PackageNotFoundError:

@@ -20,7 +20,7 @@ print(json.dumps({
         m
         for m in mods
         if m.split(".")[0]
-        in ("cattrs", "tomllib", "tomli", "redis", "httpx", "granian", "uvloop", "genai_prices", "pydantic", "sqlite3", "matplotlib")
+        in ("cattrs", "tomllib", "tomli", "redis", "httpx", "uvicorn", "uvloop", "genai_prices", "pydantic", "sqlite3", "matplotlib")
     ],
     "claudette": [m for m in mods if m.startswith("claudette")],
 }))

@@ -115,9 +115,10 @@ class Gateway:
         raise RuntimeError(f"claudette serve did not become ready: {self.output()}")
 
     def worker_pids(self) -> list[int]:
-        """The process ids of the workers (the children of the server process)."""
+        """The process ids of the workers: the server process's children when it runs
+        several, else the server process itself."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
+        return [int(pid) for pid in children.read_text().split()] or [self.process.pid]
 
     def output(self) -> str:
         return self.stdout_path.read_text() + self.stderr_path.read_text()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 # Serving needs the server extra; `nox -s gateway` installs it, other sessions leave it out.
-pytest.importorskip("granian", reason="claudette serve needs `pip install 'claudette-core[server]'`")
+pytest.importorskip("uvicorn", reason="claudette serve needs `pip install 'claudette-core[server]'`")
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))

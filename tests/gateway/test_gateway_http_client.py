@@ -1,6 +1,6 @@
 """What carries the served backends' HTTP: aiohttp by default, httpx where a backend says so.
 
-The worker's own factory (:func:`app_from_environment`, what granian calls) is driven
+The worker's own factory (:func:`app_from_environment`, what uvicorn calls) is driven
 in-process, so the test sees which transport each provider call went through.
 """
 

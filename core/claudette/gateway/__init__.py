@@ -7,7 +7,7 @@ translation and the ASGI application themselves use only the core's dependencies
 - :class:`~claudette.gateway.options.ServerOptions`: the ``[server]`` table;
 - :mod:`claudette.gateway.translate`: OpenAI Chat Completions ↔ claudette's request and
   response;
-- :mod:`claudette.gateway.serve`: running it on granian, with workers and signals.
+- :mod:`claudette.gateway.serve`: running it on uvicorn, with workers and signals.
 """
 
 from claudette.gateway.options import ServerOptions

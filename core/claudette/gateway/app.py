@@ -78,6 +78,15 @@ class _ClientGone(Exception):
     """The client went away before the reply was complete."""
 
 
+#: The answer to a request the server cancels when it stops.
+_STOPPING = GatewayError(
+    503,
+    "the gateway stopped before the answer was complete: retry the request",
+    "service_unavailable",
+    code="server_stopping",
+)
+
+
 class GatewayApp:
     """An ASGI application serving OpenAI's Chat Completions API through a router.
 
@@ -248,8 +257,23 @@ class GatewayApp:
         except (ValueError, UnicodeDecodeError) as exc:
             raise GatewayError(400, f"the request body is not valid JSON: {exc}") from None
         call = parse_chat_request(body, self.router.backends)
-        work = self._stream(call, send) if call.stream else self._complete(call, send)
-        await self._watching(work, receive)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        work = self._stream(call, send_tracked) if call.stream else self._complete(call, send_tracked)
+        try:
+            await self._watching(work, receive)
+        except asyncio.CancelledError:
+            # The server is stopping and the grace period is over: the request ends with
+            # an error the client's SDK retries, instead of a cut connection.
+            if not started:
+                await self._error(send, _STOPPING)
+            elif call.stream:
+                await send({"type": "http.response.body", "body": ChunkWriter.error(_STOPPING)})
 
     async def _watching(self, work: Awaitable[None], receive: Receive) -> None:
         """Run ``work``, cancelling it at once when the client goes away."""
