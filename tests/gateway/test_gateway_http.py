@@ -186,3 +186,15 @@ def test_a_stop_cancels_what_outlasts_the_grace_period(start_gateway, openai_emu
     # The call was cancelled, not answered: a 503 in OpenAI's shape, which its SDKs retry.
     (reply,) = replies
     assert _error(reply, 503)["code"] == "server_stopping"
+
+
+def test_an_idle_connection_outlives_the_clients_pool_expiry(gateway):
+    # httpx and the OpenAI SDKs drop an idle pooled connection after 5 s; a server that
+    # closes it first races the client's next request on it.
+    request = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6.0)
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "the gateway closed an idle connection"

@@ -29,11 +29,16 @@ from claudette.gateway.options import ServerOptions, is_loopback
 if TYPE_CHECKING:
     from claudette.router import BackendRouter
 
-__all__ = ["CONFIG_ENV", "ServeRefused", "app_from_environment", "check_listen", "serve"]
+__all__ = ["CONFIG_ENV", "KEEP_ALIVE_SECONDS", "ServeRefused", "app_from_environment", "check_listen", "serve"]
 
 #: The variable that hands the config file's path to the workers ("" for auto-detection).
 CONFIG_ENV = "CLAUDETTE_GATEWAY_CONFIG"
 _TARGET = "claudette.gateway.serve:app_from_environment"
+#: Seconds an idle client connection is kept open. Longer than the idle expiry of the
+#: clients' pools (httpx, and the OpenAI SDKs on it, drop theirs after 5 s) and of common
+#: load balancers: a server that closes first can close a connection just as the client
+#: reuses it, and that request fails with a read error.
+KEEP_ALIVE_SECONDS = 75
 
 
 class ServeRefused(Exception):
@@ -127,6 +132,7 @@ def serve(options: ServerOptions, config_path: str | None) -> int:
             access_log=False,
             proxy_headers=False,  # the gateway reads no forwarded client address
             server_header=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=options.grace_period,
         )
     return 0
