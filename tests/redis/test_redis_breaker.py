@@ -234,9 +234,10 @@ async def test_one_early_probe_across_processes_and_its_success_closes_the_break
     await _open_everywhere(stores, slow)
     granted = await asyncio.gather(*(s.breaker("b", slow).acquire_early() for s in stores))
     assert sorted(granted) == [False, False, True]
-    [prober] = [s.breaker("b", slow) for s, g in zip(stores, granted, strict=True) if g]
+    [(probing, prober)] = [(s, s.breaker("b", slow)) for s, g in zip(stores, granted, strict=True) if g]
     prober.record_success()
+    await probing.sync()  # the prober's process publishes the close first ...
     for store in stores:
-        await store.sync()
+        await store.sync()  # ... and every process then reads it
     assert redis_client.hget(stores[0].keys.breaker("b"), "state") == "closed"
     assert {s.breaker("b", slow).state for s in stores} == {CLOSED}
