@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ __all__ = [
     "TransitionLog",
     "client_sockets",
     "fault_plan",
+    "lost_everywhere",
     "open_fds",
     "unit_random",
     "write_report",
@@ -70,6 +71,13 @@ def fault_plan(seed: int, backend: str, rates: Mapping[str, float]) -> Callable[
         return None
 
     return decide
+
+
+def lost_everywhere(seed: int, backends: Iterable[str], rates: Mapping[str, float], requests: int) -> int:
+    """How many of the first ``requests`` requests every backend's plan fails: no router
+    can answer them, since a request meets the same fault on every call to a backend."""
+    plans = [fault_plan(seed, backend, rates) for backend in backends]
+    return sum(all(plan(tag) is not None for plan in plans) for tag in range(requests))
 
 
 def open_fds() -> int:

@@ -21,7 +21,7 @@ import os
 import time
 
 import pytest
-from _chaos_support import fault_plan, write_report
+from _chaos_support import fault_plan, lost_everywhere, write_report
 from _providers import NAMES, Provider, four_providers, tag_of_text
 from claudette import ClaudetteRequest
 from claudette.errors import BackendError, NoBackendAvailableError
@@ -65,12 +65,6 @@ async def _one(router: object, i: int, streamed: bool) -> ClaudetteResponse | Ba
         return error
 
 
-def _lost_everywhere(seed: int) -> int:
-    """Requests of the sequence that every provider fails: no router can answer them."""
-    plans = [fault_plan(seed, name, RATES) for name in NAMES]
-    return sum(all(plan(tag) is not None for plan in plans) for tag in range(REQUESTS))
-
-
 async def _run(providers: dict[str, Provider], seed: int) -> tuple[int, dict[str, int], float]:
     for name in NAMES:
         providers[name].plan(fault_plan(seed, name, RATES))
@@ -103,7 +97,7 @@ async def _run(providers: dict[str, Provider], seed: int) -> tuple[int, dict[str
 async def test_default_settings_with_continuation_answer_99_percent_of_all(seed: int) -> None:
     with four_providers(timeout=TIMEOUT, hang=TIMEOUT + 0.5, retry_after=0.2) as providers:
         answered, errors, wall = await _run(providers, seed)
-    lost = _lost_everywhere(seed)
+    lost = lost_everywhere(seed, NAMES, RATES, REQUESTS)
     rate = answered / (REQUESTS - lost)
     write_report(
         f"continuation_load_seed_{seed}",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _chaos_support import fault_plan, write_report
+from _chaos_support import fault_plan, lost_everywhere, write_report
 from _providers import FAULT_KINDS, NAMES, Provider, four_providers, tag_of_text
 from claudette import ClaudetteRequest
 from claudette.errors import BackendError, NoBackendAvailableError, StreamInterruptedError
@@ -87,12 +87,6 @@ async def _run(router: BackendRouter, n: int, *, stream_every: int) -> list[tupl
     return list(await asyncio.gather(*(limited(i) for i in range(n))))
 
 
-def _lost_everywhere(seed: int, n: int) -> int:
-    """Requests of the sequence that every provider fails: no router can answer them."""
-    plans = [fault_plan(seed, name, FAULT_RATES) for name in NAMES]
-    return sum(all(plan(tag) is not None for plan in plans) for tag in range(n))
-
-
 async def test_thirty_percent_faults_at_default_settings_answer_ninety_nine_percent(providers):
     """Breakers at their defaults never turn partial failures into a total outage."""
     runs: list[dict[str, Any]] = []
@@ -116,7 +110,7 @@ async def test_thirty_percent_faults_at_default_settings_answer_ninety_nine_perc
                 "failed": kinds["failed"],
                 "cut_after_first_chunk": kinds["cut"],
                 "answered_share": round(kinds["answered"] / eligible, 4),
-                "lost_at_every_provider": _lost_everywhere(seed, REQUESTS),
+                "lost_at_every_provider": lost_everywhere(seed, NAMES, FAULT_RATES, REQUESTS),
                 "attempts": c.attempts,
                 "panic_probes": c.panic_probes,
                 "wall_s": round(time.monotonic() - started, 2),
