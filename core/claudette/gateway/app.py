@@ -268,8 +268,9 @@ class GatewayApp:
         try:
             await self._watching(work, receive)
         except asyncio.CancelledError:
-            # The server is stopping and the grace period is over: the request ends with
-            # an error the client's SDK retries, instead of a cut connection.
+            # Only the server cancels this task (a client that leaves ends _watching): it
+            # is stopping and the grace period is over. The reply ends in an error the
+            # client's SDK retries, and the task then ends normally, as the server expects.
             if not started:
                 await self._error(send, _STOPPING)
             elif call.stream:
