@@ -192,9 +192,26 @@ def test_an_idle_connection_outlives_the_clients_pool_expiry(gateway):
     # httpx and the OpenAI SDKs drop an idle pooled connection after 5 s; a server that
     # closes it first races the client's next request on it.
     request = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+
+    def whole_reply(sock: socket.socket) -> bytes:
+        """One response, headers and body (the body may come in a later segment)."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data  # closed
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            body += sock.recv(65536)
+        return data
+
     with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
         sock.sendall(request)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert whole_reply(sock).startswith(b"HTTP/1.1 200")
         time.sleep(6.0)
         sock.sendall(request)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "the gateway closed an idle connection"
+        assert whole_reply(sock).startswith(b"HTTP/1.1 200"), "the gateway closed an idle connection"
