@@ -4,6 +4,8 @@ Three contenders on the same loopback upstream (nginx serving recorded OpenAI bo
 ``nox -s bench`` uses): ``direct`` (the client calls the upstream itself), ``claudette``
 (``claudette serve``, one worker) and ``litellm`` (``litellm --config``, its proxy, one
 worker: with ``--num_workers 2`` its uvicorn workers die at start-up here), plus
+``forwarder (no routing)`` (``bench/forwarder.py``: the same server passing each body to
+the upstream through one aiohttp session, the floor under any gateway on this stack),
 ``claudette (httpx)``, the gateway with ``[server] http_client = "httpx"``, to show what its
 default (aiohttp's pool under the backends) buys, and ``claudette (2 workers)``, one worker
 per core, to show how it scales when a deployment gives it the machine. The load comes from an
@@ -174,6 +176,26 @@ def claudette(
         )
         yield Target(name, f"http://127.0.0.1:{port}/v1", "json", "sse", proc.pid)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def forwarder(json_base: str, sse_base: str) -> Iterator[Target]:
+    """``bench/forwarder.py`` on uvicorn with ``claudette serve``'s server settings: the
+    floor, what a gateway costs before doing any work of its own."""
+    from claudette.gateway.serve import KEEP_ALIVE_SECONDS
+
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent), "--factory",
+        "forwarder:app", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+        "--http", "httptools", "--ws", "none", "--lifespan", "on", "--log-level", "warning",
+        "--no-access-log", "--no-proxy-headers", "--no-server-header",
+        "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
+    ]
+    env = {"FORWARD_JSON_BASE": json_base, "FORWARD_SSE_BASE": sse_base, "FORWARD_KEY": KEY}
+    with _process(cmd, f"http://127.0.0.1:{port}/health", env) as proc:
+        root = f"http://127.0.0.1:{port}"
+        yield Target("forwarder (no routing)", f"{root}/v1", "gpt-4o-mini", "gpt-4o-mini", proc.pid, f"{root}/sse/v1")
 
 
 @contextmanager
@@ -368,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             "direct (upstream alone)", upstream.json_base, "gpt-4o-mini", "gpt-4o-mini", None, upstream.sse_base
         )
         results.append(measure(direct, direct, args.quick))
+        with forwarder(upstream.json_base, upstream.sse_base) as target:
+            results.append(measure(target, direct, args.quick))
         for http_client, workers in ((None, 1), ("httpx", 1), (None, 2)):
             with claudette(upstream.json_base, upstream.sse_base, http_client, workers) as target:
                 results.append(measure(target, direct, args.quick))

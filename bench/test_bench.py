@@ -56,3 +56,60 @@ def test_the_targets_pass_and_fail_on_their_thresholds() -> None:
     }
     verdicts = [verdict for verdict, _ in report.targets({"one_in_flight": one})]
     assert verdicts == ["PASS", "FAIL", "PASS", "FAIL"]
+
+
+def test_the_forwarder_passes_replies_through_unchanged_and_checks_the_key() -> None:
+    """The floor row of ``nox -s bench-gateway`` is only a floor if the forwarder does the
+    whole job: both replies through byte for byte, a wrong key refused."""
+    import asyncio
+    import json
+
+    from forwarder import Forwarder
+    from upstream import chat_body, sse_body
+
+    async def call(app: Forwarder, path: str, key: str) -> tuple[int, bytes]:
+        request = json.dumps({"model": "gpt-4o-mini", "messages": []}).encode()
+        incoming = [{"type": "http.request", "body": request, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return incoming.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(dict(message))
+
+        headers = [(b"authorization", f"Bearer {key}".encode())]
+        await app(
+            {"type": "http", "method": "POST", "path": path, "headers": headers}, receive, send
+        )
+        assert sent[-1].get("more_body", False) is False
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    async def go(json_base: str, sse_base: str) -> None:
+        app = Forwarder(json_base, sse_base, "sk-right")
+        lifespan = [{"type": "lifespan.startup"}]
+        stop = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if lifespan:
+                return lifespan.pop(0)
+            await stop.wait()
+            return {"type": "lifespan.shutdown"}
+
+        async def ignore(message: dict[str, Any]) -> None:
+            return None
+
+        serving = asyncio.create_task(app({"type": "lifespan"}, receive, ignore))
+        await asyncio.sleep(0)
+        try:
+            status, body = await call(app, "/v1/chat/completions", "sk-right")
+            assert (status, json.loads(body)) == (200, json.loads(chat_body()))
+            status, body = await call(app, "/sse/v1/chat/completions", "sk-right")
+            assert (status, body.decode()) == (200, sse_body())
+            assert (await call(app, "/v1/chat/completions", "sk-wrong"))[0] == 401
+        finally:
+            stop.set()
+            await serving
+
+    with start_upstream(python_only=True) as up:
+        asyncio.run(go(up.json_base, up.sse_base))
