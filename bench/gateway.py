@@ -350,12 +350,12 @@ def plot(results: list[dict[str, Any]]) -> bool:
     except ImportError:
         return False
     names = [r["name"] for r in results]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, key, title in ((axes[0], "rps", "requests/s at 64 in flight"), (axes[1], "p99_ms", "p99 ms at 64 in flight")):
         x = range(len(names))
         ax.bar([i - 0.2 for i in x], [r["send"][key] for r in results], 0.4, label="JSON")
         ax.bar([i + 0.2 for i in x], [r["stream"][key] for r in results], 0.4, label="streamed")
-        ax.set_xticks(list(x), [n.replace(" (", "\n(") for n in names], fontsize=8)
+        ax.set_xticks(list(x), [n.replace(" (", "\n(") for n in names], fontsize=7.5)
         ax.set_title(title)
         ax.legend()
     fig.tight_layout()

@@ -46,6 +46,12 @@ __all__ = [
 AUTO_MODEL = "auto"
 #: Request fields that change nothing in the answer; accepted and not passed on.
 _IGNORED = frozenset({"user", "store", "metadata", "service_tier"})
+#: Every request field the gateway accepts; any other is a 400 naming it.
+_ACCEPTED = _IGNORED | {
+    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+    "temperature", "stop", "n", "top_p", "seed", "tools", "tool_choice", "response_format",
+    "parallel_tool_calls",
+}
 _ROLES = {
     "system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool",
 }
@@ -181,15 +187,9 @@ def parse_chat_request(body: Any, backends: Collection[str]) -> ChatCall:
     if not isinstance(model, str):
         raise _invalid("'model' must be a string", "model")
     messages = _messages(body.get("messages"))
-    known = {
-        "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-        "temperature", "stop", "n", "top_p", "seed", "tools", "tool_choice", "response_format",
-        "parallel_tool_calls",
-    }
     for name in body:
-        if name in known or name in _IGNORED:
-            continue
-        raise _invalid(f"Unrecognized request argument supplied: {name}", name)
+        if name not in _ACCEPTED:
+            raise _invalid(f"Unrecognized request argument supplied: {name}", name)
     n = body.get("n")
     if n is not None and n != 1:
         raise _invalid("'n' must be 1: the gateway returns one choice", "n")
@@ -223,8 +223,11 @@ def parse_chat_request(body: Any, backends: Collection[str]) -> ChatCall:
         raise _invalid("'tools' must be an array of tools", "tools")
     _flag(body, "parallel_tool_calls")
     for name in ("tools", "tool_choice", "response_format"):
+        fields = _tooling(body, name)
+        if not fields:
+            continue
         try:  # each alone first, so that a 400 names the field at fault
-            ClaudetteRequest(prompt="x", **_tooling(body, name))
+            ClaudetteRequest(prompt="x", **fields)
         except RequestValidationError as exc:
             raise _invalid(str(exc), name) from None
     try:
