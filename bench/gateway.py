@@ -48,6 +48,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from machine import cpu_name
 from upstream import start_upstream
 
 ROOT = Path(__file__).parent.parent
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             BEGIN,
             f"**Run**: `nox -s bench-gateway{' -- --quick' if args.quick else ''}` "
             f"({time.monotonic() - started:.0f} s) on {now}, commit `{commit or '?'}`; "
-            f"{os.cpu_count()} cores, CPython {platform.python_version()}, load average {load_avg:.2f} at start; "
+            f"{os.cpu_count()} cores ({cpu_name()}), CPython {platform.python_version()}, load average {load_avg:.2f} at start; "
             f"upstream: {label}; {_versions()}.",
             "",
             text,

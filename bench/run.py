@@ -32,6 +32,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import report  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from patterns import redis_server  # noqa: E402
 from upstream import Upstream, start_upstream  # noqa: E402
 
@@ -181,17 +182,7 @@ def meta(command: str, upstream: str) -> dict[str, Any]:
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     if _git("status", "--porcelain", "--", ".", ":!docs/performance.md", ":!docs/img"):
         commit += " with uncommitted changes"
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            cpu,
-        )
+    cpu = cpu_name()
     versions = []
     for dist in ("claudette-core", "httpx", "litellm"):
         try:
@@ -200,7 +191,7 @@ def meta(command: str, upstream: str) -> dict[str, Any]:
             pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    machine = f"{os.cpu_count()} cores ({cpu or 'unknown CPU'}), {python}, {platform.system()}"
+    machine = f"{os.cpu_count()} cores ({cpu}), {python}, {platform.system()}"
     machine += f", load average {load:.2f} at start"
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return {
