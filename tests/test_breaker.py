@@ -313,17 +313,20 @@ def test_minimum_calls_may_not_exceed_the_window():
     "opened, so cancelling such a call frees the probe slot and a second probe is let through",
 )
 def test_cancelling_a_call_from_before_the_trip_keeps_the_probe_slot_taken():
-    """The shortest case the breaker property test (tests/chaos) finds: one probe allowed,
-    a call admitted while CLOSED is cancelled while the probe is in flight."""
+    """The case the breaker property test (tests/chaos) finds, at the default policy users
+    get: calls admitted while CLOSED, enough of them failing to open the breaker, and one
+    left over that is cancelled while the half-open probe is in flight."""
     clock = Clock()
-    policy = BreakerPolicy(
-        failure_threshold=1, reset_timeout=1.0, half_open_max_calls=1, reset_timeout_growth=1.0
-    )
-    breaker = CircuitBreaker("a", policy, clock=clock)
-    assert breaker.try_acquire() and breaker.try_acquire()  # two calls while CLOSED
-    breaker.record_failure()  # the first fails: OPEN
-    clock.now += 1.0
+    breaker = CircuitBreaker("a", BreakerPolicy(), clock=clock)
+    threshold = breaker.policy.failure_threshold
+    assert all(breaker.try_acquire() for _ in range(threshold + 1))  # admitted while CLOSED
+    for _ in range(threshold):
+        breaker.record_failure()
+    assert breaker.state is CircuitBreakerState.OPEN
+    clock.now += breaker.seconds_until_probe
     assert breaker.state is CircuitBreakerState.HALF_OPEN
-    assert breaker.try_acquire()  # the one probe
-    breaker.release()  # the second call from before the trip is cancelled
-    assert not breaker.try_acquire(), "a second probe was let through"
+    probes = breaker.policy.half_open_max_calls
+    assert all(breaker.try_acquire() for _ in range(probes))  # every probe slot taken
+    assert not breaker.try_acquire()
+    breaker.release()  # the call left over from before the trip is cancelled
+    assert not breaker.try_acquire(), "a probe was let through beyond half_open_max_calls"

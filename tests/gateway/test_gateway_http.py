@@ -206,10 +206,13 @@ def test_an_idle_connection_outlives_the_clients_pool_expiry(gateway):
             int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
         )
         while len(body) < length:
-            body += sock.recv(65536)
-        return data
+            chunk = sock.recv(65536)
+            if not chunk:
+                break  # closed mid-body
+            body += chunk
+        return head + b"\r\n\r\n" + body
 
-    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10.0) as sock:
         sock.sendall(request)
         assert whole_reply(sock).startswith(b"HTTP/1.1 200")
         time.sleep(6.0)
